@@ -1,0 +1,3 @@
+//! `ferrolb`: the operator's command-line tool.
+
+fn main() {}

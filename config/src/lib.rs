@@ -1,0 +1,3 @@
+//! The validated pool/peer model and its MetalLB-compatible ConfigMap parser.
+
+#![forbid(unsafe_code)]

@@ -1,0 +1,3 @@
+//! Network-namespace lab: topology, process supervisor, real BGP routers, probes.
+
+#![forbid(unsafe_code)]
