@@ -1,0 +1,423 @@
+//! FRR as router: zebra + bgpd run directly in the router's namespace, in the foreground, with a
+//! private socket directory owned by user `frr` (the daemons drop privileges to it), and `vtysh
+//! --vty_socket` from the test's namespace. Connect timer 1 s; ECMP up to 16 paths, installed by
+//! zebra.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use serde_json::Value;
+
+use super::{
+    BgpConfig, BgpRouter, Family, LargeCommunity, READY_TIMEOUT, Rib, RibPath, RouterKind, STOP_GRACE,
+    Session, stem,
+};
+use crate::cmd::{Cmd, CmdOutput};
+use crate::error::{LabError, Result};
+use crate::lab::Lab;
+use crate::prereq::{frr_user, tool_path};
+use crate::supervisor::{Process, ProcessSpec};
+
+fn afi(f: Family) -> &'static str {
+    match f {
+        Family::Ipv4 => "ipv4",
+        Family::Ipv6 => "ipv6",
+    }
+}
+
+fn check_password(pw: &str) -> Result<&str> {
+    if pw.is_empty() || pw.chars().any(char::is_whitespace) {
+        return Err(LabError::Invalid(format!(
+            "FRR password `{pw}` must be one non-empty word"
+        )));
+    }
+    Ok(pw)
+}
+
+/// The bgpd configuration for `cfg` (`hostname` is the lab host's name).
+pub fn frr_bgpd_config(cfg: &BgpConfig, hostname: &str) -> Result<String> {
+    let mut c = format!(
+        "hostname {hostname}\n!\nrouter bgp {}\n bgp router-id {}\n no bgp ebgp-requires-policy\n \
+         no bgp default ipv4-unicast\n no bgp network import-check\n timers bgp {} {}\n",
+        cfg.asn,
+        cfg.router_id,
+        BgpConfig::keepalive(cfg.hold_time),
+        cfg.hold_time
+    );
+    let retry = cfg.connect_retry.max(1);
+    let mut activate: Vec<(Family, String)> = Vec::new();
+    for p in &cfg.peers {
+        let a = p.address;
+        let _ = writeln!(
+            c,
+            " neighbor {a} remote-as {}\n neighbor {a} timers connect {retry}",
+            p.asn
+        );
+        if let Some(h) = p.hold_time {
+            let _ = writeln!(c, " neighbor {a} timers {} {h}", BgpConfig::keepalive(h));
+        }
+        if let Some(pw) = &p.password {
+            let _ = writeln!(c, " neighbor {a} password {}", check_password(pw)?);
+        }
+        if p.passive {
+            let _ = writeln!(c, " neighbor {a} passive");
+        }
+        activate.extend(p.families.iter().map(|f| (*f, a.to_string())));
+    }
+    for (i, r) in cfg.ranges.iter().enumerate() {
+        let g = format!("RANGE{i}");
+        let _ = writeln!(
+            c,
+            " neighbor {g} peer-group\n neighbor {g} remote-as {}\n neighbor {g} timers connect {retry}",
+            r.asn
+        );
+        if let Some(pw) = &r.password {
+            let _ = writeln!(c, " neighbor {g} password {}", check_password(pw)?);
+        }
+        let _ = writeln!(c, " bgp listen range {} peer-group {g}", r.range);
+        activate.extend(r.families.iter().map(|f| (*f, g.clone())));
+    }
+    for fam in [Family::Ipv4, Family::Ipv6] {
+        let _ = writeln!(
+            c,
+            " !\n address-family {} unicast\n  maximum-paths 16\n  maximum-paths ibgp 16",
+            afi(fam)
+        );
+        if !cfg.install_routes {
+            let _ = writeln!(c, "  table-map FLB-NO-FIB");
+        }
+        for (_, n) in activate.iter().filter(|(f, _)| *f == fam) {
+            let _ = writeln!(c, "  neighbor {n} activate");
+        }
+        let _ = writeln!(c, " exit-address-family");
+    }
+    if !cfg.install_routes {
+        let _ = writeln!(c, "!\nroute-map FLB-NO-FIB deny 10");
+    }
+    Ok(c)
+}
+
+/// Sessions in `show bgp neighbors json` output.
+pub fn parse_frr_neighbors(json: &str) -> Result<Vec<Session>> {
+    let v: Value = serde_json::from_str(json)
+        .map_err(|e| LabError::parse("vtysh show bgp neighbors json", e.to_string()))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| LabError::parse("vtysh show bgp neighbors json", "not an object"))?;
+    Ok(obj
+        .iter()
+        .filter_map(|(addr, n)| {
+            let peer = addr.parse().ok()?;
+            let state = n
+                .get("bgpState")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown")
+                .to_string();
+            Some(Session {
+                peer,
+                name: None,
+                established: state == "Established",
+                state,
+            })
+        })
+        .collect())
+}
+
+fn frr_path(p: &Value) -> RibPath {
+    let u32_of = |v: Option<&Value>| v.and_then(Value::as_u64).and_then(|x| u32::try_from(x).ok());
+    let strings = |v: Option<&Value>| -> Vec<String> {
+        v.and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect()
+    };
+    let as_path = match p.get("aspath") {
+        Some(a) => {
+            let mut asns = Vec::new();
+            for seg in a.get("segments").and_then(Value::as_array).into_iter().flatten() {
+                asns.extend(
+                    seg.get("list")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|x| u32_of(Some(x))),
+                );
+            }
+            asns
+        }
+        None => p
+            .get("path")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|t| t.parse().ok())
+            .collect(),
+    };
+    let best = match p.get("bestpath") {
+        Some(Value::Bool(b)) => *b,
+        Some(b) => b.get("overall").and_then(Value::as_bool).unwrap_or(false),
+        None => false,
+    };
+    let hops = p.get("nexthops").and_then(Value::as_array);
+    let next_hop = hops
+        .into_iter()
+        .flatten()
+        .filter(|h| h.get("scope").and_then(Value::as_str) != Some("link-local"))
+        .find_map(|h| h.get("ip").and_then(Value::as_str)?.parse::<IpAddr>().ok());
+    RibPath {
+        next_hop,
+        peer: p
+            .pointer("/peer/peerId")
+            .or_else(|| p.get("peerId"))
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse().ok()),
+        as_path,
+        local_pref: u32_of(p.get("locPrf")).or_else(|| u32_of(p.get("localpref"))),
+        med: u32_of(p.get("metric")).or_else(|| u32_of(p.get("med"))),
+        communities: strings(p.pointer("/community/list"))
+            .iter()
+            .filter_map(|c| c.parse().ok())
+            .collect(),
+        large_communities: strings(p.pointer("/largeCommunity/list"))
+            .iter()
+            .filter_map(|c| c.parse::<LargeCommunity>().ok())
+            .collect(),
+        best,
+    }
+}
+
+/// The RIB in `show bgp <afi> unicast json detail` output (FRR 8: each prefix maps to a list whose
+/// first element describes the prefix; FRR 9+: to an object with `paths`).
+pub fn parse_frr_rib(json: &str) -> Result<Rib> {
+    let tool = "vtysh show bgp … json detail";
+    let v: Value = serde_json::from_str(json).map_err(|e| LabError::parse(tool, e.to_string()))?;
+    let mut rib = Rib::default();
+    let Some(routes) = v.get("routes").and_then(Value::as_object) else {
+        return if v.is_object() {
+            Ok(rib)
+        } else {
+            Err(LabError::parse(tool, "not an object"))
+        };
+    };
+    for (prefix, entry) in routes {
+        let Ok(prefix) = prefix.parse::<IpNet>() else {
+            continue;
+        };
+        let paths: Vec<&Value> = match entry {
+            Value::Array(items) => items.iter().filter(|i| i.get("nexthops").is_some()).collect(),
+            Value::Object(_) => entry
+                .get("paths")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .collect(),
+            _ => Vec::new(),
+        };
+        for p in paths {
+            rib.push(prefix, frr_path(p));
+        }
+    }
+    Ok(rib)
+}
+
+/// Running FRR daemons (zebra + bgpd).
+#[derive(Debug)]
+pub struct Frr {
+    host: String,
+    dir: PathBuf,
+    bgpd: Process,
+    zebra: Process,
+}
+
+fn write_frr_file(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).map_err(|e| LabError::io(format!("writing {}", path.display()), e))
+}
+
+impl Frr {
+    /// Writes the configuration, starts zebra then bgpd on `host` and waits until bgpd answers.
+    pub fn start(lab: &Lab, host: &str, cfg: &BgpConfig) -> Result<Frr> {
+        let bgpd_conf = frr_bgpd_config(cfg, host)?;
+        let (uid, gid) =
+            frr_user().ok_or_else(|| LabError::Prerequisites("user `frr` (Debian package frr)".into()))?;
+        // the daemons run as `frr`: their directory must be theirs, and every parent traversable
+        let dir = lab.dir().join(stem(host, "frr"));
+        std::fs::create_dir_all(&dir).map_err(|e| LabError::io(format!("creating {}", dir.display()), e))?;
+        std::os::unix::fs::chown(&dir, Some(uid), Some(gid))
+            .map_err(|e| LabError::io(format!("chown frr {}", dir.display()), e))?;
+        write_frr_file(&dir.join("zebra.conf"), &format!("hostname {host}\n"))?;
+        write_frr_file(&dir.join("bgpd.conf"), &bgpd_conf)?;
+        let zserv = dir.join("zserv.api");
+        let daemon = |name: &str| {
+            ProcessSpec::new(stem(host, &format!("frr-{name}")), tool_path(name))
+                .args(["-P", "0", "-f"])
+                .arg(dir.join(format!("{name}.conf")))
+                .arg("-i")
+                .arg(dir.join(format!("{name}.pid")))
+                .arg("-z")
+                .arg(&zserv)
+                .arg("--vty_socket")
+                .arg(&dir)
+                .args(["--log", "stdout"])
+        };
+        let zebra = lab.spawn(host, &daemon("zebra"))?;
+        zebra.wait_ready("zebra's zserv.api socket", READY_TIMEOUT, || zserv.exists())?;
+        let bgpd = lab.spawn(host, &daemon("bgpd"))?;
+        let frr = Frr {
+            host: host.to_string(),
+            dir,
+            bgpd,
+            zebra,
+        };
+        frr.bgpd.wait_ready("bgpd's vty", READY_TIMEOUT, || {
+            frr.vtysh("show bgp summary json")
+                .is_ok_and(|o| o.success() && o.stdout.trim_start().starts_with('{'))
+        })?;
+        Ok(frr)
+    }
+
+    /// Runs one `vtysh -c` command against bgpd; returns its output whatever the exit status.
+    pub fn vtysh(&self, command: &str) -> Result<CmdOutput> {
+        Cmd::new(tool_path("vtysh"))
+            .arg("--vty_socket")
+            .arg(&self.dir)
+            .args(["-d", "bgpd", "-c", command])
+            .output()
+    }
+
+    /// The host it runs on.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The bgpd process.
+    pub fn bgpd(&self) -> &Process {
+        &self.bgpd
+    }
+
+    /// The zebra process.
+    pub fn zebra(&self) -> &Process {
+        &self.zebra
+    }
+
+    /// Stops bgpd, then zebra (SIGTERM, then SIGKILL), and reaps both.
+    pub fn stop(self) -> Result<()> {
+        let b = self.bgpd.stop(STOP_GRACE);
+        let z = self.zebra.stop(STOP_GRACE);
+        b.and(z).map(drop)
+    }
+}
+
+impl BgpRouter for Frr {
+    fn kind(&self) -> RouterKind {
+        RouterKind::Frr
+    }
+
+    fn sessions(&self) -> Result<Vec<Session>> {
+        self.bgpd.ensure_running("FRR sessions")?;
+        parse_frr_neighbors(&self.vtysh("show bgp neighbors json")?.ok()?.stdout)
+    }
+
+    fn rib(&self, family: Family) -> Result<Rib> {
+        let out = self
+            .vtysh(&format!("show bgp {} unicast json detail", afi(family)))?
+            .ok()?;
+        parse_frr_rib(&out.stdout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routers::{Community, Peer, PeerRange};
+
+    #[test]
+    fn config_activates_each_family_and_sets_timers() {
+        let cfg = BgpConfig::new(64512, "192.0.2.1".parse().unwrap())
+            .peer(
+                Peer::new("192.0.2.11".parse().unwrap(), 64513)
+                    .password("s3cret")
+                    .hold_time(30),
+            )
+            .peer(Peer::new("2001:db8::11".parse().unwrap(), 64513).passive())
+            .range(PeerRange::new("192.0.2.0/24".parse().unwrap(), 64513).password("pw"));
+        let c = frr_bgpd_config(&cfg, "router").unwrap();
+        assert!(c.contains("router bgp 64512\n bgp router-id 192.0.2.1\n no bgp ebgp-requires-policy"));
+        assert!(c.contains(" timers bgp 3 9\n"));
+        assert!(c.contains(" neighbor 192.0.2.11 timers connect 1\n neighbor 192.0.2.11 timers 10 30\n"));
+        assert!(c.contains(" neighbor 192.0.2.11 password s3cret\n"));
+        assert!(c.contains(" neighbor 2001:db8::11 passive\n"));
+        assert!(c.contains(" bgp listen range 192.0.2.0/24 peer-group RANGE0\n"));
+        let v4 = c
+            .split("address-family ipv4 unicast")
+            .nth(1)
+            .unwrap()
+            .split("exit-address-family")
+            .next()
+            .unwrap();
+        assert!(v4.contains("neighbor 192.0.2.11 activate") && v4.contains("neighbor RANGE0 activate"));
+        assert!(!v4.contains("2001:db8::11"));
+        assert!(!c.contains("table-map"));
+        let c = frr_bgpd_config(
+            &BgpConfig {
+                install_routes: false,
+                ..cfg
+            },
+            "router",
+        )
+        .unwrap();
+        assert!(c.contains("  table-map FLB-NO-FIB") && c.contains("route-map FLB-NO-FIB deny 10"));
+    }
+
+    #[test]
+    fn passwords_must_be_one_word() {
+        let cfg = BgpConfig::new(1, "192.0.2.1".parse().unwrap())
+            .peer(Peer::new("192.0.2.11".parse().unwrap(), 2).password("a b"));
+        assert!(frr_bgpd_config(&cfg, "r").is_err());
+    }
+
+    #[test]
+    fn rib_json_detail_fr8_and_frr9_shapes() {
+        let frr8 = r#"{"vrfId":0,"routes":{"192.0.2.101/32":[{"prefix":"192.0.2.101/32","version":2},
+            {"aspath":{"string":"64513 65000","segments":[{"type":"as-sequence","list":[64513,65000]}],"length":2},
+             "metric":10,"locPrf":150,"bestpath":{"overall":true},"community":{"string":"64513:7 no-export","list":["64513:7","noExport"]},
+             "largeCommunity":{"string":"64513:1:2","list":["64513:1:2"]},
+             "nexthops":[{"ip":"192.0.2.11","afi":"ipv4","used":true}],"peer":{"peerId":"192.0.2.11"}},
+            {"aspath":{"segments":[{"type":"as-sequence","list":[64513]}]},"multipath":true,
+             "nexthops":[{"ip":"192.0.2.12","afi":"ipv4"}],"peer":{"peerId":"192.0.2.12"}}],
+          "bad":[]}}"#;
+        let rib = parse_frr_rib(frr8).unwrap();
+        let p = rib.paths(&"192.0.2.101/32".parse().unwrap());
+        assert_eq!(p.len(), 2);
+        assert!(p[0].best && !p[1].best);
+        assert_eq!(p[0].as_path, [64513, 65000]);
+        assert_eq!((p[0].med, p[0].local_pref), (Some(10), Some(150)));
+        assert_eq!(p[0].communities, [Community::new(64513, 7), Community::NO_EXPORT]);
+        assert_eq!(p[0].large_communities, [LargeCommunity::new(64513, 1, 2)]);
+        assert_eq!(p[1].peer, Some("192.0.2.12".parse().unwrap()));
+        let frr9 = r#"{"routes":{"2001:db8::100/128":{"prefix":"2001:db8::100/128","paths":[
+            {"aspath":{"segments":[]},"bestpath":{"overall":true},
+             "nexthops":[{"ip":"fe80::1","scope":"link-local"},{"ip":"2001:db8::11","scope":"global"}]}]}}}"#;
+        let rib = parse_frr_rib(frr9).unwrap();
+        assert_eq!(rib.next_hops(&"2001:db8::100/128".parse().unwrap()).len(), 1);
+        assert_eq!(
+            rib.best(&"2001:db8::100/128".parse().unwrap()).unwrap().next_hop,
+            Some("2001:db8::11".parse().unwrap())
+        );
+        assert!(parse_frr_rib("{}").unwrap().is_empty());
+        assert!(parse_frr_rib("[]").is_err());
+    }
+
+    #[test]
+    fn neighbors_json_states() {
+        let s = parse_frr_neighbors(
+            r#"{"192.0.2.11":{"bgpState":"Established"},"RANGE0":{},"2001:db8::11":{"bgpState":"Active"}}"#,
+        )
+        .unwrap();
+        assert_eq!(s.len(), 2);
+        assert!(s.iter().any(|s| s.established));
+        assert!(s.iter().any(|s| s.state == "Active"));
+    }
+}
