@@ -1,3 +1,79 @@
 //! `ferrolb`: the operator's command-line tool.
+//!
+//! Exit codes: 0 success; 1 the input is invalid (every error printed); 2 the tool could not run (usage,
+//! unreadable file).
 
-fn main() {}
+#![forbid(unsafe_code)]
+
+mod check;
+
+use std::io::{Read as _, Write as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+/// ferrolb: a bare-metal LoadBalancer for Kubernetes.
+#[derive(Debug, Parser)]
+#[command(name = "ferrolb", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate a pool/peer config: a ConfigMap manifest (any number of YAML documents) or the raw
+    /// `config` text. Prints every error with its path and line and exits 1, or prints a summary.
+    CheckConfig {
+        /// The file to check; `-` reads standard input.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("ferrolb: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::CheckConfig { file } => {
+            let (label, bytes) = read_input(&file)?;
+            let report = match String::from_utf8(bytes) {
+                Ok(input) => check::check(&label, &input),
+                Err(e) => check::not_text(&label, e.utf8_error().valid_up_to()),
+            };
+            std::io::stdout()
+                .write_all(report.stdout.as_bytes())
+                .context("writing to stdout")?;
+            std::io::stderr()
+                .write_all(report.stderr.as_bytes())
+                .context("writing to stderr")?;
+            Ok(if report.valid {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
+}
+
+fn read_input(file: &PathBuf) -> anyhow::Result<(String, Vec<u8>)> {
+    let mut bytes = Vec::new();
+    if file.as_os_str() == "-" {
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .context("reading standard input")?;
+    } else {
+        bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    }
+    Ok((file.display().to_string(), bytes))
+}

@@ -1,0 +1,417 @@
+//! Property tests: arbitrary (and almost-valid) YAML never panics the parser, the manifest reader or the
+//! annotation parser; and every valid config renders to text that parses back to the same config.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use ferrolb_config::annotations::parse_service_annotations;
+use ferrolb_config::manifest::extract_config;
+use ferrolb_config::{
+    AddressFamily, AddressRange, BfdProfile, BgpAdvertisement, Community, Config, LabelSelectorRequirement,
+    Layer2Options, NodeSelector, Peer, Pool, Protocol, SelectorOperator, parse, parse_with_warnings, render,
+};
+use proptest::collection::{btree_map, vec};
+use proptest::prelude::*;
+use proptest::sample::select;
+
+// ===== never panics =====
+
+/// Fragments that steer random text into the parser's interesting corners.
+const TOKENS: &[&str] = &[
+    "address-pools:",
+    "peers:",
+    "bgp-communities:",
+    "bfd-profiles:",
+    "\n",
+    "\n  ",
+    "\n    ",
+    "- ",
+    "  ",
+    "name: ",
+    "protocol: ",
+    "layer2",
+    "bgp",
+    "addresses: ",
+    "[",
+    "]",
+    "{",
+    "}",
+    ", ",
+    "192.0.2.0/24",
+    "192.0.2.9-192.0.2.1",
+    "2001:db8::/64",
+    "::/0",
+    "0.0.0.0/0",
+    "peer-address: ",
+    "peer-asn: ",
+    "my-asn: ",
+    "hold-time: ",
+    "90s",
+    "1m",
+    "keepalive-time: ",
+    "0",
+    "-1",
+    "4294967296",
+    "1e400",
+    "0x1F",
+    ".inf",
+    "~",
+    "null",
+    "yes",
+    "True",
+    "\"",
+    "'",
+    "#",
+    "|",
+    ">-",
+    "---\n",
+    "...\n",
+    ": ",
+    "? ",
+    "&a ",
+    "*a",
+    "<<: ",
+    "!!str ",
+    "!!binary ",
+    "!x ",
+    "\t",
+    "bgp-advertisements: ",
+    "aggregation-length: ",
+    "communities: ",
+    "large:1:2:3",
+    "no-export",
+    "64512:1",
+    "node-selectors: ",
+    "match-labels: ",
+    "match-expressions: ",
+    "operator: ",
+    "In",
+    "values: ",
+    "key: ",
+    "interfaces: ",
+    "eth0",
+    "password: ",
+    "bfd-profile: ",
+    "kind: ConfigMap\n",
+    "apiVersion: v1\n",
+    "data:",
+    "config: |\n",
+    "\u{feff}",
+    "é",
+    "\\",
+    "%YAML 1.2\n",
+    "\r\n",
+];
+
+fn token_soup() -> impl Strategy<Value = String> {
+    vec(select(TOKENS), 0..80).prop_map(|parts| parts.concat())
+}
+
+fn exercise(text: &str) {
+    let _ = parse(text);
+    let _ = parse_with_warnings(text);
+    if let Ok(found) = extract_config(text) {
+        let _ = parse(&found.text);
+    }
+    let annotations: BTreeMap<String, String> = [
+        ("ferrolb.io/loadBalancerIPs".to_owned(), text.to_owned()),
+        ("metallb.io/address-pool".to_owned(), text.to_owned()),
+        ("ferrolb.io/address-pool".to_owned(), "x".to_owned()),
+    ]
+    .into();
+    let _ = parse_service_annotations(&annotations);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_text_never_panics(text in any::<String>()) {
+        exercise(&text);
+    }
+
+    #[test]
+    fn yaml_like_text_never_panics(text in token_soup()) {
+        exercise(&text);
+    }
+
+    #[test]
+    fn edited_valid_configs_never_panic(config in config(), edits in vec((any::<prop::sample::Index>(), select(TOKENS)), 1..6)) {
+        let mut text = render(&config);
+        for (at, token) in edits {
+            let mut pos = at.index(text.len() + 1);
+            while !text.is_char_boundary(pos) {
+                pos -= 1;
+            }
+            text.insert_str(pos, token);
+        }
+        exercise(&text);
+    }
+
+    #[test]
+    fn rendered_configs_parse_back_equal(config in config()) {
+        let text = render(&config);
+        match parse(&text) {
+            Ok(back) => prop_assert_eq!(back, config, "rendered:\n{}", text),
+            Err(e) => prop_assert!(false, "rendered config rejected:\n{}\n---\n{}", e, text),
+        }
+    }
+}
+
+// ===== valid configs =====
+
+/// Free-form text for names and passwords: printable, with YAML's special characters and spellings that
+/// would read as other types if not quoted.
+fn free_text(max: usize) -> impl Strategy<Value = String> {
+    prop_oneof![
+        select(
+            &[
+                "true", "no", "null", "~", "123", "0x10", "1e3", ".inf", "- x", "a: b", "#c", "'q'", "\"d\"",
+                "*a", "&b", "?", "%", "@", "|", " lead", "trail ", "ü"
+            ][..]
+        )
+        .prop_map(str::to_owned),
+        proptest::string::string_regex(&format!("[ -~]{{1,{max}}}")).unwrap(),
+    ]
+    .prop_filter("not blank", |s| !s.trim().is_empty())
+}
+
+fn label_key() -> impl Strategy<Value = String> {
+    (
+        "([a-z0-9]{1,4}\\.){0,2}[a-z0-9]{1,4}/",
+        "[A-Za-z0-9]([A-Za-z0-9._-]{0,6}[A-Za-z0-9])?",
+    )
+        .prop_map(|(prefix, name)| prefix + &name)
+        .boxed()
+        .prop_union("[A-Za-z0-9]([A-Za-z0-9._-]{0,6}[A-Za-z0-9])?".boxed())
+}
+
+fn label_value() -> impl Strategy<Value = String> {
+    "([A-Za-z0-9]([A-Za-z0-9._-]{0,6}[A-Za-z0-9])?)?"
+}
+
+fn selector() -> impl Strategy<Value = NodeSelector> {
+    let expression = (
+        label_key(),
+        select(SelectorOperator::ALL.to_vec()),
+        vec(label_value(), 1..3),
+    )
+        .prop_map(|(key, operator, values)| LabelSelectorRequirement {
+            key,
+            operator,
+            values: if operator.takes_values() {
+                values
+            } else {
+                Vec::new()
+            },
+        });
+    (btree_map(label_key(), label_value(), 0..3), vec(expression, 0..3)).prop_map(
+        |(match_labels, match_expressions)| NodeSelector {
+            match_labels,
+            match_expressions,
+        },
+    )
+}
+
+fn community() -> impl Strategy<Value = Community> {
+    prop_oneof![
+        any::<u32>().prop_map(Community::Standard),
+        any::<(u32, u32, u32)>().prop_map(|(a, b, c)| Community::Large(a, b, c))
+    ]
+}
+
+/// One range inside sub-block `j` of pool `i`: IPv4 within 192.0.2.0/24 (a /30 each), IPv6 within
+/// 2001:db8::/32 (a /64 each), so pools never overlap.
+fn range(i: usize, j: usize) -> impl Strategy<Value = AddressRange> {
+    let v4_base = u32::from(Ipv4Addr::new(192, 0, 2, 0)) + (i as u32) * 16 + (j as u32) * 4;
+    let v6_base = u128::from(Ipv6Addr::new(0x2001, 0xdb8, i as u16, j as u16, 0, 0, 0, 0));
+    prop_oneof![
+        (0u32..4, 0u32..4).prop_map(move |(a, b)| {
+            let (a, b) = (a.min(b), a.max(b));
+            AddressRange::new(
+                Ipv4Addr::from(v4_base + a).into(),
+                Ipv4Addr::from(v4_base + b).into(),
+            )
+            .unwrap()
+        }),
+        (any::<u64>(), any::<u64>()).prop_map(move |(a, b)| {
+            let (a, b) = (u128::from(a.min(b)), u128::from(a.max(b)));
+            AddressRange::new(
+                Ipv6Addr::from(v6_base + a).into(),
+                Ipv6Addr::from(v6_base + b).into(),
+            )
+            .unwrap()
+        }),
+    ]
+}
+
+fn longest_prefix(ranges: &[AddressRange], family: AddressFamily) -> u8 {
+    ranges
+        .iter()
+        .filter(|r| r.family() == family)
+        .flat_map(|r| r.cidrs())
+        .map(|n| n.prefix_len())
+        .max()
+        .unwrap_or(0)
+}
+
+fn advertisement(ranges: Vec<AddressRange>) -> impl Strategy<Value = BgpAdvertisement> {
+    let v4 = longest_prefix(&ranges, AddressFamily::V4);
+    let v6 = longest_prefix(&ranges, AddressFamily::V6);
+    (
+        v4..=32u8,
+        v6..=128u8,
+        proptest::option::of(any::<u32>()),
+        vec(community(), 0..4),
+    )
+        .prop_map(|(a, b, lp, cs)| {
+            let mut communities: Vec<Community> = Vec::new();
+            for c in cs {
+                if !communities.contains(&c) {
+                    communities.push(c);
+                }
+            }
+            BgpAdvertisement {
+                aggregation_length: a,
+                aggregation_length_v6: b,
+                local_pref: lp,
+                communities,
+            }
+        })
+}
+
+fn pool(i: usize) -> impl Strategy<Value = Pool> {
+    let ranges = (1usize..4).prop_flat_map(move |k| (0..k).map(|j| range(i, j)).collect::<Vec<_>>());
+    (ranges, any::<bool>(), any::<bool>(), any::<bool>()).prop_flat_map(
+        move |(addresses, bgp, auto_assign, avoid)| {
+            let advertisements = if bgp {
+                vec(advertisement(addresses.clone()), 1..3).boxed()
+            } else {
+                Just(Vec::new()).boxed()
+            };
+            let layer2 = if bgp {
+                Just(Layer2Options::default()).boxed()
+            } else {
+                (
+                    proptest::sample::subsequence(
+                        vec!["eth0", "eth1", "bond0.100", "br-lan", "enp1s0f1"],
+                        0..3,
+                    ),
+                    vec(selector(), 0..2),
+                )
+                    .prop_map(|(interfaces, node_selectors)| Layer2Options {
+                        interfaces: interfaces.into_iter().map(str::to_owned).collect(),
+                        node_selectors,
+                    })
+                    .boxed()
+            };
+            (free_text(16), advertisements, layer2).prop_map(move |(name, bgp_advertisements, layer2)| Pool {
+                name: format!("{i}{name}"),
+                protocol: if bgp { Protocol::Bgp } else { Protocol::Layer2 },
+                addresses: addresses.clone(),
+                auto_assign,
+                avoid_buggy_ips: avoid,
+                bgp_advertisements,
+                layer2,
+            })
+        },
+    )
+}
+
+fn peer(i: usize, bfd_names: Vec<String>) -> impl Strategy<Value = Peer> {
+    let v6 = any::<bool>();
+    let hold = prop_oneof![Just(0u64), 3u64..=65535];
+    let timers = hold.prop_flat_map(|h| (Just(h), if h == 0 { (0u64..1).boxed() } else { (1..h).boxed() }));
+    let bfd = if bfd_names.is_empty() {
+        Just(None).boxed()
+    } else {
+        proptest::option::of(select(bfd_names)).boxed()
+    };
+    (
+        v6,
+        any::<u32>().prop_filter("ASN 0", |a| *a != 0),
+        1u32..,
+        1u16..,
+        timers,
+        any::<bool>(),
+    )
+        .prop_flat_map(move |(v6, asn, my_asn, port, (hold, keepalive), multihop)| {
+            let source = proptest::option::of(any::<u16>());
+            let router_id = proptest::option::of(any::<u32>());
+            let password = proptest::option::of(proptest::string::string_regex("[ -~]{1,80}").unwrap());
+            (source, router_id, password, bfd.clone(), vec(selector(), 0..3)).prop_map(
+                move |(source, router_id, password, bfd_profile, node_selectors)| {
+                    let addr = |host: u16| -> IpAddr {
+                        if v6 {
+                            Ipv6Addr::new(0x2001, 0xdb8, 0xffff, i as u16, 0, 0, 0, host).into()
+                        } else {
+                            Ipv4Addr::new(203, 0, 113, i as u8).into()
+                        }
+                    };
+                    Peer {
+                        address: addr(1),
+                        port,
+                        asn,
+                        my_asn,
+                        source_address: source.map(|s| {
+                            if v6 {
+                                addr(s)
+                            } else {
+                                Ipv4Addr::new(198, 51, 100, s as u8).into()
+                            }
+                        }),
+                        hold_time: Duration::from_secs(hold),
+                        keepalive_time: Duration::from_secs(keepalive),
+                        router_id: router_id.map(Ipv4Addr::from),
+                        password: password.clone(),
+                        bfd_profile,
+                        ebgp_multihop: multihop,
+                        node_selectors,
+                    }
+                },
+            )
+        })
+}
+
+fn bfd_profile(i: usize) -> impl Strategy<Value = BfdProfile> {
+    (
+        free_text(10),
+        10u32..=60_000,
+        10u32..=60_000,
+        2u32..=255,
+        10u32..=60_000,
+        any::<bool>(),
+        any::<bool>(),
+        1u32..=254,
+    )
+        .prop_map(move |(name, r, t, m, e, echo, passive, ttl)| BfdProfile {
+            name: format!("bfd{i}-{name}"),
+            receive_interval_ms: r,
+            transmit_interval_ms: t,
+            detect_multiplier: m,
+            echo_interval_ms: e,
+            echo_mode: echo,
+            passive_mode: passive,
+            minimum_ttl: ttl,
+        })
+}
+
+fn config() -> impl Strategy<Value = Config> {
+    let aliases = btree_map("[a-z][a-z0-9_-]{0,10}", community(), 0..3);
+    (0usize..4, 0usize..3, 0usize..3, aliases).prop_flat_map(|(n_pools, n_peers, n_bfd, communities)| {
+        let bfd: Vec<_> = (0..n_bfd).map(bfd_profile).collect();
+        bfd.prop_flat_map(move |bfd_profiles| {
+            let names: Vec<String> = bfd_profiles.iter().map(|b| b.name.clone()).collect();
+            let pools: Vec<_> = (0..n_pools).map(pool).collect();
+            let peers: Vec<_> = (0..n_peers).map(|i| peer(i, names.clone())).collect();
+            let communities = communities.clone();
+            (pools, peers).prop_map(move |(pools, peers)| Config {
+                pools,
+                peers,
+                bfd_profiles: bfd_profiles.clone(),
+                communities: communities.clone(),
+            })
+        })
+    })
+}
