@@ -373,7 +373,10 @@ fn kill_inside(namespaces: &[Netns]) -> Vec<String> {
             .flat_map(|(inode, ns)| pids_in_netns_inode(*inode).into_iter().map(|p| (p, ns.clone())))
             .collect()
     };
-    let found = scan();
+    let found: Vec<(u32, String)> = scan()
+        .into_iter()
+        .filter(|(pid, _)| *pid != std::process::id())
+        .collect();
     if found.is_empty() {
         return Vec::new();
     }

@@ -44,7 +44,7 @@ pub use kubeproxy::{L4Proto, LbService};
 pub use lab::{Host, Lab};
 pub use netns::Netns;
 pub use prereq::Tool;
-pub use probes::{CurlOptions, MacAddr, OutageProbe, ProbeOptions, ProbeProto, ProbeReport};
+pub use probes::{Capture, CurlOptions, MacAddr, OutageProbe, ProbeOptions, ProbeProto, ProbeReport};
 pub use routers::{
     Announcement, BgpConfig, BgpRouter, Bird, Community, Family, Frr, Gobgpd, KernelRoute, LargeCommunity,
     Peer, PeerRange, Rib, RibPath, Router, RouterKind, Session,

@@ -189,13 +189,17 @@ fn ci_value_means_ci(value: Option<&str>) -> bool {
 /// Under CI: panics with `reason`. Elsewhere: prints `SKIPPED <test>: <reason>` on the real stderr
 /// (past the test harness's capture, so the skip is visible) and returns.
 pub fn skip_or_panic(reason: &str) {
+    // `writeln!` on the stderr handle bypasses libtest's capture of `eprintln!`.
+    skip_or_panic_in(in_ci(), reason, &mut std::io::stderr().lock());
+}
+
+fn skip_or_panic_in(ci: bool, reason: &str, out: &mut dyn Write) {
     let thread = std::thread::current();
     let test = thread.name().unwrap_or("lab test");
-    if in_ci() {
+    if ci {
         panic!("{test}: cannot run under CI: {reason}");
     }
-    // `writeln!` on the stderr handle bypasses libtest's capture of `eprintln!`.
-    let _ = writeln!(std::io::stderr().lock(), "SKIPPED {test}: {reason}");
+    let _ = writeln!(out, "SKIPPED {test}: {reason}");
 }
 
 /// Skips (outside CI) or fails (under CI) the current test unless root and the given tools are
@@ -229,6 +233,25 @@ mod tests {
         assert!(!ci_value_means_ci(Some("0")));
         assert!(!ci_value_means_ci(Some("")));
         assert!(!ci_value_means_ci(None));
+    }
+
+    #[test]
+    fn under_ci_a_missing_prerequisite_fails_the_test() {
+        let panic = std::panic::catch_unwind(|| {
+            skip_or_panic_in(true, "missing bird (Debian package bird2)", &mut Vec::new())
+        });
+        let msg = panic.unwrap_err().downcast::<String>().unwrap();
+        assert!(
+            msg.contains("cannot run under CI") && msg.contains("bird2"),
+            "{msg}"
+        );
+        let mut out = Vec::new();
+        skip_or_panic_in(false, "missing root", &mut out);
+        let line = String::from_utf8(out).unwrap();
+        assert!(
+            line.starts_with("SKIPPED ") && line.ends_with(": missing root\n"),
+            "{line}"
+        );
     }
 
     #[test]

@@ -225,3 +225,54 @@ fn frr_router_installs_ecmp() {
         .unwrap();
     router.stop().unwrap();
 }
+
+/// iBGP on non-standard ports: the router listens on 1790 and dials the speaker on 1791; every
+/// router reports the speaker's LOCAL_PREF and an empty AS path.
+fn ibgp_on_custom_ports(kind: RouterKind) {
+    let Some(lab) = Lab::for_test(TopologySpec::new(1), &[Tool::Gobgp, kind.tool()]) else {
+        return;
+    };
+    let node = lab.node(1);
+    let mut router_cfg = BgpConfig::new(ROUTER_AS, lab.router().ipv4())
+        .peer(Peer::new(IpAddr::V4(node.ipv4()), ROUTER_AS).port(1791));
+    router_cfg.listen_port = Some(1790);
+    let mut speaker_cfg = BgpConfig::new(ROUTER_AS, node.ipv4())
+        .peer(Peer::new(IpAddr::V4(lab.router().ipv4()), ROUTER_AS).port(1790));
+    speaker_cfg.listen_port = Some(1791);
+    let speaker = Gobgpd::start(&lab, "node1", &speaker_cfg).unwrap();
+    let mut a = Announcement::new(vip4());
+    a.local_pref = Some(200);
+    a.communities = vec![Community::NO_EXPORT];
+    speaker.announce(&a).unwrap();
+    let start = Instant::now();
+    let router = Router::start(kind, &lab, "router", &router_cfg).unwrap();
+    router
+        .wait_peer_established(IpAddr::V4(node.ipv4()), SESSION_TIMEOUT)
+        .unwrap();
+    timing(
+        &format!("{kind:?} router: iBGP session on ports 1790/1791"),
+        start.elapsed(),
+    );
+    let paths = router
+        .wait_route(vip4(), ROUTE_TIMEOUT, |p| p.len() == 1)
+        .unwrap();
+    assert_eq!(paths[0].local_pref, Some(200), "{kind:?}: {:?}", paths[0]);
+    assert!(paths[0].as_path.is_empty(), "iBGP: {:?}", paths[0]);
+    assert_eq!(paths[0].communities, [Community::NO_EXPORT]);
+    assert_eq!(paths[0].next_hop, Some(IpAddr::V4(node.ipv4())));
+}
+
+#[test]
+fn ibgp_on_custom_ports_gobgp() {
+    ibgp_on_custom_ports(RouterKind::Gobgp);
+}
+
+#[test]
+fn ibgp_on_custom_ports_bird() {
+    ibgp_on_custom_ports(RouterKind::Bird);
+}
+
+#[test]
+fn ibgp_on_custom_ports_frr() {
+    ibgp_on_custom_ports(RouterKind::Frr);
+}

@@ -48,7 +48,7 @@ fn arping_from_the_client_sees_the_owner_mac() {
 
 #[test]
 fn gratuitous_arp_moves_the_client_neighbour_entry() {
-    let Some(lab) = Lab::for_test(TopologySpec::new(2), &[Tool::Arping]) else {
+    let Some(lab) = Lab::for_test(TopologySpec::new(2), &[Tool::Arping, Tool::Tcpdump]) else {
         return;
     };
     let (mac1, mac2) = (lab.mac("node1").unwrap(), lab.mac("node2").unwrap());
@@ -63,6 +63,7 @@ fn gratuitous_arp_moves_the_client_neighbour_entry() {
         .unwrap();
     lab.ip("node2", &["addr", "add", &format!("{VIP_V4}/32"), "dev", "eth0"])
         .unwrap();
+    let capture = lab.capture("client", "client-arp", "arp").unwrap();
     let start = Instant::now();
     lab.send_garp("node2", VIP_V4).unwrap();
     let moved = lab
@@ -71,6 +72,16 @@ fn gratuitous_arp_moves_the_client_neighbour_entry() {
     timing("GARP to moved neighbour entry", start.elapsed());
     assert_eq!(moved.mac, Some(mac2));
     assert!(!moved.states.is_empty(), "{moved:?}");
+    // on the wire: request form (sender IP == target IP), from node2's MAC
+    // (tcpdump: "Request who-has 192.0.2.100 (ff:ff:ff:ff:ff:ff) tell 192.0.2.100")
+    let (who_has, tell) = (format!("Request who-has {VIP_V4} "), format!(" tell {VIP_V4},"));
+    let line = capture
+        .wait_for_line("the GARP on the client's wire", Duration::from_secs(2), |l| {
+            l.contains(&who_has) && l.contains(&tell)
+        })
+        .unwrap();
+    assert!(line.contains(&mac2.to_string()), "{line}");
+    capture.stop().unwrap();
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! Probes, used the way an operator would: Habets `arping`, `ndisc6`, `curl`, the client's
-//! neighbour table, and an in-process TCP/UDP loop that measures the outage a client sees.
+//! neighbour table, `tcpdump` captures, and an in-process TCP/UDP loop that measures the outage a
+//! client sees.
 
+mod capture;
 mod http;
 mod l2;
 mod outage;
@@ -8,6 +10,7 @@ mod outage;
 use std::fmt;
 use std::str::FromStr;
 
+pub use capture::Capture;
 pub use http::{CurlOptions, http_url};
 pub use l2::{Neighbor, parse_arping_macs, parse_ndisc6_macs, parse_neighbors};
 pub use outage::{Outage, OutageProbe, ProbeOptions, ProbeProto, ProbeReport, Sample, SampleResult};

@@ -1,6 +1,7 @@
-//! BIRD 2 as router: one `bgp` protocol per peer (dial after 1 s, retry every second), `neighbor
-//! range` for dynamic peers, and kernel protocols that install BGP routes with merged (ECMP) paths.
-//! Its control socket lives in the lab directory; `birdc` talks to it from the test's namespace.
+//! BIRD 2 as router: one `bgp` protocol per peer (dial after 1 s, retry every second; peers are
+//! directly connected, also for iBGP), `neighbor range` for dynamic peers, and kernel protocols
+//! that install BGP routes with merged (ECMP) paths. Its control socket lives in the lab
+//! directory; `birdc` talks to it from the test's namespace.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -35,17 +36,20 @@ fn channels(out: &mut String, families: &[Family]) {
     }
 }
 
-fn timers(out: &mut String, asn: u32, hold: u16, retry: u16) {
+fn timers(out: &mut String, asn: u32, port: u16, hold: u16, retry: u16) {
     let _ = writeln!(
         out,
-        "  local as {asn};\n  hold time {hold}; keepalive time {};\n  connect delay time 1; connect retry time {}; error wait time 1, 10;",
+        "  local port {port} as {asn};\n  direct;\n  hold time {hold}; keepalive time {};\n  connect delay time 1; connect retry time {}; error wait time 1, 10;",
         BgpConfig::keepalive(hold),
         retry.max(1)
     );
 }
 
-/// The BIRD configuration for `cfg`.
-pub fn bird_config(cfg: &BgpConfig) -> String {
+/// The BIRD configuration for `cfg`. BIRD always listens, so `listen_port: None` is refused.
+pub fn bird_config(cfg: &BgpConfig) -> Result<String> {
+    let port = cfg
+        .listen_port
+        .ok_or_else(|| LabError::Invalid("BIRD cannot run without listening (listen_port: None)".into()))?;
     let mut c = format!(
         "log stderr all;\nrouter id {};\nprotocol device {{ }}\n",
         cfg.router_id
@@ -63,10 +67,12 @@ pub fn bird_config(cfg: &BgpConfig) -> String {
         timers(
             &mut c,
             cfg.asn,
+            port,
             p.hold_time.unwrap_or(cfg.hold_time),
             cfg.connect_retry,
         );
-        let _ = writeln!(c, "  neighbor {} as {};", p.address, p.asn);
+        let remote = p.port.map(|n| format!(" port {n}")).unwrap_or_default();
+        let _ = writeln!(c, "  neighbor {}{remote} as {};", p.address, p.asn);
         if let Some(pw) = &p.password {
             let _ = writeln!(c, "  password {};", bird_str(pw));
         }
@@ -78,7 +84,7 @@ pub fn bird_config(cfg: &BgpConfig) -> String {
     }
     for (i, r) in cfg.ranges.iter().enumerate() {
         let _ = writeln!(c, "protocol bgp range{i} {{");
-        timers(&mut c, cfg.asn, cfg.hold_time, cfg.connect_retry);
+        timers(&mut c, cfg.asn, port, cfg.hold_time, cfg.connect_retry);
         let _ = writeln!(
             c,
             "  neighbor range {} as {};\n  dynamic name \"dyn{i}_\";",
@@ -90,7 +96,7 @@ pub fn bird_config(cfg: &BgpConfig) -> String {
         channels(&mut c, &r.families);
         let _ = writeln!(c, "}}");
     }
-    c
+    Ok(c)
 }
 
 /// BGP sessions in `birdc show protocols all` output (protocols without a neighbour address, such
@@ -236,7 +242,7 @@ impl Bird {
     pub fn start(lab: &Lab, host: &str, cfg: &BgpConfig) -> Result<Bird> {
         let name = stem(host, "bird");
         let conf = lab.dir().join(format!("{name}.conf"));
-        std::fs::write(&conf, bird_config(cfg))
+        std::fs::write(&conf, bird_config(cfg)?)
             .map_err(|e| LabError::io(format!("writing {}", conf.display()), e))?;
         let socket = lab.dir().join(format!("{name}.ctl"));
         let spec = ProcessSpec::new(&name, tool_path("bird"))
@@ -321,8 +327,22 @@ mod tests {
         let cfg = BgpConfig::new(64512, "192.0.2.1".parse().unwrap())
             .peer(Peer::new("192.0.2.11".parse().unwrap(), 64513).password("s3cret"))
             .peer(Peer::new("2001:db8::11".parse().unwrap(), 64513).passive())
+            .peer(Peer::new("192.0.2.12".parse().unwrap(), 64513).port(1791))
             .range(PeerRange::new("192.0.2.0/24".parse().unwrap(), 64513));
-        let c = bird_config(&cfg);
+        assert!(
+            bird_config(&BgpConfig {
+                listen_port: None,
+                ..cfg.clone()
+            })
+            .is_err()
+        );
+        let c = bird_config(&BgpConfig {
+            listen_port: Some(1790),
+            ..cfg
+        })
+        .unwrap();
+        assert!(c.contains("  local port 1790 as 64512;"));
+        assert!(c.contains("  neighbor 192.0.2.12 port 1791 as 64513;"));
         assert!(c.contains("router id 192.0.2.1;"));
         assert!(c.contains("export where source = RTS_BGP; }; merge paths on; }"));
         assert!(c.contains("protocol bgp p_192_0_2_11 {"));

@@ -55,6 +55,9 @@ pub fn frr_bgpd_config(cfg: &BgpConfig, hostname: &str) -> Result<String> {
             " neighbor {a} remote-as {}\n neighbor {a} timers connect {retry}",
             p.asn
         );
+        if let Some(port) = p.port {
+            let _ = writeln!(c, " neighbor {a} port {port}");
+        }
         if let Some(h) = p.hold_time {
             let _ = writeln!(c, " neighbor {a} timers {} {h}", BgpConfig::keepalive(h));
         }
@@ -264,7 +267,8 @@ impl Frr {
         };
         let zebra = lab.spawn(host, &daemon("zebra"))?;
         zebra.wait_ready("zebra's zserv.api socket", READY_TIMEOUT, || zserv.exists())?;
-        let bgpd = lab.spawn(host, &daemon("bgpd"))?;
+        let port = cfg.listen_port.unwrap_or(0).to_string(); // bgpd -p 0: do not listen
+        let bgpd = lab.spawn(host, &daemon("bgpd").args(["-p", &port]))?;
         let frr = Frr {
             host: host.to_string(),
             dir,
@@ -341,9 +345,14 @@ mod tests {
                     .password("s3cret")
                     .hold_time(30),
             )
-            .peer(Peer::new("2001:db8::11".parse().unwrap(), 64513).passive())
+            .peer(
+                Peer::new("2001:db8::11".parse().unwrap(), 64513)
+                    .passive()
+                    .port(1791),
+            )
             .range(PeerRange::new("192.0.2.0/24".parse().unwrap(), 64513).password("pw"));
         let c = frr_bgpd_config(&cfg, "router").unwrap();
+        assert!(c.contains(" neighbor 2001:db8::11 port 1791\n"));
         assert!(c.contains("router bgp 64512\n bgp router-id 192.0.2.1\n no bgp ebgp-requires-policy"));
         assert!(c.contains(" timers bgp 3 9\n"));
         assert!(c.contains(" neighbor 192.0.2.11 timers connect 1\n neighbor 192.0.2.11 timers 10 30\n"));

@@ -35,7 +35,7 @@ fn toml_str(s: &str) -> String {
 /// The gobgpd TOML configuration for `cfg`. GoBGP cannot do TCP MD5 on dynamic neighbours.
 pub fn gobgp_config(cfg: &BgpConfig) -> Result<String> {
     let mut t = String::new();
-    let port = if cfg.listen { 179 } else { -1 };
+    let port = cfg.listen_port.map_or(-1, i32::from);
     let _ = writeln!(
         t,
         "[global.config]\n  as = {}\n  router-id = \"{}\"\n  port = {port}",
@@ -57,8 +57,14 @@ pub fn gobgp_config(cfg: &BgpConfig) -> Result<String> {
             BgpConfig::keepalive(hold),
             cfg.connect_retry.max(1)
         );
-        if p.passive {
-            let _ = writeln!(t, "  [neighbors.transport.config]\n    passive-mode = true");
+        if p.passive || p.port.is_some() {
+            let _ = writeln!(t, "  [neighbors.transport.config]");
+            if p.passive {
+                let _ = writeln!(t, "    passive-mode = true");
+            }
+            if let Some(port) = p.port {
+                let _ = writeln!(t, "    remote-port = {port}");
+            }
         }
         for f in &p.families {
             let _ = writeln!(
@@ -399,9 +405,20 @@ mod tests {
                     .password("s3\"cret")
                     .passive(),
             )
-            .peer(Peer::new("2001:db8::11".parse().unwrap(), 64513).hold_time(30))
+            .peer(
+                Peer::new("2001:db8::11".parse().unwrap(), 64513)
+                    .hold_time(30)
+                    .port(1790),
+            )
             .range(PeerRange::new("192.0.2.0/24".parse().unwrap(), 64513));
         let t = gobgp_config(&cfg).unwrap();
+        assert!(t.contains("remote-port = 1790"));
+        let quiet = gobgp_config(&BgpConfig {
+            listen_port: None,
+            ..cfg.clone()
+        })
+        .unwrap();
+        assert!(quiet.contains("port = -1"));
         assert!(t.contains("as = 64512\n  router-id = \"192.0.2.1\"\n  port = 179"));
         assert!(t.contains(
             "neighbor-address = \"192.0.2.11\"\n    peer-as = 64513\n    auth-password = \"s3\\\"cret\""

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-pub use bird::{Bird, bird_config, parse_bird_protocols, parse_bird_routes};
+pub use bird::{Bird, bird_config, parse_bird_protocols, parse_bird_routes, protocol_name};
 pub use frr::{Frr, frr_bgpd_config, parse_frr_neighbors, parse_frr_rib};
 pub use gobgp::{Announcement, Gobgpd, gobgp_config, parse_gobgp_neighbors, parse_gobgp_rib};
 pub use kernel::{KernelRoute, parse_ip_routes};
@@ -94,6 +94,8 @@ pub struct Peer {
     pub families: Vec<Family>,
     /// Hold time override (seconds).
     pub hold_time: Option<u16>,
+    /// The peer's BGP port, when not 179.
+    pub port: Option<u16>,
 }
 
 impl Peer {
@@ -106,6 +108,7 @@ impl Peer {
             passive: false,
             families: vec![Family::of(address)],
             hold_time: None,
+            port: None,
         }
     }
 
@@ -124,6 +127,12 @@ impl Peer {
     /// With these families on the session.
     pub fn families(mut self, families: &[Family]) -> Self {
         self.families = families.to_vec();
+        self
+    }
+
+    /// Dial the peer on `port` instead of 179.
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
         self
     }
 
@@ -176,8 +185,9 @@ pub struct BgpConfig {
     pub hold_time: u16,
     /// Seconds between connection attempts (default 1; GoBGP ignores it for the first dial).
     pub connect_retry: u16,
-    /// Whether to accept incoming connections on port 179 (GoBGP only; BIRD and FRR always do).
-    pub listen: bool,
+    /// The port to accept BGP connections on (179); `None`: do not listen (GoBGP, FRR; BIRD
+    /// always listens and refuses `None`).
+    pub listen_port: Option<u16>,
     /// Whether to install received routes in the kernel (BIRD, FRR; GoBGP never does).
     pub install_routes: bool,
     /// Explicit neighbours.
@@ -194,7 +204,7 @@ impl BgpConfig {
             router_id,
             hold_time: 9,
             connect_retry: 1,
-            listen: true,
+            listen_port: Some(179),
             install_routes: true,
             peers: Vec::new(),
             ranges: Vec::new(),
