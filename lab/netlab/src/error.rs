@@ -34,15 +34,11 @@ pub enum LabError {
         detail: String,
     },
     /// A supervised process exited while something was waiting for it to become ready.
-    #[error("process `{name}` (pid {pid}) exited ({status}) while waiting for {what}; log {log}: {tail}")]
-    ProcessExited {
-        name: String,
-        pid: u32,
-        status: String,
-        what: String,
-        log: PathBuf,
-        tail: String,
-    },
+    #[error(
+        "process `{}` (pid {}) exited ({}) while waiting for {}; log {}: {}",
+        .0.name, .0.pid, .0.status, .0.what, .0.log.display(), .0.tail
+    )]
+    ProcessExited(Box<ProcessExit>),
     /// File-system or socket error on a named path or object.
     #[error("{what}: {source}")]
     Io {
@@ -62,6 +58,23 @@ pub enum LabError {
     /// Teardown could not remove everything; each entry names what was left.
     #[error("teardown left things behind: {}", .0.join("; "))]
     Teardown(Vec<String>),
+}
+
+/// Details of [`LabError::ProcessExited`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessExit {
+    /// The process's name (its log file's stem).
+    pub name: String,
+    /// Its PID.
+    pub pid: u32,
+    /// How it exited.
+    pub status: String,
+    /// What was being waited for.
+    pub what: String,
+    /// Its log file.
+    pub log: PathBuf,
+    /// The last lines of its log.
+    pub tail: String,
 }
 
 fn detail_suffix(detail: &str) -> String {

@@ -182,6 +182,8 @@ fn serve_tcp(listener: &TcpListener, node: &str, stop: &AtomicBool) {
     );
     while !stop.load(Ordering::Relaxed) {
         let Ok((conn, _)) = listener.accept() else {
+            // woken by shutdown (the loop ends), or a transient error such as EMFILE: don't spin
+            std::thread::sleep(Duration::from_millis(1));
             continue;
         };
         let response = response.clone();

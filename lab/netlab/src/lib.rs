@@ -38,7 +38,7 @@ pub mod topology;
 pub mod wait;
 
 pub use cmd::{Cmd, CmdOutput};
-pub use error::{LabError, Result};
+pub use error::{LabError, ProcessExit, Result};
 pub use faults::Fault;
 pub use kubeproxy::{L4Proto, LbService};
 pub use lab::{Host, Lab};

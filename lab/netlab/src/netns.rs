@@ -109,6 +109,21 @@ impl Netns {
             .map_err(|e| LabError::io(format!("connecting TCP to {addr} from {}", self.name), e))
     }
 
+    /// Waits until something accepts TCP connections on `addr`, as seen from inside the namespace
+    /// (readiness of an API server, a metrics endpoint, …).
+    pub fn wait_tcp(&self, addr: SocketAddr, timeout: Duration) -> Result<()> {
+        crate::wait::wait_for(
+            &format!("TCP {addr} to accept connections from {}", self.name),
+            timeout,
+            || {
+                Ok(self
+                    .tcp_connect(addr, Duration::from_millis(200))
+                    .is_ok()
+                    .then_some(()))
+            },
+        )
+    }
+
     /// A UDP socket bound to `addr` inside the namespace.
     pub fn udp_socket(&self, addr: SocketAddr) -> Result<UdpSocket> {
         self.run(|| UdpSocket::bind(addr))?

@@ -351,14 +351,14 @@ impl Process {
     pub fn ensure_running(&self, what: &str) -> Result<()> {
         match self.exit_status() {
             None => Ok(()),
-            Some(status) => Err(LabError::ProcessExited {
+            Some(status) => Err(LabError::ProcessExited(Box::new(crate::error::ProcessExit {
                 name: self.inner.name.clone(),
                 pid: self.inner.pid,
                 status: status.to_string(),
                 what: what.to_string(),
                 log: self.inner.log.clone(),
                 tail: self.log_tail(6).replace('\n', " | "),
-            }),
+            }))),
         }
     }
 
@@ -453,7 +453,7 @@ mod tests {
         let err = p
             .wait_for_log("never printed", Duration::from_secs(20))
             .unwrap_err();
-        assert!(matches!(err, LabError::ProcessExited { .. }), "{err}");
+        assert!(matches!(err, LabError::ProcessExited(_)), "{err}");
         assert!(start.elapsed() < Duration::from_secs(5));
     }
 

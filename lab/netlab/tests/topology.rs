@@ -134,6 +134,12 @@ fn lab_is_reachable_pinned_and_leaves_nothing_behind() {
         .args(["netns", "exec", lab.node(2).ns().name(), "sleep", "60"])
         .spawn()
         .expect("stray");
+    let node2 = format!("net:[{}]", lab.node(2).ns().inode().unwrap());
+    ferrolb_netlab::wait::wait_for("the stray process to enter node2", WAIT, || {
+        let link = std::fs::read_link(format!("/proc/{}/ns/net", stray.id())).unwrap_or_default();
+        Ok((link.to_string_lossy() == node2).then_some(()))
+    })
+    .unwrap();
     let sleeper_pid = sleeper.pid();
     std::mem::forget(sleeper); // its handle never drops: teardown must still kill it
 
@@ -218,6 +224,18 @@ fn sockets_made_from_the_test_process_live_in_the_namespace() {
     conn.read_to_string(&mut seen).unwrap();
     assert_eq!(&server.join().unwrap(), b"hello");
     assert_eq!(seen, "192.0.2.11", "the API server saw node1's address");
+
+    // readiness: a listener is "ready" as soon as it is bound, a closed port never is
+    let other = SocketAddr::new(api.addr(true), 8443);
+    let _listener = api.ns().tcp_listener(other).unwrap();
+    lab.node(1).ns().wait_tcp(other, WAIT).unwrap();
+    let closed = SocketAddr::new(api.addr(true), 8444);
+    assert!(
+        lab.node(1)
+            .ns()
+            .wait_tcp(closed, Duration::from_millis(300))
+            .is_err()
+    );
 }
 
 #[test]
