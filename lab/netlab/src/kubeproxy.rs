@@ -55,6 +55,9 @@ pub struct LbService {
     pub proto: L4Proto,
     /// The nodePort the backends listen on.
     pub node_port: u16,
+    /// The nodes with a ready endpoint (`None`: every node). Like kube-proxy with
+    /// `externalTrafficPolicy: Local`, the other nodes neither DNAT nor answer.
+    pub nodes: Option<Vec<String>>,
 }
 
 impl LbService {
@@ -66,6 +69,7 @@ impl LbService {
             port,
             proto: L4Proto::Tcp,
             node_port,
+            nodes: None,
         }
     }
 
@@ -77,7 +81,19 @@ impl LbService {
             port,
             proto: L4Proto::Udp,
             node_port,
+            nodes: None,
         }
+    }
+
+    /// Served only by `nodes` (the others have no endpoint).
+    pub fn on_nodes(mut self, nodes: &[&str]) -> Self {
+        self.nodes = Some(nodes.iter().map(|n| n.to_string()).collect());
+        self
+    }
+
+    /// Whether `node` serves this Service.
+    pub fn served_by(&self, node: &str) -> bool {
+        self.nodes.as_ref().is_none_or(|n| n.iter().any(|x| x == node))
     }
 }
 
@@ -237,8 +253,8 @@ impl Services {
 }
 
 impl Lab {
-    /// Installs (or replaces) a Service on every node: backends on each node's own address at the
-    /// nodePort, and DNAT from each VIP:port to it.
+    /// Installs (or replaces) a Service on every node that serves it: backends on each node's own
+    /// address at the nodePort, and DNAT from each VIP:port to it.
     pub fn add_service(&self, svc: &LbService) -> Result<()> {
         if svc.vips.is_empty() {
             return Err(LabError::Invalid(format!(
@@ -246,10 +262,13 @@ impl Lab {
                 svc.name
             )));
         }
+        for n in svc.nodes.iter().flatten() {
+            self.try_host(n)?;
+        }
         let mut services = self.services.lock().unwrap_or_else(|e| e.into_inner());
         services.entries.remove(&svc.name); // stops old backends first (same ports)
         let mut backends = Vec::new();
-        for node in self.nodes() {
+        for node in self.nodes().filter(|n| svc.served_by(n.name())) {
             let mut families: Vec<bool> = svc.vips.iter().map(IpAddr::is_ipv6).collect();
             families.sort();
             families.dedup();
@@ -277,7 +296,11 @@ impl Lab {
     fn apply_nft(&self, services: &Services) -> Result<()> {
         for node in self.nodes() {
             let script = nft_ruleset(
-                services.entries.values().map(|(s, _)| s),
+                services
+                    .entries
+                    .values()
+                    .map(|(s, _)| s)
+                    .filter(|s| s.served_by(node.name())),
                 node.ipv4(),
                 node.ipv6(),
             );

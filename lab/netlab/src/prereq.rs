@@ -199,7 +199,8 @@ fn skip_or_panic_in(ci: bool, reason: &str, out: &mut dyn Write) {
     if ci {
         panic!("{test}: cannot run under CI: {reason}");
     }
-    let _ = writeln!(out, "SKIPPED {test}: {reason}");
+    // one write, so the line is not interleaved with libtest's own output
+    let _ = out.write_all(format!("SKIPPED {test}: {reason}\n").as_bytes());
 }
 
 /// Skips (outside CI) or fails (under CI) the current test unless root and the given tools are

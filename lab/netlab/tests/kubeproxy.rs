@@ -48,6 +48,21 @@ fn curl_through_the_vip_reaches_the_owner() {
         "node1"
     );
 
+    // externalTrafficPolicy: Local with an endpoint on node1 only: node2 no longer serves the VIP
+    lab.add_service(&svc.clone().on_nodes(&["node1"])).unwrap();
+    assert_eq!(
+        lab.curl("client", &http_url(IpAddr::V6(VIP_V6), 80)).unwrap(),
+        "node1"
+    );
+    assert!(
+        lab.curl("client", &http_url(IpAddr::V4(VIP_V4), 80)).is_err(),
+        "node2 has no endpoint"
+    );
+    assert!(
+        lab.add_service(&svc.clone().on_nodes(&["node7"])).is_err(),
+        "unknown node"
+    );
+
     lab.remove_service("web").unwrap();
     assert!(
         lab.curl("client", &http_url(IpAddr::V4(VIP_V4), 80)).is_err(),
