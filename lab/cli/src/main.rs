@@ -1,0 +1,139 @@
+//! `ferrolb-lab`: lab tooling. `ferrolb-lab apiserver` runs the embedded Kubernetes API server and writes
+//! kubeconfigs that `kube` and `kubectl` accept.
+
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use ferrolb_apiserver::{ApiServer, ServerConfig};
+
+#[derive(Debug, Parser)]
+#[command(name = "ferrolb-lab", version, about = "ferrolb lab tooling")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the embedded Kubernetes API server (plain HTTP) until interrupted.
+    Apiserver(ApiserverArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ApiserverArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:6443")]
+    listen: SocketAddr,
+    /// Write a kubeconfig for the first `--user` here.
+    #[arg(long)]
+    kubeconfig_out: Option<PathBuf>,
+    /// A user to issue a token for; repeatable. With several, `--kubeconfig-out FILE` writes FILE for the
+    /// first and FILE.<user> for each other one.
+    #[arg(long = "user", default_value = "admin")]
+    users: Vec<String>,
+    /// Server URL to put in kubeconfigs (default: the listen address).
+    #[arg(long)]
+    advertise_url: Option<String>,
+    /// Append one JSON line per API request (user, verb, resource, code) to this file.
+    #[arg(long)]
+    audit_log: Option<PathBuf>,
+    /// Emulated Kubernetes minor version (1.N).
+    #[arg(long, default_value_t = 28)]
+    version_minor: u32,
+    /// Reject requests without a token.
+    #[arg(long)]
+    no_anonymous: bool,
+}
+
+fn kubeconfig_path(base: &std::path::Path, index: usize, user: &str) -> PathBuf {
+    if index == 0 {
+        return base.to_path_buf();
+    }
+    let safe: String = user
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut p = base.as_os_str().to_owned();
+    p.push(format!(".{safe}"));
+    PathBuf::from(p)
+}
+
+async fn apiserver(args: ApiserverArgs) -> anyhow::Result<()> {
+    let config = ServerConfig {
+        version_minor: args.version_minor,
+        users: args.users.clone(),
+        allow_anonymous: !args.no_anonymous,
+        audit_file: args.audit_log.clone(),
+        ..ServerConfig::default()
+    };
+    let server = ApiServer::new(config).context("configuring the API server")?;
+    let handle = server
+        .bind(args.listen)
+        .await
+        .context("starting the API server")?;
+    let url = args
+        .advertise_url
+        .clone()
+        .unwrap_or_else(|| handle.url().to_owned());
+    if let Some(base) = &args.kubeconfig_out {
+        for (i, user) in args.users.iter().enumerate() {
+            let path = kubeconfig_path(base, i, user);
+            std::fs::write(&path, handle.kubeconfig_for(user, &url))
+                .with_context(|| format!("writing {}", path.display()))?;
+            println!("kubeconfig for {user}: {}", path.display());
+        }
+    }
+    println!("API server listening on {url}");
+    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    handle.shutdown().await;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Apiserver(a) => apiserver(a).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubeconfig_paths_per_user() {
+        let base = std::path::Path::new("/tmp/kc");
+        assert_eq!(kubeconfig_path(base, 0, "admin"), PathBuf::from("/tmp/kc"));
+        assert_eq!(
+            kubeconfig_path(base, 1, "system:serviceaccount:ferrolb-system:ferrolb-controller"),
+            PathBuf::from("/tmp/kc.system_serviceaccount_ferrolb-system_ferrolb-controller")
+        );
+        Cli::try_parse_from([
+            "ferrolb-lab",
+            "apiserver",
+            "--listen",
+            "127.0.0.1:0",
+            "--user",
+            "a",
+            "--user",
+            "b",
+        ])
+        .unwrap();
+    }
+}
