@@ -421,6 +421,14 @@ fn open_to_ng(open: &Open) -> Result<ng::open::BgpOpenMessage, EncodeError> {
     ))
 }
 
+/// Whether netgauze accepts `prefix` as unicast NLRI (not multicast or broadcast), as the encoder will.
+pub(crate) fn is_unicast_prefix(prefix: &IpNet) -> bool {
+    match prefix {
+        IpNet::V4(net) => Ipv4Unicast::from_net(net.trunc()).is_ok(),
+        IpNet::V6(net) => Ipv6Unicast::from_net(net.trunc()).is_ok(),
+    }
+}
+
 fn v4_nlri(net: &Ipv4Net, family: Family) -> Result<Ipv4UnicastAddress, EncodeError> {
     Ipv4Unicast::from_net(net.trunc())
         .map(Ipv4UnicastAddress::new_no_path_id)

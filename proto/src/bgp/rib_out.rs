@@ -17,6 +17,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use ipnet::IpNet;
 
 use super::codec::{CodecContext, EncodeError};
+use super::convert::is_unicast_prefix;
 use super::types::{
     AsPath, Community, Family, LargeCommunity, MAX_MESSAGE_LEN, Message, MpReach, MpUnreach, Origin,
     PathAttributes, Update,
@@ -142,9 +143,6 @@ impl AdjRibOut {
             .iter()
             .filter(|(p, _)| self.families.contains(&Family::of(p)))
             .collect();
-        for (prefix, attrs) in &desired {
-            check_route(prefix, attrs, &self.codec)?;
-        }
         let withdrawn: Vec<IpNet> = self
             .sent
             .keys()
@@ -154,6 +152,7 @@ impl AdjRibOut {
         let mut groups: BTreeMap<(Family, &RouteAttributes), Vec<IpNet>> = BTreeMap::new();
         for (prefix, attrs) in &desired {
             if self.sent.get(prefix) != Some(attrs) {
+                check_route(prefix, attrs)?;
                 groups
                     .entry((Family::of(prefix), attrs))
                     .or_default()
@@ -294,8 +293,9 @@ fn pack(base: usize, prefixes: &[IpNet]) -> Vec<Vec<IpNet>> {
     chunks
 }
 
-/// Checks that a route can be encoded: next hop of the right family, prefix unicast.
-fn check_route(prefix: &IpNet, attrs: &RouteAttributes, codec: &CodecContext) -> Result<(), RibOutError> {
+/// Checks what varies per route: the next hop's family and that the prefix is unicast. Whether the
+/// attributes fit is checked once per attribute set, when its UPDATEs are built.
+fn check_route(prefix: &IpNet, attrs: &RouteAttributes) -> Result<(), RibOutError> {
     let family = Family::of(prefix);
     if Family::of(&IpNet::from(attrs.next_hop)) != family {
         return Err(RibOutError::NextHopFamily {
@@ -303,23 +303,14 @@ fn check_route(prefix: &IpNet, attrs: &RouteAttributes, codec: &CodecContext) ->
             next_hop: attrs.next_hop,
         });
     }
-    // Encoding a one-prefix UPDATE applies every check the encoder has (unicast prefix, attribute sizes).
-    let update = match prefix {
-        IpNet::V4(net) => Update {
-            nlri: vec![*net],
-            attributes: attrs.path_attributes(family, Vec::new()),
-            ..Update::default()
-        },
-        IpNet::V6(_) => Update {
-            attributes: attrs.path_attributes(family, vec![*prefix]),
-            ..Update::default()
-        },
-    };
-    Message::Update(update)
-        .encode(codec)
-        .map(|_| ())
-        .map_err(|source| RibOutError::Encode {
+    if !is_unicast_prefix(prefix) {
+        return Err(RibOutError::Encode {
             prefix: *prefix,
-            source,
-        })
+            source: EncodeError::InvalidPrefix {
+                prefix: *prefix,
+                family,
+            },
+        });
+    }
+    Ok(())
 }
