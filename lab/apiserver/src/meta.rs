@@ -109,10 +109,9 @@ pub fn prepare_create(def: &ResourceDef, obj: &mut Value, now: SystemTime) {
     }
 }
 
-/// Copies what an update may not change from `old` and bumps `generation` when the spec changed.
-pub fn prepare_update(def: &ResourceDef, new: &mut Value, old: &Value) {
+/// Copies what an update may not change from `old`.
+pub fn prepare_update(new: &mut Value, old: &Value) {
     let old_m = old["metadata"].as_object().cloned().unwrap_or_default();
-    let bump = def.has_generation() && spec_changed(def, new, old);
     let m = meta_mut(new);
     for f in [
         "uid",
@@ -128,9 +127,13 @@ pub fn prepare_update(def: &ResourceDef, new: &mut Value, old: &Value) {
         };
     }
     m.remove("selfLink");
-    if bump {
-        let g = old_m.get("generation").and_then(Value::as_i64).unwrap_or(0) + 1;
-        m.insert("generation".into(), json!(g));
+}
+
+/// Bumps `generation` when the (fully defaulted) spec changed.
+pub fn bump_generation(def: &ResourceDef, new: &mut Value, old: &Value) {
+    if def.has_generation() && spec_changed(def, new, old) {
+        let g = old["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
+        meta_mut(new).insert("generation".into(), json!(g));
     }
 }
 
@@ -245,11 +248,13 @@ mod tests {
             json!({"metadata": {"name": "a", "generation": 3, "uid": "u"}, "spec": {"type": "ClusterIP"}});
         let mut new =
             json!({"metadata": {"name": "a", "annotations": {"x": "y"}}, "spec": {"type": "ClusterIP"}});
-        prepare_update(svc, &mut new, &old);
+        prepare_update(&mut new, &old);
+        bump_generation(svc, &mut new, &old);
         assert_eq!(new["metadata"]["generation"], 3);
         assert_eq!(new["metadata"]["uid"], "u");
         let mut new = json!({"metadata": {"name": "a"}, "spec": {"type": "NodePort"}});
-        prepare_update(svc, &mut new, &old);
+        prepare_update(&mut new, &old);
+        bump_generation(svc, &mut new, &old);
         assert_eq!(new["metadata"]["generation"], 4);
     }
 }

@@ -302,7 +302,7 @@ impl Ops {
             return Err(ApiError::stale(def.qualified(), &name));
         }
         defaults::prepare_update(def, &mut new, old, target);
-        meta::prepare_update(def, &mut new, old);
+        meta::prepare_update(&mut new, old);
         let mut causes = meta::validate(def, &new);
         if def.strategy == Strategy::Service && target == Target::Main {
             causes.extend(service::init_ip_families(
@@ -325,6 +325,7 @@ impl Ops {
                 return Err(invalid(def, &new, causes));
             }
         }
+        meta::bump_generation(def, &mut new, old);
         if let Some(s) = snapshot {
             *txn.alloc() = s;
             return Ok(new);

@@ -218,6 +218,11 @@ impl ApiServer {
         });
         let router = axum::Router::new().fallback(handle).with_state(state.clone());
         let mut stop = shutdown_rx;
+        use axum::serve::ListenerExt;
+        let listener = listener.tap_io(|tcp| {
+            // Small watch chunks and request/response pairs must not wait for delayed ACKs.
+            let _ = tcp.set_nodelay(true);
+        });
         let task = tokio::spawn(async move {
             let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
                 let _ = stop.wait_for(|s| *s).await;

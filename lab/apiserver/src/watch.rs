@@ -75,6 +75,8 @@ struct State {
 }
 
 const BATCH: usize = 512;
+/// Lines are coalesced into chunks of about this size.
+const CHUNK_BYTES: usize = 64 * 1024;
 
 enum Wake {
     Changed,
@@ -186,9 +188,25 @@ impl State {
         true
     }
 
+    /// The queued lines as one chunk (fewer, larger writes when many events are ready).
+    fn drain_chunk(&mut self) -> Option<Bytes> {
+        let first = self.pending.pop_front()?;
+        if self.pending.is_empty() {
+            return Some(first);
+        }
+        let mut buf = Vec::with_capacity(CHUNK_BYTES);
+        buf.extend_from_slice(&first);
+        while buf.len() < CHUNK_BYTES
+            && let Some(b) = self.pending.pop_front()
+        {
+            buf.extend_from_slice(&b);
+        }
+        Some(Bytes::from(buf))
+    }
+
     async fn next(&mut self) -> Option<Bytes> {
         loop {
-            if let Some(b) = self.pending.pop_front() {
+            if let Some(b) = self.drain_chunk() {
                 return Some(b);
             }
             if self.done {
