@@ -156,6 +156,12 @@ pub enum ErrorKind {
         /// The peer's hold time in seconds.
         hold_seconds: u64,
     },
+    /// `ebgp-multihop` on an iBGP peer (`peer-asn` equal to `my-asn`), as MetalLB rejects it.
+    #[error("ebgp-multihop applies to eBGP peers only; this peer is iBGP (peer-asn equals my-asn {asn})")]
+    MultihopForIbgp {
+        /// The shared ASN.
+        asn: u32,
+    },
     /// A TCP MD5 password longer than the kernel accepts.
     #[error("password is {len} bytes; TCP MD5 keys hold at most 80")]
     PasswordTooLong {
@@ -292,6 +298,7 @@ impl ErrorKind {
             | Self::KeepaliveWithoutHold
             | Self::KeepaliveZero { .. } => "invalid_timer",
             Self::PasswordTooLong { .. } => "password_too_long",
+            Self::MultihopForIbgp { .. } => "multihop_for_ibgp",
             Self::UnknownBfdProfile { .. } => "unknown_bfd_profile",
             Self::DuplicateName { .. } | Self::DuplicatePeer { .. } | Self::DuplicateValue { .. } => {
                 "duplicate"

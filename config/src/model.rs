@@ -226,7 +226,7 @@ pub struct Peer {
     pub password: Option<String>,
     /// Name of a profile in [`Config::bfd_profiles`].
     pub bfd_profile: Option<String>,
-    /// `ebgp-multihop` as given (default false).
+    /// `ebgp-multihop` as given (default false; only allowed for eBGP peers, `asn != my_asn`).
     pub ebgp_multihop: bool,
     /// Nodes that peer with this router; empty means every node.
     pub node_selectors: Vec<NodeSelector>,

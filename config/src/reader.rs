@@ -2,6 +2,8 @@
 //! or records an error (with path, value and line) in [`Ctx`] and yields `None`, so the decoder goes on
 //! and reports everything.
 
+use std::collections::HashMap;
+
 use crate::error::{ConfigError, ConfigWarning, ErrorKind, WarningKind};
 use crate::suggest;
 use crate::yaml::{Kind, Node};
@@ -168,21 +170,23 @@ pub(crate) fn string_map<'n>(ctx: &mut Ctx, node: &'n Node, path: &str) -> Vec<(
         );
         return Vec::new();
     };
-    let mut out: Vec<(String, &'n Node, Option<u64>)> = Vec::new();
+    let mut out = Vec::new();
+    let mut first_lines: HashMap<String, Option<u64>> = HashMap::new();
     for (key, value) in entries {
         let Some(text) = key_text(ctx, key, path) else {
             continue;
         };
-        if let Some((_, _, first)) = out.iter().find(|(k, _, _)| *k == text) {
+        if let Some(first) = first_lines.get(&text) {
             let kind = ErrorKind::DuplicateKey {
                 first_line: first.unwrap_or(0),
             };
             ctx.error_at(&child(path, &text), None, key.line, kind);
             continue;
         }
-        out.push((text, value, key.line));
+        first_lines.insert(text.clone(), key.line);
+        out.push((text, value));
     }
-    out.into_iter().map(|(k, v, _)| (k, v)).collect()
+    out
 }
 
 fn key_text(ctx: &mut Ctx, key: &Node, path: &str) -> Option<String> {

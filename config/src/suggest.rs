@@ -3,6 +3,9 @@
 //! Words are compared after folding case and dropping `-`/`_`, so MetalLB CRD spellings
 //! (`peerAddress`, `aggregationLength`) map to the legacy keys (`peer-address`, `aggregation-length`).
 
+/// Only this many candidates are compared (in the order given).
+const MAX_CANDIDATES: usize = 256;
+
 /// The candidate closest to `word`, if it is close enough to be a plausible typo.
 pub(crate) fn closest<'a, I>(word: &str, candidates: I) -> Option<&'a str>
 where
@@ -13,8 +16,10 @@ where
         return None;
     }
     let limit = (folded.chars().count() / 3).max(2);
+    // Bounded work however many names a config defines.
     candidates
         .into_iter()
+        .take(MAX_CANDIDATES)
         .map(|c| (distance(&folded, &fold(c)), c))
         .filter(|&(d, _)| d <= limit)
         .min_by_key(|&(d, _)| d)

@@ -100,7 +100,8 @@ impl Node {
 fn options() -> Options {
     let mut budget = Budget::default();
     budget.max_depth = 64;
-    budget.max_nodes = 100_000;
+    // Every node takes at least two bytes of text, so no document within the size limit is refused.
+    budget.max_nodes = MAX_INPUT_BYTES / 2;
     budget.max_documents = 1_024;
     budget.max_total_scalar_bytes = 4 * MAX_INPUT_BYTES;
     let mut options = Options::default();

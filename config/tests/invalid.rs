@@ -492,6 +492,12 @@ fn invalid_cases() -> Vec<Invalid> {
             },
         },
         Invalid {
+            name: "ebgp-multihop on an iBGP peer",
+            yaml: "peers:\n- {peer-address: 192.0.2.1, peer-asn: 64500, my-asn: 64500, ebgp-multihop: true}\n",
+            path: "peers[0].ebgp-multihop",
+            kind: |k| matches!(k, ErrorKind::MultihopForIbgp { asn: 64500 }),
+        },
+        Invalid {
             name: "operator spelt in lower case",
             yaml: "peers:\n- peer-address: 192.0.2.1\n  peer-asn: 1\n  my-asn: 2\n  node-selectors:\n  - \
                    match-expressions:\n    - {key: kubernetes.io/arch, operator: in, values: [amd64]}\n",

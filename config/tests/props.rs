@@ -366,7 +366,7 @@ fn peer(i: usize, bfd_names: Vec<String>) -> impl Strategy<Value = Peer> {
                         router_id: router_id.map(Ipv4Addr::from),
                         password: password.clone(),
                         bfd_profile,
-                        ebgp_multihop: multihop,
+                        ebgp_multihop: multihop && asn != my_asn,
                         node_selectors,
                     }
                 },

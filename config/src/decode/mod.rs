@@ -8,7 +8,7 @@
 mod peer;
 mod selector;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
 
 use self::peer::{decode_bfd, decode_peer};
@@ -86,7 +86,7 @@ pub(crate) struct Draft {
 /// is invalid is not reported a second time as unknown).
 struct Aliases {
     valid: BTreeMap<String, Community>,
-    declared: Vec<String>,
+    declared: BTreeSet<String>,
 }
 
 pub(crate) fn decode(ctx: &mut Ctx, root: &Node) -> Draft {
@@ -100,7 +100,7 @@ pub(crate) fn decode(ctx: &mut Ctx, root: &Node) -> Draft {
         Some(node) => decode_aliases(ctx, node, "bgp-communities"),
         None => Aliases {
             valid: BTreeMap::new(),
-            declared: Vec::new(),
+            declared: BTreeSet::new(),
         },
     };
     let bfd_profiles: Vec<BfdDraft> = top
@@ -115,7 +115,7 @@ pub(crate) fn decode(ctx: &mut Ctx, root: &Node) -> Draft {
                 .collect()
         })
         .unwrap_or_default();
-    let bfd_names: Vec<String> = bfd_profiles
+    let bfd_names: BTreeSet<String> = bfd_profiles
         .iter()
         .filter_map(|b| b.name.as_ref())
         .map(|n| n.value.clone())
@@ -155,11 +155,11 @@ pub(crate) fn decode(ctx: &mut Ctx, root: &Node) -> Draft {
 fn decode_aliases(ctx: &mut Ctx, node: &Node, path: &str) -> Aliases {
     let mut aliases = Aliases {
         valid: BTreeMap::new(),
-        declared: Vec::new(),
+        declared: BTreeSet::new(),
     };
     for (name, value) in reader::string_map(ctx, node, path) {
         let path = child(path, &name);
-        aliases.declared.push(name.clone());
+        aliases.declared.insert(name.clone());
         if name.trim().is_empty() {
             ctx.error(&path, value, ErrorKind::Empty);
             continue;
@@ -264,8 +264,12 @@ fn decode_pool(ctx: &mut Ctx, node: &Node, path: &str, aliases: &Aliases) -> Poo
                 },
             );
         } else {
+            let most_specific = [
+                most_specific(&draft.ranges, AddressFamily::V4),
+                most_specific(&draft.ranges, AddressFamily::V6),
+            ];
             for (i, item) in list(ctx, n, &p).iter().enumerate() {
-                let adv = decode_advertisement(ctx, item, &index(&p, i), aliases, &draft.ranges);
+                let adv = decode_advertisement(ctx, item, &index(&p, i), aliases, &most_specific);
                 advertisements.extend(adv);
             }
         }
@@ -337,7 +341,7 @@ fn decode_advertisement(
     node: &Node,
     path: &str,
     aliases: &Aliases,
-    ranges: &[Located<AddressRange>],
+    most_specific: &[Option<MostSpecific>; 2],
 ) -> Option<BgpAdvertisement> {
     let before = ctx.errors.len();
     let f = fields(ctx, node, path, ADVERTISEMENT_KEYS)?;
@@ -356,6 +360,7 @@ fn decode_advertisement(
         reader::integer(ctx, n, p, 0, u64::from(u32::MAX)).map(|v| Some(v as u32))
     });
     let mut communities = Vec::new();
+    let mut seen = HashSet::new();
     if let Some(n) = f.get("communities") {
         let p = f.path("communities");
         for (i, item) in list(ctx, n, &p).iter().enumerate() {
@@ -364,7 +369,7 @@ fn decode_advertisement(
                 continue;
             };
             if let Some(c) = resolve_community(ctx, item, &p, text.trim(), aliases)
-                && !communities.contains(&c)
+                && seen.insert(c)
             {
                 communities.push(c);
             }
@@ -377,46 +382,67 @@ fn decode_advertisement(
         communities,
     };
     // The defaults (32, 128) cover any CIDR, so only given lengths can be too short.
-    for (key, family) in [
-        ("aggregation-length", AddressFamily::V4),
-        ("aggregation-length-v6", AddressFamily::V6),
-    ] {
+    let checks = [
+        ("aggregation-length", adv.aggregation_length, &most_specific[0]),
+        (
+            "aggregation-length-v6",
+            adv.aggregation_length_v6,
+            &most_specific[1],
+        ),
+    ];
+    for (key, length, most_specific) in checks {
         if let Some(n) = f.get(key) {
-            check_aggregation(ctx, &f.path(key), n, key, &adv, family, ranges);
+            check_aggregation(ctx, &f.path(key), n, key, length, most_specific.as_ref());
         }
     }
     (ctx.errors.len() == before).then_some(adv)
 }
 
-/// An aggregation length must be at least the prefix length of every CIDR of the pool (a range counts as
-/// the CIDRs that summarize it), or the aggregate would cover addresses outside the pool. One error per
-/// address entry, naming its most specific CIDR.
+/// The most specific CIDR of a pool's entries of one family (ranges count as the CIDRs that exactly cover
+/// them, as MetalLB summarizes them), with the path of its entry; the first in config order on ties.
+#[derive(Debug, Clone)]
+pub(crate) struct MostSpecific {
+    net: ipnet::IpNet,
+    path: String,
+}
+
+fn most_specific(ranges: &[Located<AddressRange>], family: AddressFamily) -> Option<MostSpecific> {
+    let mut best: Option<MostSpecific> = None;
+    for range in ranges.iter().filter(|r| r.value.family() == family) {
+        for net in range.value.cidrs() {
+            if best
+                .as_ref()
+                .is_none_or(|b| net.prefix_len() > b.net.prefix_len())
+            {
+                best = Some(MostSpecific {
+                    net,
+                    path: range.path.clone(),
+                });
+            }
+        }
+    }
+    best
+}
+
+/// An aggregation length must be at least the prefix length of every CIDR of the pool, or the aggregate
+/// would cover addresses outside the pool. The error names the most specific CIDR.
 fn check_aggregation(
     ctx: &mut Ctx,
     path: &str,
     node: &Node,
     key: &'static str,
-    adv: &BgpAdvertisement,
-    family: AddressFamily,
-    ranges: &[Located<AddressRange>],
+    length: u8,
+    most_specific: Option<&MostSpecific>,
 ) {
-    let length = adv.aggregation_length_for(family);
-    for range in ranges.iter().filter(|r| r.value.family() == family) {
-        let worst = range
-            .value
-            .cidrs()
-            .into_iter()
-            .max_by_key(ipnet::IpNet::prefix_len);
-        if let Some(net) = worst.filter(|n| n.prefix_len() > length) {
-            let kind = ErrorKind::AggregationTooShort {
-                key,
-                length,
-                cidr: net.to_string(),
-                prefix_len: net.prefix_len(),
-                address_path: range.path.clone(),
-            };
-            ctx.error(path, node, kind);
-        }
+    if let Some(m) = most_specific.filter(|m| m.net.prefix_len() > length) {
+        let kind = ErrorKind::AggregationTooShort {
+            key,
+            length,
+            cidr: m.net.to_string(),
+            prefix_len: m.net.prefix_len(),
+            address_path: m.path.clone(),
+        };
+        ctx.error(path, node, kind);
     }
 }
 
@@ -431,7 +457,7 @@ fn resolve_community(
     if let Some(c) = aliases.valid.get(text) {
         return Some(*c);
     }
-    if aliases.declared.iter().any(|d| d == text) {
+    if aliases.declared.contains(text) {
         return None; // the alias's own value is invalid and already reported
     }
     if community::looks_literal(text) {
@@ -457,7 +483,8 @@ fn resolve_community(
 }
 
 fn decode_interfaces(ctx: &mut Ctx, node: &Node, path: &str) -> Vec<String> {
-    let mut out: Vec<(String, String)> = Vec::new();
+    let mut out = Vec::new();
+    let mut first_at: HashMap<String, String> = HashMap::new();
     for (i, item) in list(ctx, node, path).iter().enumerate() {
         let p = index(path, i);
         let Some(name) = reader::non_empty_string(ctx, item, &p) else {
@@ -465,13 +492,14 @@ fn decode_interfaces(ctx: &mut Ctx, node: &Node, path: &str) -> Vec<String> {
         };
         if let Err(reason) = check_interface_name(&name) {
             ctx.error(&p, item, ErrorKind::InvalidInterfaceName { reason });
-        } else if let Some((_, first)) = out.iter().find(|(n, _)| *n == name) {
+        } else if let Some(first) = first_at.get(&name) {
             ctx.error(&p, item, ErrorKind::DuplicateValue { first: first.clone() });
         } else {
-            out.push((name, p));
+            first_at.insert(name.clone(), p);
+            out.push(name);
         }
     }
-    out.into_iter().map(|(n, _)| n).collect()
+    out
 }
 
 /// Linux interface names: 1 to 15 bytes, no `/`, no whitespace, not `.` or `..`.

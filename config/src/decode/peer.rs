@@ -1,5 +1,6 @@
 //! `peers` and `bfd-profiles` entries.
 
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::str::FromStr;
 use std::time::Duration;
@@ -75,7 +76,7 @@ fn timer(ctx: &mut Ctx, node: &Node, path: &str) -> Option<Duration> {
     }
 }
 
-pub(super) fn decode_peer(ctx: &mut Ctx, node: &Node, path: &str, bfd_names: &[String]) -> PeerDraft {
+pub(super) fn decode_peer(ctx: &mut Ctx, node: &Node, path: &str, bfd_names: &BTreeSet<String>) -> PeerDraft {
     let before = ctx.errors.len();
     let mut draft = PeerDraft {
         peer: None,
@@ -192,6 +193,12 @@ pub(super) fn decode_peer(ctx: &mut Ctx, node: &Node, path: &str, bfd_names: &[S
         None
     });
     let ebgp_multihop = optional(ctx, &f, "ebgp-multihop", false, reader::boolean);
+    if let (Some(true), Some(asn), Some(my_asn), Some(n)) =
+        (ebgp_multihop, asn_, my_asn, f.get("ebgp-multihop"))
+        && asn == my_asn
+    {
+        ctx.error(&f.path("ebgp-multihop"), n, ErrorKind::MultihopForIbgp { asn });
+    }
     let node_selectors = f
         .get("node-selectors")
         .map(|n| decode_selectors(ctx, n, &f.path("node-selectors")));
