@@ -174,6 +174,12 @@ pub enum ErrorKind {
         /// The closest profile name, if close.
         suggestion: Option<String>,
     },
+    /// A name (pool, BFD profile, community alias) that could not be referred to reliably.
+    #[error("invalid name: {reason}")]
+    InvalidName {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A name (pool, BFD profile) used twice.
     #[error("duplicate name (first used at {first})")]
     DuplicateName {
@@ -311,6 +317,7 @@ impl ErrorKind {
             | Self::ValuesForbidden { .. }
             | Self::InvalidLabelKey { .. }
             | Self::InvalidLabelValue { .. } => "invalid_selector",
+            Self::InvalidName { .. } => "invalid_name",
             Self::InvalidInterfaceName { .. } => "invalid_interface",
         }
     }

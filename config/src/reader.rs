@@ -249,6 +249,30 @@ pub(crate) fn non_empty_string(ctx: &mut Ctx, node: &Node, path: &str) -> Option
     Some(text)
 }
 
+/// A name others refer to (pool, BFD profile, community alias): non-empty, without surrounding
+/// whitespace (references are trimmed, so such a name could never be referred to) or control characters.
+pub(crate) fn name(ctx: &mut Ctx, node: &Node, path: &str) -> Option<String> {
+    let text = non_empty_string(ctx, node, path)?;
+    match check_name(&text) {
+        Ok(()) => Some(text),
+        Err(reason) => {
+            ctx.error(path, node, ErrorKind::InvalidName { reason });
+            None
+        }
+    }
+}
+
+/// See [`name`].
+pub(crate) fn check_name(text: &str) -> Result<(), &'static str> {
+    if text.trim() != text {
+        return Err("leading or trailing whitespace");
+    }
+    if text.chars().any(char::is_control) {
+        return Err("control character");
+    }
+    Ok(())
+}
+
 /// `true` or `false` (YAML 1.1 spellings such as `yes` included, as yaml.v2 read them).
 pub(crate) fn boolean(ctx: &mut Ctx, node: &Node, path: &str) -> Option<bool> {
     match node.kind {

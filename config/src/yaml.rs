@@ -157,9 +157,10 @@ fn yaml_error(e: serde_saphyr::Error) -> YamlError {
     let mut message = message.lines().next().unwrap_or_default().trim().to_owned();
     // The line is reported separately; drop a trailing " at line L, column C".
     if let Some(idx) = message.rfind(" at line ")
-        && message[idx + 9..]
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b == b',' || b == b' ' || b.is_ascii_lowercase())
+        && let Some((l, c)) = message[idx + 9..].split_once(", column ")
+        && !l.is_empty()
+        && !c.is_empty()
+        && l.bytes().chain(c.bytes()).all(|b| b.is_ascii_digit())
     {
         message.truncate(idx);
     }
@@ -319,6 +320,10 @@ mod tests {
         assert!(load("# nothing\n").unwrap().is_null());
         let err = load("a: [1, 2\n").unwrap_err();
         assert!(!err.message.is_empty());
+        assert!(
+            !err.message.contains("at line"),
+            "the line is kept apart: {err:?}"
+        );
         let err = load("a: 1\nb: c: d\n").unwrap_err();
         assert_eq!(err.line, Some(2), "{err}");
     }

@@ -69,6 +69,25 @@ fn invalid_cases() -> Vec<Invalid> {
             kind: |k| matches!(k, ErrorKind::Empty),
         },
         Invalid {
+            name: "name with surrounding whitespace",
+            yaml: "address-pools:\n- {name: \"gold \", protocol: layer2, addresses: [192.0.2.0/24]}\n",
+            path: "address-pools[0].name",
+            kind: |k| matches!(k, ErrorKind::InvalidName { .. }),
+        },
+        Invalid {
+            name: "alias with a control character",
+            yaml: "bgp-communities: {\"a\\tb\": 1:2}\n",
+            path: "bgp-communities[\"a\\tb\"]",
+            kind: |k| {
+                matches!(
+                    k,
+                    ErrorKind::InvalidName {
+                        reason: "control character"
+                    }
+                )
+            },
+        },
+        Invalid {
             name: "missing protocol",
             yaml: "address-pools:\n- {name: a, addresses: [192.0.2.0/24]}\n",
             path: "address-pools[0].protocol",

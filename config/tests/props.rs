@@ -177,6 +177,11 @@ fn free_text(max: usize) -> impl Strategy<Value = String> {
     .prop_filter("not blank", |s| !s.trim().is_empty())
 }
 
+/// A name: free text without surrounding whitespace.
+fn name_text(max: usize) -> impl Strategy<Value = String> {
+    free_text(max).prop_map(|s| s.trim().to_owned())
+}
+
 fn label_key() -> impl Strategy<Value = String> {
     (
         "([a-z0-9]{1,4}\\.){0,2}[a-z0-9]{1,4}/",
@@ -306,7 +311,7 @@ fn pool(i: usize) -> impl Strategy<Value = Pool> {
                     })
                     .boxed()
             };
-            (free_text(16), advertisements, layer2).prop_map(move |(name, bgp_advertisements, layer2)| Pool {
+            (name_text(16), advertisements, layer2).prop_map(move |(name, bgp_advertisements, layer2)| Pool {
                 name: format!("{i}{name}"),
                 protocol: if bgp { Protocol::Bgp } else { Protocol::Layer2 },
                 addresses: addresses.clone(),
@@ -376,7 +381,7 @@ fn peer(i: usize, bfd_names: Vec<String>) -> impl Strategy<Value = Peer> {
 
 fn bfd_profile(i: usize) -> impl Strategy<Value = BfdProfile> {
     (
-        free_text(10),
+        name_text(10),
         10u32..=60_000,
         10u32..=60_000,
         2u32..=255,

@@ -161,7 +161,16 @@ fn decode_aliases(ctx: &mut Ctx, node: &Node, path: &str) -> Aliases {
         let path = child(path, &name);
         aliases.declared.insert(name.clone());
         if name.trim().is_empty() {
-            ctx.error(&path, value, ErrorKind::Empty);
+            ctx.error_at(&path, Some(name.clone()), value.line, ErrorKind::Empty);
+            continue;
+        }
+        if let Err(reason) = reader::check_name(&name) {
+            ctx.error_at(
+                &path,
+                Some(name.clone()),
+                value.line,
+                ErrorKind::InvalidName { reason },
+            );
             continue;
         }
         let Some(text) = (if value.is_null() {
@@ -191,7 +200,7 @@ fn decode_pool(ctx: &mut Ctx, node: &Node, path: &str, aliases: &Aliases) -> Poo
 
     let name = f.require(ctx, "name").and_then(|n| {
         let p = f.path("name");
-        let value = reader::non_empty_string(ctx, n, &p)?;
+        let value = reader::name(ctx, n, &p)?;
         draft.name = Some(Located {
             value: value.clone(),
             path: p,

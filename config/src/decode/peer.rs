@@ -236,7 +236,7 @@ pub(super) fn decode_bfd(ctx: &mut Ctx, node: &Node, path: &str) -> BfdDraft {
     };
     let name = f.require(ctx, "name").and_then(|n| {
         let p = f.path("name");
-        let value = reader::non_empty_string(ctx, n, &p)?;
+        let value = reader::name(ctx, n, &p)?;
         draft.name = Some(Located {
             value: value.clone(),
             path: p,
