@@ -2,7 +2,7 @@
 //!
 //! Both directions work on whole Ethernet frames (Ethernet + IPv6 + ICMPv6), so the speaker can read and
 //! write them on an `AF_PACKET` socket. Decoding applies the validity checks of RFC 4861 §7.1 (hop limit 255,
-//! code 0, ICMPv6 checksum, target not multicast, no zero-length option, a solicitation from `::` goes to a
+//! code 0, ICMPv6 checksum, source and target not multicast, no zero-length option, a solicitation from `::` goes to a
 //! solicited-node group and carries no source link-layer option); a frame that fails one is an [`NdpError`]
 //! naming it. Options are parsed with checked reads only.
 //!
@@ -179,6 +179,13 @@ pub enum NdpError {
         /// The checksum computed over the packet.
         computed: u16,
     },
+    /// The IPv6 source address is multicast, which no packet may carry (RFC 4291 §2.7); an answer to it would
+    /// be invalid.
+    #[error("source address {address} is multicast")]
+    MulticastSource {
+        /// The source found.
+        address: Ipv6Addr,
+    },
     /// The target address is a multicast address.
     #[error("target address {target} is multicast")]
     MulticastTarget {
@@ -219,6 +226,7 @@ impl NdpError {
             NdpError::BadHopLimit { .. } => "bad_hop_limit",
             NdpError::BadCode { .. } => "bad_code",
             NdpError::BadChecksum { .. } => "bad_checksum",
+            NdpError::MulticastSource { .. } => "multicast_source",
             NdpError::MulticastTarget { .. } => "multicast_target",
             NdpError::BadOption { .. } => "bad_option",
             NdpError::BadDadProbe { .. } => "bad_dad_probe",
@@ -293,6 +301,9 @@ fn decode_common(frame: &[u8], icmp_type: u8) -> Result<Decoded<'_>, NdpError> {
         return Err(NdpError::BadCode { code });
     }
     let (ip_src, ip_dst) = (ip.get_source(), ip.get_destination());
+    if ip_src.is_multicast() {
+        return Err(NdpError::MulticastSource { address: ip_src });
+    }
     let found = u16::from_be_bytes([icmp[2], icmp[3]]);
     let computed = checksum(icmp, ip_src, ip_dst);
     if found != computed {

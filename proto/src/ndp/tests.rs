@@ -199,6 +199,25 @@ fn validity_checks_name_the_culprit() {
     );
 }
 
+/// Found by `cargo fuzz run ndp_parse` (the target fixes the checksum): a solicitation from a multicast
+/// source was accepted, and the solicited advertisement built in reply went to that multicast address with
+/// the Solicited flag, which our own decoder (rightly) refuses.
+#[test]
+fn fuzz_finding_multicast_source_is_refused() {
+    let artifact = include_bytes!("../../tests/data/fuzz/ndp_parse-multicast-source.bin");
+    let frame = mutate(artifact, 0, &artifact[..1], false); // same bytes, checksum fixed
+    let source = Ipv6Addr::from(<[u8; 16]>::try_from(&frame[22..38]).expect("16 bytes"));
+    assert!(source.is_multicast());
+    assert_eq!(
+        NeighborSolicitation::decode(&frame),
+        Err(NdpError::MulticastSource { address: source })
+    );
+    assert_eq!(
+        NeighborAdvertisement::decode(&mutate(NA_SOLICITED, 22, &source.octets(), false)),
+        Err(NdpError::MulticastSource { address: source })
+    );
+}
+
 #[test]
 fn ethernet_padding_after_the_ipv6_payload_is_ignored() {
     let mut padded = NS_DAD.to_vec();
@@ -214,6 +233,7 @@ fn any_mac() -> impl Strategy<Value = MacAddr> {
 }
 
 fn unicast() -> impl Strategy<Value = Ipv6Addr> {
+    // any source that is not multicast; :: is covered by the DAD tests
     any::<u128>()
         .prop_map(Ipv6Addr::from)
         .prop_filter("unicast", |a| !a.is_multicast() && !a.is_unspecified())
