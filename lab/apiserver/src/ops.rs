@@ -213,16 +213,20 @@ impl Ops {
         if txn.get(&def.storage, &ns, &name).is_some() {
             return Err(ApiError::already_exists(def.qualified(), &name));
         }
-        let snapshot = opts.dry_run.then(|| txn.alloc().clone());
         if def.strategy == Strategy::Service {
             let who = owner(&obj);
+            if opts.dry_run {
+                txn.alloc().begin();
+            }
             let causes = service::allocate(&mut obj, None, txn.alloc(), &who);
+            if opts.dry_run {
+                txn.alloc().rollback();
+            }
             if !causes.is_empty() {
                 return Err(invalid(def, &obj, causes));
             }
         }
-        if let Some(s) = snapshot {
-            *txn.alloc() = s;
+        if opts.dry_run {
             return Ok(obj);
         }
         Ok((*txn.put(&def.storage, &ns, &name, obj)).clone())
@@ -318,16 +322,20 @@ impl Ops {
         if !causes.is_empty() {
             return Err(invalid(def, &new, causes));
         }
-        let snapshot = opts.dry_run.then(|| txn.alloc().clone());
         if def.strategy == Strategy::Service && target == Target::Main {
+            if opts.dry_run {
+                txn.alloc().begin();
+            }
             let causes = service::allocate(&mut new, Some(old), txn.alloc(), &owner(old));
+            if opts.dry_run {
+                txn.alloc().rollback();
+            }
             if !causes.is_empty() {
                 return Err(invalid(def, &new, causes));
             }
         }
         meta::bump_generation(def, &mut new, old);
-        if let Some(s) = snapshot {
-            *txn.alloc() = s;
+        if opts.dry_run {
             return Ok(new);
         }
         if meta::same_object(&new, old)

@@ -28,13 +28,16 @@ struct ApiserverArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:6443")]
     listen: SocketAddr,
-    /// Write a kubeconfig for the first `--user` here.
+    /// Where to write kubeconfigs; repeatable. `FILE` writes FILE for the first `--user` and FILE.<user>
+    /// (`:` → `_`) for each other one; `USER=FILE` writes FILE for USER (who gets a token).
     #[arg(long)]
-    kubeconfig_out: Option<PathBuf>,
-    /// A user to issue a token for; repeatable. With several, `--kubeconfig-out FILE` writes FILE for the
-    /// first and FILE.<user> for each other one.
+    kubeconfig_out: Vec<String>,
+    /// A user to issue a token for; repeatable.
     #[arg(long = "user", default_value = "admin")]
     users: Vec<String>,
+    /// Node port range, `FIRST-LAST` (kube-apiserver's `--service-node-port-range`).
+    #[arg(long, default_value = "30000-32767", value_parser = parse_port_range)]
+    service_node_port_range: std::ops::RangeInclusive<u16>,
     /// Server URL to put in kubeconfigs (default: the listen address).
     #[arg(long)]
     advertise_url: Option<String>,
@@ -47,6 +50,30 @@ struct ApiserverArgs {
     /// Reject requests without a token.
     #[arg(long)]
     no_anonymous: bool,
+}
+
+fn parse_port_range(s: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
+    let (a, b) = s
+        .split_once('-')
+        .ok_or_else(|| format!("{s:?}: expected FIRST-LAST"))?;
+    let (a, b): (u16, u16) = (
+        a.parse().map_err(|e| format!("{a:?}: {e}"))?,
+        b.parse().map_err(|e| format!("{b:?}: {e}"))?,
+    );
+    if a > b {
+        return Err(format!("{s:?}: first port after last"));
+    }
+    Ok(a..=b)
+}
+
+/// `USER=FILE` (the part before `=` has no `/`) or a plain path.
+fn split_target(arg: &str) -> (Option<&str>, &str) {
+    match arg.split_once('=') {
+        Some((user, file)) if !user.is_empty() && !user.contains('/') && !file.is_empty() => {
+            (Some(user), file)
+        }
+        _ => (None, arg),
+    }
 }
 
 fn kubeconfig_path(base: &std::path::Path, index: usize, user: &str) -> PathBuf {
@@ -71,6 +98,7 @@ fn kubeconfig_path(base: &std::path::Path, index: usize, user: &str) -> PathBuf 
 async fn apiserver(args: ApiserverArgs) -> anyhow::Result<()> {
     let config = ServerConfig {
         version_minor: args.version_minor,
+        node_port_range: args.service_node_port_range.clone(),
         users: args.users.clone(),
         allow_anonymous: !args.no_anonymous,
         audit_file: args.audit_log.clone(),
@@ -85,13 +113,21 @@ async fn apiserver(args: ApiserverArgs) -> anyhow::Result<()> {
         .advertise_url
         .clone()
         .unwrap_or_else(|| handle.url().to_owned());
-    if let Some(base) = &args.kubeconfig_out {
-        for (i, user) in args.users.iter().enumerate() {
-            let path = kubeconfig_path(base, i, user);
-            std::fs::write(&path, handle.kubeconfig_for(user, &url))
-                .with_context(|| format!("writing {}", path.display()))?;
-            println!("kubeconfig for {user}: {}", path.display());
+    let mut targets: Vec<(String, PathBuf)> = Vec::new();
+    for arg in &args.kubeconfig_out {
+        match split_target(arg) {
+            (Some(user), file) => targets.push((user.to_owned(), PathBuf::from(file))),
+            (None, base) => {
+                for (i, user) in args.users.iter().enumerate() {
+                    targets.push((user.clone(), kubeconfig_path(std::path::Path::new(base), i, user)));
+                }
+            }
         }
+    }
+    for (user, path) in targets {
+        std::fs::write(&path, handle.kubeconfig_for(&user, &url))
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("kubeconfig for {user}: {}", path.display());
     }
     println!("API server listening on {url}");
     tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;

@@ -67,6 +67,8 @@ fn serves_writes_kubeconfigs_and_audits() {
         ])
         .arg("--kubeconfig-out")
         .arg(&kc)
+        .arg("--kubeconfig-out")
+        .arg(format!("speaker={}", dir.join("speaker.kubeconfig").display()))
         .arg("--audit-log")
         .arg(&audit)
         .stdout(Stdio::null())

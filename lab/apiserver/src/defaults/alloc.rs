@@ -63,6 +63,20 @@ pub enum AllocError {
     Full,
 }
 
+/// One value taken since the journal was started.
+#[derive(Debug, Clone, Copy)]
+enum Taken {
+    Ip(IpAddr),
+    Port(u16),
+}
+
+/// A journaled change.
+#[derive(Debug, Clone)]
+enum Change {
+    Took(Taken),
+    Released(Taken, String),
+}
+
 #[derive(Debug, Clone)]
 struct IpRange {
     net: IpNet,
@@ -78,6 +92,7 @@ pub struct Allocator {
     ports: HashMap<u16, String>,
     port_range: RangeInclusive<u16>,
     port_cursor: u16,
+    journal: Option<Vec<Change>>,
 }
 
 fn to_u128(ip: IpAddr) -> u128 {
@@ -122,6 +137,55 @@ impl Allocator {
             ports: HashMap::new(),
             port_range,
             port_cursor,
+            journal: None,
+        }
+    }
+
+    /// Starts recording newly taken values, so that [`Allocator::rollback`] can give them back.
+    pub fn begin(&mut self) {
+        self.journal = Some(Vec::new());
+    }
+
+    /// Keeps what was taken since [`Allocator::begin`].
+    pub fn commit(&mut self) {
+        self.journal = None;
+    }
+
+    /// Undoes everything taken or released since [`Allocator::begin`].
+    pub fn rollback(&mut self) {
+        let journal = self.journal.take().unwrap_or_default();
+        for c in journal.into_iter().rev() {
+            match c {
+                Change::Took(Taken::Ip(ip)) => {
+                    self.ips.remove(&ip);
+                }
+                Change::Took(Taken::Port(p)) => {
+                    self.ports.remove(&p);
+                }
+                Change::Released(Taken::Ip(ip), owner) => {
+                    self.ips.insert(ip, owner);
+                }
+                Change::Released(Taken::Port(p), owner) => {
+                    self.ports.insert(p, owner);
+                }
+            }
+        }
+    }
+
+    /// Whether a journal is open (an enclosing dry run will roll back).
+    pub fn journaling(&self) -> bool {
+        self.journal.is_some()
+    }
+
+    fn took(&mut self, t: Taken) {
+        if let Some(j) = self.journal.as_mut() {
+            j.push(Change::Took(t));
+        }
+    }
+
+    fn released(&mut self, t: Taken, owner: &str) {
+        if let Some(j) = self.journal.as_mut() {
+            j.push(Change::Released(t, owner.to_owned()));
         }
     }
 
@@ -169,8 +233,10 @@ impl Allocator {
         }
         match self.ips.get(&ip) {
             Some(o) if o != owner => Err(AllocError::Taken("IP")),
-            _ => {
+            Some(_) => Ok(()),
+            None => {
                 self.ips.insert(ip, owner.to_owned());
+                self.took(Taken::Ip(ip));
                 Ok(())
             }
         }
@@ -194,6 +260,7 @@ impl Allocator {
             let ip = from_u128(fam, base + off);
             if Self::usable(r, off) && !self.ips.contains_key(&ip) {
                 self.ips.insert(ip, owner.to_owned());
+                self.took(Taken::Ip(ip));
                 self.ranges[idx].cursor = off + 1;
                 return Ok(ip);
             }
@@ -206,6 +273,7 @@ impl Allocator {
     pub fn release_ip(&mut self, ip: IpAddr, owner: &str) {
         if self.ips.get(&ip).is_some_and(|o| o == owner) {
             self.ips.remove(&ip);
+            self.released(Taken::Ip(ip), owner);
         }
     }
 
@@ -217,8 +285,10 @@ impl Allocator {
         }
         match self.ports.get(&port) {
             Some(o) if o != owner => Err(AllocError::Taken("port")),
-            _ => {
+            Some(_) => Ok(()),
+            None => {
                 self.ports.insert(port, owner.to_owned());
+                self.took(Taken::Port(port));
                 Ok(())
             }
         }
@@ -234,6 +304,7 @@ impl Allocator {
             }
             if let std::collections::hash_map::Entry::Vacant(e) = self.ports.entry(p) {
                 e.insert(owner.to_owned());
+                self.took(Taken::Port(p));
                 self.port_cursor = p.wrapping_add(1);
                 return Ok(p);
             }
@@ -246,6 +317,7 @@ impl Allocator {
     pub fn release_port(&mut self, port: u16, owner: &str) {
         if self.ports.get(&port).is_some_and(|o| o == owner) {
             self.ports.remove(&port);
+            self.released(Taken::Port(port), owner);
         }
     }
 
@@ -303,8 +375,22 @@ mod tests {
         ));
         a.release_port(30001, "c");
         assert_eq!(a.allocate_port("d").unwrap(), 30001);
-        let single = Allocator::new(&["10.96.0.0/12".parse().unwrap()], 30000..=32767);
-        let mut single = single;
+        a.begin();
+        a.release_port(30001, "d");
+        a.reserve_port(30001, "e").unwrap();
+        assert_eq!(
+            a.allocate_ip(Family::V6, "e").unwrap().to_string(),
+            "fd00:10:96::2"
+        );
+        a.rollback();
+        assert_eq!(
+            a.in_use(),
+            (3, 3),
+            "taken values are given back, released ones taken again"
+        );
+        assert_eq!(a.reserve_port(30001, "e"), Err(AllocError::Taken("port")));
+        assert!(a.reserve_port(30001, "d").is_ok());
+        let mut single = Allocator::new(&["10.96.0.0/12".parse().unwrap()], 30000..=32767);
         assert_eq!(single.allocate_ip(Family::V6, "x"), Err(AllocError::NoFamily));
     }
 }

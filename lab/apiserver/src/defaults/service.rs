@@ -393,11 +393,19 @@ fn show(v: &Value) -> String {
 /// releases those of `old` the new object no longer uses. On error nothing stays allocated for the new
 /// values (the old ones are kept).
 pub fn allocate(svc: &mut Value, old: Option<&Value>, alloc: &mut Allocator, owner: &str) -> Vec<Cause> {
-    let snapshot = alloc.clone();
+    let nested = alloc.journaling();
+    if !nested {
+        alloc.begin();
+    }
     let errs = allocate_inner(svc, old, alloc, owner);
     if !errs.is_empty() {
-        *alloc = snapshot;
+        if !nested {
+            alloc.rollback();
+        }
         return errs;
+    }
+    if !nested {
+        alloc.commit();
     }
     if let Some(old) = old {
         let new_ips: HashSet<String> = str_list(&spec(svc)["clusterIPs"]).into_iter().collect();
