@@ -305,6 +305,14 @@ impl Ops {
         if !rv.is_empty() && rv != meta_str(old, "resourceVersion") {
             return Err(ApiError::stale(def.qualified(), &name));
         }
+        let uid = meta_str(&new, "uid");
+        if !uid.is_empty() && uid != meta_str(old, "uid") {
+            let msg = format!(
+                "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                meta_str(old, "uid")
+            );
+            return Err(ApiError::conflict(def.qualified(), &name, &msg));
+        }
         defaults::prepare_update(def, &mut new, old, target);
         meta::prepare_update(&mut new, old);
         let mut causes = meta::validate(def, &new);

@@ -133,10 +133,34 @@ pub struct Store {
 
 impl Store {
     /// An empty store with tables for `storages`, keeping at most `history_limit` events per table.
+    ///
+    /// resourceVersions start from the current time in milliseconds and everything before is compacted:
+    /// a client that kept a resourceVersion from an earlier run of the server gets 410 and re-lists
+    /// instead of waiting for versions the new store will not produce in order.
     pub fn new(storages: impl IntoIterator<Item = String>, alloc: Allocator, history_limit: usize) -> Self {
-        let tables = storages.into_iter().map(|s| (s, Table::new())).collect();
+        let start = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_millis() as u64);
+        Self::starting_at(storages, alloc, history_limit, start)
+    }
+
+    /// Like [`Store::new`] with a chosen first resourceVersion.
+    pub fn starting_at(
+        storages: impl IntoIterator<Item = String>,
+        alloc: Allocator,
+        history_limit: usize,
+        start: u64,
+    ) -> Self {
+        let tables = storages
+            .into_iter()
+            .map(|s| {
+                let mut t = Table::new();
+                t.compacted = start;
+                (s, t)
+            })
+            .collect();
         let inner = Inner {
-            rv: 1,
+            rv: start,
             tables,
             alloc,
             history_limit: history_limit.max(1),

@@ -37,6 +37,7 @@ fn names(p: &ListPage) -> Vec<String> {
 #[test]
 fn writes_get_increasing_versions_and_events() {
     let s = store(100);
+    let start = s.resource_version();
     let r1 = put(&s, "a", "x", 1);
     let r2 = put(&s, "a", "x", 2);
     assert!(r2 > r1);
@@ -46,7 +47,7 @@ fn writes_get_increasing_versions_and_events() {
         s.resource_version().to_string()
     );
     let inner = s.lock();
-    let evs = inner.tables["configmaps"].events_after(0, 10).unwrap();
+    let evs = inner.tables["configmaps"].events_after(start, 10).unwrap();
     let kinds: Vec<_> = evs.iter().map(|e| e.kind).collect();
     assert_eq!(
         kinds,
@@ -54,6 +55,10 @@ fn writes_get_increasing_versions_and_events() {
     );
     assert_eq!(evs[1].prev.as_ref().unwrap()["data"]["v"], "1");
     assert_eq!(inner.tables["configmaps"].events_after(r2, 10).unwrap().len(), 1);
+    assert!(
+        inner.tables["configmaps"].events_after(start - 1, 10).is_none(),
+        "versions before the start are gone"
+    );
 }
 
 #[test]
