@@ -63,7 +63,7 @@ pub struct ServerConfig {
     /// Node port range.
     pub node_port_range: RangeInclusive<u16>,
     /// Events kept per resource for watch resumption (older ones are compacted: 410).
-    pub history_limit: usize,
+    pub history: crate::store::History,
     /// Interval between watch bookmarks (kube-apiserver: about a minute).
     pub bookmark_interval: Duration,
     /// Custom resources to serve.
@@ -89,7 +89,7 @@ impl Default for ServerConfig {
                     .unwrap_or_else(|_| unreachable!("valid literal")),
             ],
             node_port_range: 30000..=32767,
-            history_limit: 200_000,
+            history: crate::store::History::default(),
             bookmark_interval: Duration::from_secs(60),
             crds: Vec::new(),
             users: vec!["admin".to_owned()],
@@ -124,7 +124,7 @@ impl ApiServer {
             .map(|d| d.storage.clone())
             .collect::<Vec<_>>();
         let alloc = Allocator::new(&config.service_cidrs, config.node_port_range.clone());
-        let store = Arc::new(Store::new(storages, alloc, config.history_limit));
+        let store = Arc::new(Store::new(storages, alloc, config.history));
         let ops = Ops {
             store,
             registry: Arc::new(registry),

@@ -261,3 +261,39 @@ async fn label_selected_watch_sees_objects_enter_and_leave() {
         other => panic!("unexpected {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn metadata_watcher_gets_partial_objects() {
+    let (_server, client) = start().await;
+    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+    api.create(&PostParams::default(), &cm("m0", "0")).await.unwrap();
+    let meta: Api<kube::core::PartialObjectMeta<ConfigMap>> =
+        Api::namespaced(api.clone().into_client(), "default");
+    let mut events = watcher(meta, watcher::Config::default()).boxed();
+    let mut listed = Vec::new();
+    loop {
+        match within(5, "metadata list", events.try_next())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            watcher::Event::Init => {}
+            watcher::Event::InitApply(o) => listed.push(o.metadata.name.unwrap()),
+            watcher::Event::InitDone => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(listed, ["m0"]);
+    api.create(&PostParams::default(), &cm("m1", "1")).await.unwrap();
+    match within(5, "metadata event", events.try_next())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        watcher::Event::Apply(o) => {
+            assert_eq!(o.metadata.name.as_deref(), Some("m1"));
+            assert_eq!(o.types.unwrap().kind, "PartialObjectMetadata");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}

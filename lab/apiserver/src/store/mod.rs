@@ -57,6 +57,7 @@ pub struct Change {
     /// The object before the change (modifications and deletions).
     pub prev: Option<Arc<Value>>,
     line: OnceLock<Bytes>,
+    at: std::time::Instant,
 }
 
 impl Change {
@@ -121,8 +122,26 @@ pub(crate) struct Inner {
     pub(crate) rv: u64,
     pub(crate) tables: HashMap<String, Table>,
     pub(crate) alloc: Allocator,
-    history_limit: usize,
+    history: History,
     stats: WriteStats,
+}
+
+/// How much watch history each table keeps (older events are compacted away: 410).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct History {
+    /// At most this many events per table.
+    pub max_events: usize,
+    /// Events older than this are dropped (etcd compacts every 5 minutes).
+    pub window: std::time::Duration,
+}
+
+impl Default for History {
+    fn default() -> Self {
+        History {
+            max_events: 200_000,
+            window: std::time::Duration::from_secs(300),
+        }
+    }
 }
 
 /// The shared store. Cheap to share behind an `Arc`.
@@ -132,23 +151,23 @@ pub struct Store {
 }
 
 impl Store {
-    /// An empty store with tables for `storages`, keeping at most `history_limit` events per table.
+    /// An empty store with tables for `storages`, keeping `history` per table.
     ///
     /// resourceVersions start from the current time in milliseconds and everything before is compacted:
     /// a client that kept a resourceVersion from an earlier run of the server gets 410 and re-lists
     /// instead of waiting for versions the new store will not produce in order.
-    pub fn new(storages: impl IntoIterator<Item = String>, alloc: Allocator, history_limit: usize) -> Self {
+    pub fn new(storages: impl IntoIterator<Item = String>, alloc: Allocator, history: History) -> Self {
         let start = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_millis() as u64);
-        Self::starting_at(storages, alloc, history_limit, start)
+        Self::starting_at(storages, alloc, history, start)
     }
 
     /// Like [`Store::new`] with a chosen first resourceVersion.
     pub fn starting_at(
         storages: impl IntoIterator<Item = String>,
         alloc: Allocator,
-        history_limit: usize,
+        history: History,
         start: u64,
     ) -> Self {
         let tables = storages
@@ -163,7 +182,10 @@ impl Store {
             rv: start,
             tables,
             alloc,
-            history_limit: history_limit.max(1),
+            history: History {
+                max_events: history.max_events.max(1),
+                ..history
+            },
             stats: WriteStats::default(),
         };
         Store {
@@ -315,6 +337,7 @@ impl Txn<'_> {
                 object: obj.clone(),
                 prev,
                 line: OnceLock::new(),
+                at: std::time::Instant::now(),
             },
         );
         obj
@@ -337,13 +360,14 @@ impl Txn<'_> {
                 object: last.clone(),
                 prev: Some(prev),
                 line: OnceLock::new(),
+                at: std::time::Instant::now(),
             },
         );
         Some(last)
     }
 
     fn record(&mut self, storage: &str, change: Change) {
-        let limit = self.inner.history_limit;
+        let History { max_events, window } = self.inner.history;
         *self
             .inner
             .stats
@@ -351,8 +375,13 @@ impl Txn<'_> {
             .entry((storage.to_owned(), change.kind))
             .or_default() += 1;
         if let Some(t) = self.inner.tables.get_mut(storage) {
+            let now = change.at;
             t.history.push_back(Arc::new(change));
-            while t.history.len() > limit {
+            while t.history.len() > max_events
+                || t.history
+                    .front()
+                    .is_some_and(|c| now.duration_since(c.at) > window)
+            {
                 if let Some(old) = t.history.pop_front() {
                     t.compacted = old.rv;
                 }

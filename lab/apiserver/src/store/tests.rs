@@ -7,7 +7,10 @@ fn store(limit: usize) -> Store {
     Store::new(
         ["configmaps".to_owned()],
         Allocator::new(&[], 30000..=32767),
-        limit,
+        History {
+            max_events: limit,
+            ..History::default()
+        },
     )
 }
 
@@ -80,6 +83,28 @@ fn history_limit_and_compaction_expire_old_versions() {
     let inner = s.lock();
     assert!(inner.tables["configmaps"].events_after(now - 1, 10).is_none());
     assert_eq!(inner.tables["configmaps"].events_after(now, 10).unwrap().len(), 0);
+}
+
+#[test]
+fn history_older_than_the_window_is_compacted() {
+    let s = Store::new(
+        ["configmaps".to_owned()],
+        Allocator::new(&[], 30000..=32767),
+        History {
+            max_events: 100,
+            window: std::time::Duration::ZERO,
+        },
+    );
+    let r1 = put(&s, "a", "x", 1);
+    // Wait (a few nanoseconds) until the clock has moved past the first event.
+    let t0 = std::time::Instant::now();
+    while std::time::Instant::now() == t0 {
+        std::hint::spin_loop();
+    }
+    put(&s, "a", "x", 2);
+    let inner = s.lock();
+    assert!(inner.tables["configmaps"].events_after(r1 - 1, 10).is_none());
+    assert_eq!(inner.tables["configmaps"].events_after(r1, 10).unwrap().len(), 1);
 }
 
 #[test]
