@@ -113,10 +113,19 @@ pub fn set_defaults(svc: &mut Value) {
     }
 }
 
-/// Drops fields the emulated server version does not know or has disabled (`ipMode` before 1.30).
+/// Drops fields the emulated server version does not know or has disabled (`ipMode` before 1.30,
+/// `trafficDistribution` before 1.31).
 /// Returns the paths dropped because the version has no such field at all (unknown-field warnings).
 pub fn drop_disabled_fields(svc: &mut Value, minor: u32) -> Vec<String> {
     let mut unknown = Vec::new();
+    // spec.trafficDistribution: unknown before 1.30, alpha (gate off: dropped) in 1.30.
+    if minor <= 30
+        && let Some(sp) = svc.get_mut("spec").and_then(Value::as_object_mut)
+        && sp.remove("trafficDistribution").is_some_and(|v| !v.is_null())
+        && minor < 30
+    {
+        unknown.push("spec.trafficDistribution".to_owned());
+    }
     if minor >= 30 {
         return unknown;
     }
