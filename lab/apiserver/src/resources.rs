@@ -202,9 +202,22 @@ fn storage_key(group: &str, plural: &str) -> String {
     }
 }
 
+/// Parses CustomResourceDefinitions from YAML (several documents allowed; other kinds are skipped).
+pub fn crds_from_yaml(text: &str) -> Result<Vec<CustomResourceDefinition>, RegistryError> {
+    let docs: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(text).map_err(|e| RegistryError::BadDefinition(e.to_string()))?;
+    docs.into_iter()
+        .filter(|d| d["kind"] == "CustomResourceDefinition")
+        .map(|d| serde_json::from_value(d).map_err(|e| RegistryError::BadDefinition(e.to_string())))
+        .collect()
+}
+
 /// A custom resource definition could not be registered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegistryError {
+    /// The definition could not be decoded.
+    #[error("custom resource definition: {0}")]
+    BadDefinition(String),
     /// The CRD has no served version.
     #[error("custom resource {0}: no served version")]
     NoServedVersion(String),
@@ -363,6 +376,20 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crds_parse_from_multi_document_yaml() {
+        let yaml = "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n---\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: things.ferrolb.io}\nspec:\n  group: ferrolb.io\n  scope: Namespaced\n  names: {plural: things, kind: Thing}\n  versions:\n  - {name: v1, served: true, storage: true}\n";
+        let crds = crds_from_yaml(yaml).unwrap();
+        assert_eq!(crds.len(), 1);
+        let mut r = Registry::builtin();
+        r.register_crd(&crds[0]).unwrap();
+        assert!(r.get("ferrolb.io", "v1", "things").unwrap().namespaced);
+        assert!(matches!(
+            crds_from_yaml("kind: CustomResourceDefinition\nspec: 3\n"),
+            Err(RegistryError::BadDefinition(_))
+        ));
+    }
 
     #[test]
     fn events_share_storage_and_crds_register_per_version() {

@@ -50,6 +50,9 @@ struct ApiserverArgs {
     /// Reject requests without a token.
     #[arg(long)]
     no_anonymous: bool,
+    /// Serve the custom resources of the CustomResourceDefinitions in this YAML file; repeatable.
+    #[arg(long = "crd")]
+    crds: Vec<PathBuf>,
 }
 
 fn parse_port_range(s: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
@@ -96,7 +99,16 @@ fn kubeconfig_path(base: &std::path::Path, index: usize, user: &str) -> PathBuf 
 }
 
 async fn apiserver(args: ApiserverArgs) -> anyhow::Result<()> {
+    let mut crds = Vec::new();
+    for path in &args.crds {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        crds.extend(
+            ferrolb_apiserver::resources::crds_from_yaml(&text)
+                .with_context(|| format!("in {}", path.display()))?,
+        );
+    }
     let config = ServerConfig {
+        crds,
         version_minor: args.version_minor,
         node_port_range: args.service_node_port_range.clone(),
         users: args.users.clone(),

@@ -16,9 +16,12 @@ impl Drop for Killed {
     }
 }
 
-fn wait_for(path: &Path, secs: u64) -> String {
+fn wait_for(path: &Path, secs: u64, child: &mut Child) -> String {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("ferrolb-lab exited early: {status}");
+        }
         if let Ok(t) = std::fs::read_to_string(path)
             && t.contains("current-context")
         {
@@ -54,6 +57,18 @@ fn serves_writes_kubeconfigs_and_audits() {
     let kc = dir.join("kubeconfig");
     let audit = dir.join("audit.jsonl");
     let ctrl = "system:serviceaccount:ferrolb-system:ferrolb-controller";
+    let crd = dir.join("crd.yaml");
+    let crd_yaml = r"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: things.ferrolb.io}
+spec:
+  group: ferrolb.io
+  scope: Namespaced
+  names: {plural: things, kind: Thing}
+  versions:
+  - {name: v1, served: true, storage: true}
+";
+    std::fs::write(&crd, crd_yaml).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_ferrolb-lab"))
         .args([
             "apiserver",
@@ -71,15 +86,18 @@ fn serves_writes_kubeconfigs_and_audits() {
         .arg(format!("speaker={}", dir.join("speaker.kubeconfig").display()))
         .arg("--audit-log")
         .arg(&audit)
+        .arg("--crd")
+        .arg(&crd)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn ferrolb-lab");
-    let _guard = Killed(child);
-    let admin_kc = wait_for(&kc, 20);
+    let mut guard = Killed(child);
+    let admin_kc = wait_for(&kc, 20, &mut guard.0);
     let ctrl_kc = wait_for(
         &dir.join("kubeconfig.system_serviceaccount_ferrolb-system_ferrolb-controller"),
         20,
+        &mut guard.0,
     );
     let server = admin_kc
         .lines()
@@ -100,12 +118,18 @@ fn serves_writes_kubeconfigs_and_audits() {
     assert!(version.contains("\"gitVersion\":\"v1.28.0\""), "{version}");
     let svcs = http_get(&server, "/api/v1/namespaces/default/services", &token(&ctrl_kc));
     assert!(svcs.contains("\"kind\":\"ServiceList\""), "{svcs}");
+    let things = http_get(
+        &server,
+        "/apis/ferrolb.io/v1/namespaces/default/things",
+        &token(&admin_kc),
+    );
+    assert!(things.contains("\"kind\":\"ThingList\""), "{things}");
     let anon = http_get(&server, "/api/v1/services", "");
     assert!(anon.contains(" 401 "), "{anon}");
     let deadline = Instant::now() + Duration::from_secs(10);
     let lines = loop {
         let text = std::fs::read_to_string(&audit).unwrap_or_default();
-        if text.lines().count() >= 3 {
+        if text.lines().count() >= 4 {
             break text;
         }
         assert!(Instant::now() < deadline, "audit log incomplete: {text}");
