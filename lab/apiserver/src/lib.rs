@@ -1,4 +1,20 @@
 //! An in-memory Kubernetes API server speaking the real REST + watch protocol, for tests and the demo.
+//!
+//! ```text
+//!  HTTP (axum) ── http: auth (bearer tokens), request_info, audit, routing
+//!     │              ├── discovery (/api, /apis, /version, OpenAPI v2 stub)
+//!     │              ├── read: get, list, watch ── table (server-side printing)
+//!     │              └── write ──┐
+//!     │                          ▼
+//!     │      ops: create / update / patch / delete with kube-apiserver semantics
+//!     │          ├── prune (unknown fields), convert (Event APIs, CR versions), meta (system fields)
+//!     │          ├── defaults (per-kind strategies; service: defaulting, allocation, validation)
+//!     │          └── patch (merge, JSON, strategic), apply (server-side apply)
+//!     ▼                          ▼
+//!  watch streams ◀── store: one resourceVersion, tables, history, consistent paginated lists
+//! ```
+//!
+//! Start with [`ApiServer`] and [`ServerHandle`]; see the crate README for what is and is not modelled.
 
 #![forbid(unsafe_code)]
 
@@ -26,3 +42,4 @@ pub mod watch;
 pub use audit::{AuditEntry, AuditLog};
 pub use error::ApiError;
 pub use server::{ADMIN, ApiServer, ServerConfig, ServerHandle, StartError, kubeconfig_yaml};
+pub use store::History;

@@ -1,3 +1,5 @@
+//! Strategy tests: Secrets, version-dependent Service fields.
+
 use serde_json::json;
 
 use super::*;

@@ -1,3 +1,5 @@
+//! Patch tests: RFC 7386 merge, RFC 6902 JSON patch, strategic merge directives and merge keys.
+
 use serde_json::json;
 
 use super::*;

@@ -1,3 +1,5 @@
+//! Store tests: versions and events, history limits and compaction, consistent paginated lists.
+
 use serde_json::{Value, json};
 
 use super::*;
