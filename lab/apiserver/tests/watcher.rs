@@ -177,8 +177,24 @@ async fn compaction_gives_410_and_the_watcher_relists() {
 }
 
 #[tokio::test]
+async fn streaming_lists_are_refused_where_the_watch_list_gate_is_off() {
+    let (_server, client) = start().await;
+    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+    let mut events = watcher(api, watcher::Config::default().streaming_lists()).boxed();
+    match within(5, "the refused watch", events.next()).await {
+        Some(Err(watcher::Error::WatchStartFailed(kube::Error::Api(s)))) => assert_eq!(s.code, 422),
+        other => panic!("a 1.28 server refuses sendInitialEvents, got {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn streaming_list_uses_send_initial_events() {
-    let (server, client) = start().await;
+    let config = ferrolb_apiserver::ServerConfig {
+        version_minor: 34,
+        bookmark_interval: std::time::Duration::from_millis(200),
+        ..Default::default()
+    };
+    let (server, client) = common::start_with(config).await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
     for i in 0..3 {
         api.create(&PostParams::default(), &cm(&format!("s{i}"), "0"))

@@ -20,6 +20,13 @@ use crate::watch::{Render, Start, WatchSpec, watch_stream};
 /// Default watch duration when `timeoutSeconds` is absent (kube-apiserver's `--min-request-timeout`).
 const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(1800);
 
+/// Whether the `WatchList` feature gate (streaming lists, `sendInitialEvents`) is on by default in 1.`minor`:
+/// alpha (off) from 1.27, beta on in 1.32, off again in 1.33, on from 1.34. kube-runtime's watcher does
+/// not fall back to LIST when a server refuses it.
+pub fn watch_list_enabled(minor: u32) -> bool {
+    minor == 32 || minor >= 34
+}
+
 pub(super) fn get(
     app: &AppState,
     def: &ResourceDef,
@@ -126,6 +133,17 @@ pub(super) fn watch(
     let flag = |k: &str| q.get(k).is_some_and(|v| v == "true" || v == "1");
     let rv = q.get("resourceVersion").map_or("", String::as_str);
     let start = if flag("sendInitialEvents") {
+        if !watch_list_enabled(app.ops.minor) {
+            return Err(ApiError::invalid(
+                "meta.k8s.io",
+                "ListOptions",
+                "",
+                vec![crate::error::Cause::forbidden(
+                    "sendInitialEvents",
+                    "sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled",
+                )],
+            ));
+        }
         if q.get("resourceVersionMatch").map(String::as_str) != Some("NotOlderThan") {
             return Err(ApiError::invalid(
                 "meta.k8s.io",
