@@ -62,6 +62,22 @@ fn dual_stack_policies() {
             ],
         },
         Case {
+            desc: "the primary family decides the order of the IPs, without moving them",
+            pools: pools(),
+            steps: vec![
+                Assign(svc("s"), ok("v4", &["192.0.2.0"])),
+                Assign(
+                    svc("s").with_families(PreferDualStack, [IpFamily::V6, IpFamily::V4]),
+                    ok("dual", &["2001:db8::", "198.51.100.0"]),
+                ),
+                Assign(
+                    dual(svc("s"), PreferDualStack),
+                    ok("dual", &["198.51.100.0", "2001:db8::"]),
+                ),
+                Stats("v4", IpFamily::V4, 0, 2, 0),
+            ],
+        },
+        Case {
             desc: "RequireDualStack without any dual-stack pool",
             pools: vec![
                 pool("v4", &[("192.0.2.0", "192.0.2.1")]),

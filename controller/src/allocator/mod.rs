@@ -136,9 +136,8 @@ pub(crate) struct IpEntry {
     /// The holders' common sharing key and backend key.
     pub(crate) key: Option<String>,
     pub(crate) backend: BackendKey,
-    pub(crate) holders: BTreeSet<ServiceKey>,
-    /// Each port in use on the IP and the holder using it (holders' ports are disjoint).
-    pub(crate) ports: BTreeMap<Port, ServiceKey>,
+    /// The Services holding the IP, sorted (usually one; a small sorted `Vec` is far leaner than a set).
+    pub(crate) holders: Vec<ServiceKey>,
 }
 
 impl Allocator {
@@ -344,14 +343,12 @@ impl Allocator {
                         loc,
                         key: attrs.key.clone(),
                         backend: attrs.backend.clone(),
-                        holders: BTreeSet::new(),
-                        ports: BTreeMap::new(),
+                        holders: Vec::with_capacity(1),
                     })
                 }
             };
-            entry.holders.insert(key.clone());
-            for &port in &attrs.ports {
-                entry.ports.insert(port, key.clone());
+            if let Err(at) = entry.holders.binary_search(&key) {
+                entry.holders.insert(at, key.clone());
             }
         }
         self.pools.list[pool].services += 1;
@@ -378,11 +375,8 @@ impl Allocator {
             let Some(ip_entry) = self.ips.get_mut(ip) else {
                 continue;
             };
-            ip_entry.holders.remove(key);
-            for port in &entry.attrs.ports {
-                if ip_entry.ports.get(port) == Some(key) {
-                    ip_entry.ports.remove(port);
-                }
+            if let Ok(at) = ip_entry.holders.binary_search(key) {
+                ip_entry.holders.remove(at);
             }
             if ip_entry.holders.is_empty() {
                 let loc = ip_entry.loc;

@@ -124,9 +124,14 @@ impl Allocator {
             };
             return Err(conflict(first, rule));
         }
-        for port in &attrs.ports {
-            if let Some(user) = entry.ports.get(port).filter(|u| *u != key) {
-                return Err(conflict(user, SharingRule::PortOverlap { port: *port }));
+        for other in entry.holders.iter().filter(|h| *h != key) {
+            let theirs = self
+                .services
+                .get(other)
+                .map(|e| &e.attrs.ports[..])
+                .unwrap_or_default();
+            if let Some(port) = first_common(&attrs.ports, theirs) {
+                return Err(conflict(other, SharingRule::PortOverlap { port }));
             }
         }
         Ok(())
@@ -352,4 +357,17 @@ impl Allocator {
             && (self.joinable_ip(pool, family, &n.req.key, &n.attrs).is_some()
                 || p.lowest_free(family).is_some())
     }
+}
+
+/// The lowest element of two sorted slices that is in both.
+fn first_common<T: Ord + Copy>(a: &[T], b: &[T]) -> Option<T> {
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => return Some(a[i]),
+        }
+    }
+    None
 }

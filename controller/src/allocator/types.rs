@@ -1,7 +1,6 @@
 //! The allocator's own input and output types: Services as the allocator sees them, pools, results and
 //! counters. No Kubernetes types: the controller maps its objects onto these.
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
@@ -340,15 +339,19 @@ pub struct Revocation {
 /// A Service's sharing attributes, normalized (ports deduplicated, empty sharing key = none).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SharingAttrs {
-    pub(crate) ports: BTreeSet<Port>,
+    /// Sorted, without duplicates.
+    pub(crate) ports: Vec<Port>,
     pub(crate) key: Option<String>,
     pub(crate) backend: BackendKey,
 }
 
 impl SharingAttrs {
     pub(crate) fn of(req: &ServiceRequest) -> Self {
+        let mut ports = req.ports.clone();
+        ports.sort_unstable();
+        ports.dedup();
         Self {
-            ports: req.ports.iter().copied().collect(),
+            ports,
             key: req.sharing_key.clone().filter(|k| !k.is_empty()),
             backend: req.backend.clone(),
         }
