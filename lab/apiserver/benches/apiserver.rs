@@ -131,5 +131,14 @@ async fn main() {
         lat.last().copied().unwrap_or_default(),
         lat.len()
     );
+    let rss = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_owned())
+        })
+        .unwrap_or_else(|| "?".to_owned());
+    println!("process RSS after the run (server, clients and watch history): {rss} kB");
     server.shutdown().await;
 }
