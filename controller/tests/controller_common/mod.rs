@@ -111,23 +111,9 @@ impl Lab {
         Controller::spawn(self.config(identity).await)
     }
 
-    /// Creates a Service from a JSON spec (`type: LoadBalancer` and one TCP port unless given).
+    /// Creates a Service in `apps` (see [`create_service`]).
     pub async fn create(&self, name: &str, annotations: &[(&str, &str)], spec: Value) -> Service {
-        let mut s = json!({"type": "LoadBalancer", "ports": [{"port": 80}]});
-        if let (Some(base), Some(extra)) = (s.as_object_mut(), spec.as_object()) {
-            for (k, v) in extra {
-                base.insert(k.clone(), v.clone());
-            }
-        }
-        let ann: BTreeMap<&str, &str> = annotations.iter().copied().collect();
-        let obj = json!({"metadata": {"name": name, "annotations": ann}, "spec": s});
-        self.services()
-            .create(
-                &PostParams::default(),
-                &serde_json::from_value(obj).expect("service"),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("create {name}: {e}"))
+        create_service(&self.client, name, annotations, spec).await
     }
 
     /// The ingress IPs of Service `name` in `apps` (empty if none or gone).
@@ -195,6 +181,30 @@ impl Lab {
                 && matches!(e.verb.as_str(), "patch" | "update")
         })
     }
+}
+
+/// Creates a Service in `apps` from a JSON spec (`type: LoadBalancer` and one TCP port unless given).
+pub async fn create_service(
+    client: &kube::Client,
+    name: &str,
+    annotations: &[(&str, &str)],
+    spec: Value,
+) -> Service {
+    let mut s = json!({"type": "LoadBalancer", "ports": [{"port": 80}]});
+    if let (Some(base), Some(extra)) = (s.as_object_mut(), spec.as_object()) {
+        for (k, v) in extra {
+            base.insert(k.clone(), v.clone());
+        }
+    }
+    let ann: BTreeMap<&str, &str> = annotations.iter().copied().collect();
+    let obj = json!({"metadata": {"name": name, "annotations": ann}, "spec": s});
+    Api::<Service>::namespaced(client.clone(), APPS)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(obj).expect("service"),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("create {name}: {e}"))
 }
 
 /// The ingress IPs of a Service.
@@ -291,4 +301,54 @@ pub async fn within<T>(secs: u64, what: &str, fut: impl Future<Output = T>) -> T
 
 pub fn ip(s: &str) -> IpAddr {
     s.parse().expect("ip")
+}
+
+/// `GET path` over HTTP/1.0: the status code and the body.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let req = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    conn.write_all(req.as_bytes()).await.expect("request");
+    let mut raw = String::new();
+    within(10, "the HTTP response", conn.read_to_string(&mut raw))
+        .await
+        .expect("response");
+    let code = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status line");
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (code, body)
+}
+
+/// The value of one metric line (`name{labels}` exactly as exported), if present.
+pub fn metric(body: &str, series: &str) -> Option<f64> {
+    body.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let p = std::env::temp_dir().join(format!("ferrolb-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&p).expect("temp dir");
+        Self(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
