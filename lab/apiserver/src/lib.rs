@@ -36,10 +36,11 @@ pub mod server;
 pub mod store;
 pub mod table;
 pub mod time;
+pub mod tls;
 pub mod validate;
 pub mod watch;
 
 pub use audit::{AuditEntry, AuditLog};
 pub use error::ApiError;
-pub use server::{ADMIN, ApiServer, ServerConfig, ServerHandle, StartError, kubeconfig_yaml};
+pub use server::{ADMIN, ApiServer, ServerConfig, ServerHandle, StartError, TlsConfig, kubeconfig_yaml};
 pub use store::History;

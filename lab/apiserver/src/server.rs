@@ -36,6 +36,9 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// The TLS certificate or configuration could not be made.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// A custom resource definition was rejected.
     #[error(transparent)]
     Registry(#[from] RegistryError),
@@ -74,6 +77,16 @@ pub struct ServerConfig {
     pub allow_anonymous: bool,
     /// Append audit entries as JSON lines to this file.
     pub audit_file: Option<PathBuf>,
+    /// Serve HTTPS with a CA generated at start (plain HTTP when `None`).
+    pub tls: Option<TlsConfig>,
+}
+
+/// HTTPS settings.
+#[derive(Debug, Clone, Default)]
+pub struct TlsConfig {
+    /// Names and addresses for the serving certificate besides `localhost`, `127.0.0.1`, `::1` and the
+    /// listener's own address (e.g. the address a network namespace reaches the server at).
+    pub extra_sans: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -95,6 +108,7 @@ impl Default for ServerConfig {
             users: vec!["admin".to_owned()],
             allow_anonymous: true,
             audit_file: None,
+            tls: None,
         }
     }
 }
@@ -217,23 +231,45 @@ impl ApiServer {
             server_address: advertised.to_string(),
         });
         let router = axum::Router::new().fallback(handle).with_state(state.clone());
-        let mut stop = shutdown_rx;
-        use axum::serve::ListenerExt;
-        let listener = listener.tap_io(|tcp| {
-            // Small watch chunks and request/response pairs must not wait for delayed ACKs.
-            let _ = tcp.set_nodelay(true);
-        });
-        let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            });
-            if let Err(e) = serve.await {
-                tracing::warn!(error = %e, "API server stopped with an error");
+        let stop = async move {
+            let mut stop = shutdown_rx;
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        let (scheme, ca_pem, task) = match &self.config.tls {
+            None => {
+                use axum::serve::ListenerExt;
+                let listener = listener.tap_io(|tcp| {
+                    // Small watch chunks and request/response pairs must not wait for delayed ACKs.
+                    let _ = tcp.set_nodelay(true);
+                });
+                let task = tokio::spawn(async move {
+                    if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(stop).await {
+                        tracing::warn!(error = %e, "API server stopped with an error");
+                    }
+                });
+                ("http", None, task)
             }
-        });
+            Some(tls) => {
+                let mut sans = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+                if !local.ip().is_unspecified() {
+                    sans.push(local.ip().to_string());
+                }
+                sans.extend(tls.extra_sans.iter().cloned());
+                sans.dedup();
+                let material = crate::tls::generate(&sans)?;
+                let listener = crate::tls::TlsListener::new(listener, &material);
+                let task = tokio::spawn(async move {
+                    if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(stop).await {
+                        tracing::warn!(error = %e, "API server stopped with an error");
+                    }
+                });
+                ("https", Some(material.ca_pem), task)
+            }
+        };
         tracing::info!(%advertised, "API server listening");
         Ok(ServerHandle {
-            url: format!("http://{advertised}"),
+            url: format!("{scheme}://{advertised}"),
+            ca_pem,
             addr: local,
             state,
             shutdown: shutdown_tx,
@@ -264,6 +300,7 @@ fn new_token() -> String {
 #[derive(Debug)]
 pub struct ServerHandle {
     url: String,
+    ca_pem: Option<String>,
     addr: SocketAddr,
     state: Arc<AppState>,
     shutdown: watch::Sender<bool>,
@@ -333,9 +370,15 @@ impl ServerHandle {
         self.kubeconfig_for(user, &self.url)
     }
 
-    /// A kubeconfig for `user` with another server URL (e.g. the address seen from a network namespace).
+    /// A kubeconfig for `user` with another server URL (e.g. the address seen from a network namespace;
+    /// with TLS that address must be in the certificate: [`TlsConfig::extra_sans`]).
     pub fn kubeconfig_for(&self, user: &str, server_url: &str) -> String {
-        kubeconfig_yaml(server_url, user, &self.token(user))
+        kubeconfig_yaml_with_ca(server_url, user, &self.token(user), self.ca_pem.as_deref())
+    }
+
+    /// The CA certificate (PEM) when serving HTTPS.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
     }
 
     /// A `kube::Config` for `user`.
@@ -378,8 +421,21 @@ impl Drop for ServerHandle {
 
 /// A kubeconfig that kube and kubectl accept: one cluster, one user with a bearer token, one context.
 pub fn kubeconfig_yaml(server_url: &str, user: &str, token: &str) -> String {
+    kubeconfig_yaml_with_ca(server_url, user, token, None)
+}
+
+/// [`kubeconfig_yaml`] with the cluster's CA certificate (PEM) for an HTTPS server.
+pub fn kubeconfig_yaml_with_ca(server_url: &str, user: &str, token: &str, ca_pem: Option<&str>) -> String {
+    let ca = ca_pem
+        .map(|pem| {
+            format!(
+                "    certificate-authority-data: {}\n",
+                crate::store::list::base64_encode(pem.as_bytes())
+            )
+        })
+        .unwrap_or_default();
     format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: ferrolb-lab\n  cluster:\n    server: {server_url}\n\
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: ferrolb-lab\n  cluster:\n    server: {server_url}\n{ca}\
          contexts:\n- name: ferrolb-lab\n  context:\n    cluster: ferrolb-lab\n    user: {user:?}\n    namespace: default\n\
          current-context: ferrolb-lab\nusers:\n- name: {user:?}\n  user:\n    token: {token}\npreferences: {{}}\n"
     )

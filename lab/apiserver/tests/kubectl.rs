@@ -6,8 +6,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::start;
-use ferrolb_apiserver::ADMIN;
+use common::{start, start_with};
+use ferrolb_apiserver::{ADMIN, ServerConfig, TlsConfig};
 
 const MANIFESTS: &str = r#"apiVersion: v1
 kind: Namespace
@@ -212,5 +212,43 @@ async fn kubectl_creates_lists_patches_and_deletes_from_yaml() {
     let (ok, out) = k.run(&["get", "ns", "smoke"]).await;
     assert!(!ok && out.contains("NotFound"), "{out}");
     assert!(server.get("", "v1", "services", "smoke", "web").is_none());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn kubectl_over_https_is_audited_under_its_user() {
+    let Some(bin) = kubectl_path() else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "kubectl is not installed (required under CI)"
+        );
+        eprintln!("SKIPPED: kubectl is not installed");
+        return;
+    };
+    let (server, _client) = start_with(ServerConfig {
+        tls: Some(TlsConfig::default()),
+        ..Default::default()
+    })
+    .await;
+    let dir = std::env::temp_dir().join(format!("ferrolb-apiserver-kubectl-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let k = Kubectl {
+        bin,
+        dir: dir.clone(),
+    };
+    let user = "system:serviceaccount:ferrolb-system:ferrolb-controller";
+    write(&dir, "kubeconfig", &server.kubeconfig(user));
+    let out = k.ok(&["get", "svc", "-n", "default"]).await;
+    assert!(out.contains("kubernetes"), "{out}");
+    let listed = server
+        .audit()
+        .entries()
+        .into_iter()
+        .filter(|e| e.verb == "list" && e.resource == "services")
+        .collect::<Vec<_>>();
+    assert!(
+        !listed.is_empty() && listed.iter().all(|e| e.user == user),
+        "{listed:?}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -55,3 +55,28 @@ async fn versions_from_before_the_start_are_gone() {
         other => panic!("expected a 410 ERROR event, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn serves_https_with_a_generated_ca() {
+    let config = ServerConfig {
+        tls: Some(ferrolb_apiserver::TlsConfig::default()),
+        ..Default::default()
+    };
+    let (handle, client) = common::start_with(config).await;
+    assert!(handle.url().starts_with("https://127.0.0.1:"), "{}", handle.url());
+    assert!(handle.kubeconfig(ADMIN).contains("certificate-authority-data: "));
+    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+    api.list(&Default::default()).await.unwrap();
+    let e = handle
+        .audit()
+        .entries()
+        .into_iter()
+        .find(|e| e.verb == "list")
+        .unwrap();
+    assert_eq!((e.user.as_str(), e.code), (ADMIN, 200));
+    // A client that does not trust the CA cannot connect.
+    let mut cfg = handle.client_config(ADMIN).await.unwrap();
+    cfg.root_cert = None;
+    let untrusting: Api<ConfigMap> = Api::namespaced(kube::Client::try_from(cfg).unwrap(), "default");
+    assert!(untrusting.list(&Default::default()).await.is_err());
+}

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use ferrolb_apiserver::{ApiServer, ServerConfig};
+use ferrolb_apiserver::{ApiServer, ServerConfig, TlsConfig};
 
 #[derive(Debug, Parser)]
 #[command(name = "ferrolb-lab", version, about = "ferrolb lab tooling")]
@@ -50,6 +50,14 @@ struct ApiserverArgs {
     /// Reject requests without a token.
     #[arg(long)]
     no_anonymous: bool,
+    /// Serve HTTPS with a CA generated at start (kubeconfigs carry it). kubectl sends its token only
+    /// over HTTPS, so only then are its requests audited under their user.
+    #[arg(long)]
+    tls: bool,
+    /// An extra name or address for the serving certificate (besides localhost, 127.0.0.1, ::1, the
+    /// listen address and the `--advertise-url` host); repeatable.
+    #[arg(long = "tls-san")]
+    tls_sans: Vec<String>,
     /// Serve the custom resources of the CustomResourceDefinitions in this YAML file; repeatable.
     #[arg(long = "crd")]
     crds: Vec<PathBuf>,
@@ -67,6 +75,18 @@ fn parse_port_range(s: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
         return Err(format!("{s:?}: first port after last"));
     }
     Ok(a..=b)
+}
+
+/// The host of `scheme://host[:port][/…]` (IPv6 without brackets).
+fn url_host(url: &str) -> Option<String> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next()?;
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next()?
+    } else {
+        authority.split(':').next()?
+    };
+    (!host.is_empty()).then(|| host.to_owned())
 }
 
 /// `USER=FILE` (the part before `=` has no `/`) or a plain path.
@@ -107,7 +127,12 @@ async fn apiserver(args: ApiserverArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("in {}", path.display()))?,
         );
     }
+    let mut tls_sans = args.tls_sans.clone();
+    if let Some(host) = args.advertise_url.as_deref().and_then(url_host) {
+        tls_sans.push(host);
+    }
     let config = ServerConfig {
+        tls: args.tls.then_some(TlsConfig { extra_sans: tls_sans }),
         crds,
         version_minor: args.version_minor,
         node_port_range: args.service_node_port_range.clone(),
