@@ -1,0 +1,332 @@
+//! From a configured peer and this node to everything one session runs with (pure).
+//!
+//! - Router ID: the peer's `router-id`, else the node's first IPv4 address (no IPv4 address: an error).
+//! - Source: `source-address` (bound, or the connection fails), else the node's first address of the peer's
+//!   family (bound if the kernel has it, else the kernel chooses), else the kernel chooses.
+//! - TTL: 1 for eBGP without `ebgp-multihop` (directly connected, as RFC 4271 peers expect), 255 with it;
+//!   the system default for iBGP.
+//! - Timers from the config (hold time, keepalive); one address family, the peer address's, so that every
+//!   route's NEXT_HOP is the session's own local address; graceful restart with forwarding preserved (the data
+//!   path does not run through the speaker).
+//!
+//! Sessions are keyed by the peer's address and port ([`PeerSettings::key`]): any other change to a peer
+//! changes its [`PeerSettings`] and resets that one session.
+
+use std::fmt;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use ferrolb_config::Peer;
+use ferrolb_proto::bgp::{Backoff, ConfigError, Family, GracefulRestartConfig, Session, SessionConfig};
+
+/// How sessions behave beyond what the config says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionOptions {
+    /// Graceful restart time announced to peers (seconds, at most 4095): how long they keep our routes
+    /// while the speaker restarts.
+    pub graceful_restart_time: u16,
+    /// How long a TCP connect may take.
+    pub connect_timeout: Duration,
+    /// How long to wait for the peer's OPEN once connected.
+    pub open_hold_time: Duration,
+    /// Reconnect backoff after failures.
+    pub backoff: Backoff,
+}
+
+impl Default for SessionOptions {
+    /// Restart time 120 s, connect timeout 10 s, OPEN wait 240 s (RFC 4271), backoff 1 s doubling to 30 s.
+    fn default() -> Self {
+        SessionOptions {
+            graceful_restart_time: 120,
+            connect_timeout: Duration::from_secs(10),
+            open_hold_time: Duration::from_secs(240),
+            backoff: Backoff {
+                initial: Duration::from_secs(1),
+                max: Duration::from_secs(30),
+            },
+        }
+    }
+}
+
+/// How the TCP connection to a peer is made.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Transport {
+    /// The peer's address and port.
+    pub remote: SocketAddr,
+    /// Local address to bind before connecting.
+    pub bind: Option<IpAddr>,
+    /// Whether a failure to bind `bind` fails the connection (an explicit `source-address`) or lets the
+    /// kernel choose (the node's address, which may not be local, e.g. behind NAT).
+    pub bind_required: bool,
+    /// TCP MD5 key.
+    pub md5_password: Option<String>,
+    /// IP TTL / IPv6 hop limit of our packets; `None` keeps the system default.
+    pub ttl: Option<u32>,
+}
+
+impl fmt::Debug for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transport")
+            .field("remote", &self.remote)
+            .field("bind", &self.bind)
+            .field("bind_required", &self.bind_required)
+            .field("md5_password", &self.md5_password.as_ref().map(|_| "<redacted>"))
+            .field("ttl", &self.ttl)
+            .finish()
+    }
+}
+
+/// Everything one session runs with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerSettings {
+    /// The state machine's configuration.
+    pub session: SessionConfig,
+    /// The TCP connection.
+    pub transport: Transport,
+}
+
+impl PeerSettings {
+    /// The session's identity: the peer's address and port.
+    pub fn key(&self) -> SocketAddr {
+        self.transport.remote
+    }
+}
+
+/// Why a configured peer gets no session on this node. The labels are metric labels.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PeerError {
+    /// No `router-id` configured and the node has no IPv4 address to use instead.
+    #[error("peer {peer}: no router-id configured and node has no IPv4 address to use as one")]
+    NoRouterId {
+        /// The peer.
+        peer: SocketAddr,
+    },
+    /// The session configuration is refused by the state machine.
+    #[error("peer {peer}: {source}")]
+    Session {
+        /// The peer.
+        peer: SocketAddr,
+        /// Why.
+        #[source]
+        source: ConfigError,
+    },
+    /// Another peer of the config has the same address and port on this node; the first one is used.
+    #[error("peer {peer} is configured more than once for this node; using the first")]
+    Duplicate {
+        /// The peer.
+        peer: SocketAddr,
+    },
+}
+
+impl PeerError {
+    /// A short, stable label for metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            PeerError::NoRouterId { .. } => "no_router_id",
+            PeerError::Session { .. } => "invalid_session",
+            PeerError::Duplicate { .. } => "duplicate",
+        }
+    }
+}
+
+/// The settings of `peer`'s session on a node named `node` with `node_addresses`.
+pub fn resolve(
+    peer: &Peer,
+    node: &str,
+    node_addresses: &[IpAddr],
+    options: &SessionOptions,
+) -> Result<PeerSettings, PeerError> {
+    let remote = SocketAddr::new(peer.address, peer.port);
+    let router_id = peer
+        .router_id
+        .or_else(|| first_ipv4(node_addresses))
+        .ok_or(PeerError::NoRouterId { peer: remote })?;
+    let family = if peer.address.is_ipv4() {
+        Family::Ipv4Unicast
+    } else {
+        Family::Ipv6Unicast
+    };
+    let hold_time = u16::try_from(peer.hold_time.as_secs()).unwrap_or(u16::MAX);
+    let keepalive = u16::try_from(peer.keepalive_time.as_secs()).unwrap_or(u16::MAX);
+    let mut session = SessionConfig::new(peer.my_asn, peer.asn, router_id);
+    session.hold_time = hold_time;
+    session.keepalive_time = Some(if hold_time == 0 { 0 } else { keepalive });
+    session.families = vec![family];
+    session.graceful_restart = Some(GracefulRestartConfig {
+        restart_time: options.graceful_restart_time.min(0x0fff),
+        restarting: false,
+        forwarding_preserved: true,
+    });
+    session.connect_timeout = options.connect_timeout;
+    session.open_hold_time = options.open_hold_time;
+    session.backoff = options.backoff;
+    session.jitter_seed = jitter_seed(node, remote);
+    // the state machine refuses what it cannot run with; report it now rather than at start
+    Session::new(session.clone()).map_err(|source| PeerError::Session { peer: remote, source })?;
+
+    let (bind, bind_required) = match peer.source_address {
+        Some(src) => (Some(src), true),
+        None => (
+            node_addresses
+                .iter()
+                .copied()
+                .find(|a| a.is_ipv4() == peer.address.is_ipv4()),
+            false,
+        ),
+    };
+    let ebgp = peer.asn != peer.my_asn;
+    let ttl = match (ebgp, peer.ebgp_multihop) {
+        (true, false) => Some(1),
+        (true, true) => Some(255),
+        (false, _) => None,
+    };
+    Ok(PeerSettings {
+        session,
+        transport: Transport {
+            remote,
+            bind,
+            bind_required,
+            md5_password: peer.password.clone(),
+            ttl,
+        },
+    })
+}
+
+fn first_ipv4(addresses: &[IpAddr]) -> Option<Ipv4Addr> {
+    addresses.iter().find_map(|a| match a {
+        IpAddr::V4(v4) => Some(*v4),
+        IpAddr::V6(_) => None,
+    })
+}
+
+/// A per node and peer seed, so that speakers do not retry in step.
+fn jitter_seed(node: &str, remote: SocketAddr) -> u64 {
+    let mut h = DefaultHasher::new();
+    (node, remote).hash(&mut h);
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(address: &str, asn: u32, my_asn: u32) -> Peer {
+        Peer {
+            address: address.parse().unwrap(),
+            port: 179,
+            asn,
+            my_asn,
+            source_address: None,
+            hold_time: Duration::from_secs(90),
+            keepalive_time: Duration::from_secs(30),
+            router_id: None,
+            password: None,
+            bfd_profile: None,
+            ebgp_multihop: false,
+            node_selectors: Vec::new(),
+        }
+    }
+
+    fn node() -> Vec<IpAddr> {
+        vec!["2001:db8::11".parse().unwrap(), "192.0.2.11".parse().unwrap()]
+    }
+
+    #[test]
+    fn ebgp_direct_peer_gets_ttl_1_node_router_id_and_node_source() {
+        let s = resolve(
+            &peer("192.0.2.1", 64512, 64513),
+            "node1",
+            &node(),
+            &SessionOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(s.key(), "192.0.2.1:179".parse().unwrap());
+        assert_eq!(s.session.router_id, Ipv4Addr::new(192, 0, 2, 11));
+        assert_eq!((s.session.local_asn, s.session.peer_asn), (64513, 64512));
+        assert_eq!((s.session.hold_time, s.session.keepalive_time), (90, Some(30)));
+        assert_eq!(s.session.families, [Family::Ipv4Unicast]);
+        let gr = s.session.graceful_restart.unwrap();
+        assert!(gr.forwarding_preserved && !gr.restarting);
+        assert_eq!(gr.restart_time, 120);
+        assert_eq!(s.transport.ttl, Some(1));
+        assert_eq!(s.transport.bind, Some("192.0.2.11".parse().unwrap()));
+        assert!(!s.transport.bind_required);
+    }
+
+    #[test]
+    fn multihop_ibgp_source_address_password_and_port() {
+        let mut p = peer("2001:db8::1", 64512, 64512);
+        p.port = 1790;
+        p.source_address = Some("2001:db8::99".parse().unwrap());
+        p.password = Some("s3cret".into());
+        p.router_id = Some(Ipv4Addr::new(198, 51, 100, 7));
+        p.hold_time = Duration::ZERO;
+        p.keepalive_time = Duration::ZERO;
+        let s = resolve(&p, "node1", &node(), &SessionOptions::default()).unwrap();
+        assert_eq!(s.key(), "[2001:db8::1]:1790".parse().unwrap());
+        assert_eq!(s.transport.ttl, None, "iBGP keeps the system TTL");
+        assert_eq!(s.transport.bind, Some("2001:db8::99".parse().unwrap()));
+        assert!(s.transport.bind_required);
+        assert_eq!(s.session.router_id, Ipv4Addr::new(198, 51, 100, 7));
+        assert_eq!(s.session.families, [Family::Ipv6Unicast]);
+        assert_eq!((s.session.hold_time, s.session.keepalive_time), (0, Some(0)));
+        assert!(!format!("{s:?}").contains("s3cret"), "the password is redacted");
+
+        let mut p = peer("192.0.2.1", 64512, 64513);
+        p.ebgp_multihop = true;
+        let s = resolve(&p, "node1", &node(), &SessionOptions::default()).unwrap();
+        assert_eq!(s.transport.ttl, Some(255));
+    }
+
+    #[test]
+    fn ipv6_only_node_needs_a_configured_router_id() {
+        let v6_only = vec!["2001:db8::11".parse().unwrap()];
+        let err = resolve(
+            &peer("2001:db8::1", 64512, 64513),
+            "n",
+            &v6_only,
+            &SessionOptions::default(),
+        )
+        .unwrap_err();
+        assert_eq!(err.metric_label(), "no_router_id");
+        assert!(err.to_string().contains("[2001:db8::1]:179"), "{err}");
+        // with no address of the peer's family, the kernel chooses the source
+        let mut p = peer("2001:db8::1", 64512, 64513);
+        p.router_id = Some(Ipv4Addr::new(192, 0, 2, 11));
+        let s = resolve(
+            &p,
+            "n",
+            &["192.0.2.11".parse().unwrap()],
+            &SessionOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(s.transport.bind, None);
+    }
+
+    #[test]
+    fn settings_differ_when_any_peer_field_does_and_seeds_differ_per_node() {
+        let o = SessionOptions::default();
+        let base = resolve(&peer("192.0.2.1", 64512, 64513), "node1", &node(), &o).unwrap();
+        let mut p = peer("192.0.2.1", 64512, 64513);
+        p.hold_time = Duration::from_secs(30);
+        p.keepalive_time = Duration::from_secs(10);
+        let changed = resolve(&p, "node1", &node(), &o).unwrap();
+        assert_eq!(base.key(), changed.key());
+        assert_ne!(base, changed);
+        let other_node = resolve(&peer("192.0.2.1", 64512, 64513), "node2", &node(), &o).unwrap();
+        assert_ne!(base.session.jitter_seed, other_node.session.jitter_seed);
+    }
+
+    #[test]
+    fn invalid_session_configs_are_reported() {
+        let err = resolve(
+            &peer("192.0.2.1", 64512, 0),
+            "n",
+            &node(),
+            &SessionOptions::default(),
+        )
+        .unwrap_err();
+        assert_eq!(err.metric_label(), "invalid_session");
+    }
+}

@@ -1,0 +1,596 @@
+//! One peer's session task: the proto state machine and Adj-RIB-Out driven over a real TCP connection.
+//!
+//! The task owns everything about its peer: the [`Session`], the connection, the three timers (deadlines,
+//! slept on together), the Adj-RIB-Out of the current session and the status it publishes. It waits on, at
+//! once: its control channel (new settings, de-configuration, shutdown), the pending connect, the socket
+//! (reads and pending writes, so a peer that does not read never stalls the timers), the earliest timer and
+//! the shared advertisements. Nothing it does can block another peer's task.
+//!
+//! - Established: the routes of the current advertisements are sent, then End-of-RIB; every later change
+//!   of the advertisements is sent at once as the minimal UPDATEs ([`AdjRibOut::update`]).
+//! - New settings for the same peer: Cease / Other Configuration Change, and a fresh session with them.
+//! - De-configured: Cease / Peer De-configured; shutdown: Cease / Administrative Shutdown; then the task ends.
+//! - Bad input, hold timer, lost connection: the state machine's NOTIFICATION and reconnect with backoff.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrolb_proto::bgp::{
+    Action, AdjRibOut, DownReason, Event, Family, Negotiated, Notification, RibOutError, RouteAttributes,
+    Session, State, Timer, Update, notification,
+};
+use ipnet::IpNet;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::desired::{Advertisements, SessionRouteContext, session_routes};
+use super::metrics::PeerMetrics;
+use super::peer::PeerSettings;
+use super::transport::{ConnectError, SocketFactory, connect};
+
+/// How long a closing connection may take to flush what was queued (a NOTIFICATION).
+const CLOSE_FLUSH: Duration = Duration::from_secs(2);
+/// A peer that leaves this much of our output unread is reset.
+const MAX_PENDING_OUTPUT: usize = 16 << 20;
+/// Read buffer size.
+const READ_CHUNK: usize = 64 << 10;
+/// Culprit prefixes dropped from one update before giving up on it.
+const MAX_DROPPED_ROUTES: usize = 64;
+
+/// What the owner asks of a session task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Control {
+    /// Run with these settings (a change resets the session).
+    Run(Box<PeerSettings>),
+    /// The peer left the config (or the node is no longer selected): Cease / Peer De-configured, end.
+    Deconfigure,
+    /// The speaker stops: Cease / Administrative Shutdown, end.
+    Shutdown,
+}
+
+/// A peer session as its task reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerStatus {
+    /// The peer's address and port.
+    pub peer: SocketAddr,
+    /// The session state.
+    pub state: State,
+    /// The local end of the current connection.
+    pub local_address: Option<SocketAddr>,
+    /// Prefixes advertised in the current session.
+    pub advertised_prefixes: usize,
+    /// UPDATE messages sent over the task's life.
+    pub updates_sent: u64,
+    /// How many times the session came up (with any settings).
+    pub established_count: u64,
+    /// Why the last connection attempt or session ended.
+    pub last_error: Option<String>,
+    /// The task ended (de-configured or shut down).
+    pub finished: bool,
+}
+
+impl PeerStatus {
+    fn new(peer: SocketAddr) -> PeerStatus {
+        PeerStatus {
+            peer,
+            state: State::Idle,
+            local_address: None,
+            advertised_prefixes: 0,
+            updates_sent: 0,
+            established_count: 0,
+            last_error: None,
+            finished: false,
+        }
+    }
+}
+
+type ConnectFuture = Pin<Box<dyn Future<Output = Result<TcpStream, ConnectError>> + Send>>;
+
+/// The open connection: both halves, the local address and what is queued for writing.
+struct Conn {
+    rd: OwnedReadHalf,
+    wr: OwnedWriteHalf,
+    local: SocketAddr,
+    out: Vec<u8>,
+    written: usize,
+}
+
+impl Conn {
+    fn pending(&self) -> &[u8] {
+        &self.out[self.written..]
+    }
+
+    fn queue(&mut self, bytes: &[u8]) {
+        if self.written == self.out.len() {
+            self.out.clear();
+            self.written = 0;
+        }
+        self.out.extend_from_slice(bytes);
+    }
+
+    /// Writes what is queued (bounded in time) and closes the connection.
+    async fn close(mut self) {
+        let flush = async {
+            self.wr.write_all(&self.out[self.written..]).await?;
+            self.wr.shutdown().await
+        };
+        let _ = tokio::time::timeout(CLOSE_FLUSH, flush).await;
+    }
+}
+
+/// What woke the task.
+enum Wake {
+    Control(Control),
+    Connected(Result<TcpStream, ConnectError>),
+    Read(std::io::Result<usize>),
+    Wrote(std::io::Result<usize>),
+    Timer,
+    Routes,
+}
+
+pub(crate) struct SessionTask {
+    settings: PeerSettings,
+    session: Option<Session>,
+    control: watch::Receiver<Control>,
+    routes: watch::Receiver<Arc<Advertisements>>,
+    status: watch::Sender<PeerStatus>,
+    metrics: PeerMetrics,
+    factory: SocketFactory,
+    connecting: Option<ConnectFuture>,
+    conn: Option<Conn>,
+    timers: [Option<Instant>; 3],
+    rib: Option<AdjRibOut>,
+    buf: Vec<u8>,
+}
+
+fn timer_index(t: Timer) -> usize {
+    match t {
+        Timer::ConnectRetry => 0,
+        Timer::Hold => 1,
+        Timer::Keepalive => 2,
+    }
+}
+
+const TIMERS: [Timer; 3] = [Timer::ConnectRetry, Timer::Hold, Timer::Keepalive];
+
+/// The (code, subcode) of a NOTIFICATION if `bytes` starts with one.
+fn notification_in(bytes: &[u8]) -> Option<(u8, u8)> {
+    match bytes.get(18..21) {
+        Some(&[3, code, subcode]) => Some((code, subcode)),
+        _ => None,
+    }
+}
+
+impl SessionTask {
+    pub(crate) fn new(
+        settings: PeerSettings,
+        control: watch::Receiver<Control>,
+        routes: watch::Receiver<Arc<Advertisements>>,
+        status: watch::Sender<PeerStatus>,
+        metrics: PeerMetrics,
+        factory: SocketFactory,
+    ) -> SessionTask {
+        SessionTask {
+            settings,
+            session: None,
+            control,
+            routes,
+            status,
+            metrics,
+            factory,
+            connecting: None,
+            conn: None,
+            timers: [None; 3],
+            rib: None,
+            buf: vec![0; READ_CHUNK],
+        }
+    }
+
+    pub(crate) fn status_for(peer: SocketAddr) -> PeerStatus {
+        PeerStatus::new(peer)
+    }
+
+    /// Runs until de-configured or shut down.
+    pub(crate) async fn run(mut self) {
+        let peer = self.settings.key();
+        self.start_session().await;
+        let end = loop {
+            match self.next_wake().await {
+                Wake::Control(Control::Run(settings)) => {
+                    if *settings != self.settings {
+                        tracing::info!(%peer, "peer settings changed: resetting its session");
+                        self.settings = *settings;
+                        let cease = Notification::new(
+                            notification::CEASE,
+                            notification::cease::OTHER_CONFIGURATION_CHANGE,
+                            [],
+                        );
+                        self.feed(Event::Reset(cease)).await;
+                        self.start_session().await;
+                    }
+                }
+                Wake::Control(end @ (Control::Deconfigure | Control::Shutdown)) => break end,
+                Wake::Connected(Ok(stream)) => self.connected(stream).await,
+                Wake::Connected(Err(err)) => {
+                    tracing::debug!(%peer, error = %err, "BGP connect failed");
+                    self.status.send_modify(|s| s.last_error = Some(err.to_string()));
+                    self.feed(Event::TcpConnectFailed).await;
+                }
+                Wake::Read(Ok(0)) | Wake::Read(Err(_)) | Wake::Wrote(Err(_)) => {
+                    self.feed(Event::TcpClosed).await;
+                }
+                Wake::Read(Ok(n)) => {
+                    let connected = self.is_connected();
+                    let Some(session) = self.session.as_mut() else {
+                        continue;
+                    };
+                    let actions = session.handle(Event::Received(&self.buf[..n]));
+                    self.count_received_notification(connected);
+                    self.apply(actions).await;
+                }
+                Wake::Wrote(Ok(n)) => {
+                    if let Some(c) = self.conn.as_mut() {
+                        c.written += n;
+                    }
+                }
+                Wake::Timer => self.fire_timers().await,
+                Wake::Routes => self.routes_changed().await,
+            }
+            if self
+                .conn
+                .as_ref()
+                .is_some_and(|c| c.pending().len() > MAX_PENDING_OUTPUT)
+            {
+                tracing::warn!(%peer, "peer does not read what we send: resetting the session");
+                let n = Notification::new(notification::CEASE, notification::cease::OUT_OF_RESOURCES, []);
+                self.feed(Event::Reset(n)).await;
+            }
+        };
+        match end {
+            Control::Deconfigure => {
+                let n = Notification::new(notification::CEASE, notification::cease::PEER_DECONFIGURED, []);
+                self.feed(Event::Reset(n)).await;
+            }
+            _ => self.feed(Event::Stop).await,
+        }
+        if let Some(conn) = self.conn.take() {
+            conn.close().await;
+        }
+        self.metrics.remove();
+        self.status.send_modify(|s| {
+            s.state = State::Idle;
+            s.local_address = None;
+            s.advertised_prefixes = 0;
+            s.finished = true;
+        });
+    }
+
+    /// A fresh state machine with the current settings, started.
+    async fn start_session(&mut self) {
+        self.connecting = None;
+        if let Some(conn) = self.conn.take() {
+            conn.close().await;
+        }
+        self.timers = [None; 3];
+        self.rib = None;
+        match Session::new(self.settings.session.clone()) {
+            Ok(session) => {
+                self.session = Some(session);
+                self.feed(Event::Start).await;
+            }
+            Err(err) => {
+                // resolve() already checked the configuration; keep the task idle and say why
+                self.session = None;
+                tracing::error!(peer = %self.settings.key(), error = %err, "BGP session refused its configuration");
+                self.status.send_modify(|s| s.last_error = Some(err.to_string()));
+            }
+        }
+    }
+
+    fn is_connected(&self) -> bool {
+        self.session.as_ref().is_some_and(|s| {
+            matches!(
+                s.state(),
+                State::OpenSent | State::OpenConfirm | State::Established
+            )
+        })
+    }
+
+    async fn next_wake(&mut self) -> Wake {
+        let deadline = self.timers.iter().flatten().min().copied();
+        let SessionTask {
+            control,
+            routes,
+            connecting,
+            conn,
+            buf,
+            ..
+        } = self;
+        let (rd, wr) = match conn.as_mut() {
+            Some(c) => {
+                let pending = &c.out[c.written..];
+                (
+                    Some(&mut c.rd),
+                    (!pending.is_empty()).then_some((&mut c.wr, pending)),
+                )
+            }
+            None => (None, None),
+        };
+        tokio::select! {
+            biased;
+            changed = control.changed() => match changed {
+                Ok(()) => Wake::Control(control.borrow_and_update().clone()),
+                // the speaker is gone: it aborts this task anyway; stop cleanly meanwhile
+                Err(_) => Wake::Control(Control::Shutdown),
+            },
+            r = async { match connecting.as_mut() { Some(f) => f.await, None => std::future::pending().await } } => {
+                *connecting = None;
+                Wake::Connected(r)
+            }
+            r = async { match rd { Some(rd) => rd.read(buf).await, None => std::future::pending().await } } => Wake::Read(r),
+            r = async { match wr { Some((wr, pending)) => wr.write(pending).await, None => std::future::pending().await } } => Wake::Wrote(r),
+            () = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => Wake::Timer,
+            changed = routes.changed() => match changed {
+                Ok(()) => Wake::Routes,
+                Err(_) => Wake::Control(Control::Shutdown),
+            },
+        }
+    }
+
+    async fn connected(&mut self, stream: TcpStream) {
+        let local = match stream.local_addr() {
+            Ok(local) => local,
+            Err(err) => {
+                tracing::debug!(peer = %self.settings.key(), error = %err, "connection lost at once");
+                self.feed(Event::TcpConnectFailed).await;
+                return;
+            }
+        };
+        let (rd, wr) = stream.into_split();
+        self.conn = Some(Conn {
+            rd,
+            wr,
+            local,
+            out: Vec::new(),
+            written: 0,
+        });
+        self.status.send_modify(|s| s.local_address = Some(local));
+        self.feed(Event::TcpConnected).await;
+    }
+
+    async fn fire_timers(&mut self) {
+        let now = Instant::now();
+        for timer in TIMERS {
+            let i = timer_index(timer);
+            if self.timers[i].is_some_and(|d| d <= now) {
+                self.timers[i] = None;
+                self.feed(Event::TimerExpired(timer)).await;
+            }
+        }
+    }
+
+    /// Feeds an event to the state machine and carries out the actions.
+    async fn feed(&mut self, event: Event<'_>) {
+        let connected = self.is_connected();
+        let Some(session) = self.session.as_mut() else {
+            return;
+        };
+        let actions = session.handle(event);
+        self.count_received_notification(connected);
+        self.apply(actions).await;
+    }
+
+    /// Counts a NOTIFICATION received if the last event ended the connection because of one.
+    fn count_received_notification(&self, was_connected: bool) {
+        if !was_connected || self.is_connected() {
+            return;
+        }
+        if let Some(DownReason::NotificationReceived(n)) = self.session.as_ref().and_then(|s| s.last_error())
+        {
+            tracing::info!(peer = %self.settings.key(), notification = %n, "NOTIFICATION received");
+            self.metrics.notification_received(n);
+        }
+    }
+
+    async fn apply(&mut self, actions: Vec<Action>) {
+        let peer = self.settings.key();
+        let mut queue = VecDeque::from(actions);
+        while let Some(action) = queue.pop_front() {
+            match action {
+                Action::Connect => {
+                    let transport = self.settings.transport.clone();
+                    let factory = self.factory.clone();
+                    self.connecting = Some(Box::pin(async move { connect(&transport, &factory).await }));
+                }
+                Action::Send(bytes) => {
+                    if let Some((code, subcode)) = notification_in(&bytes) {
+                        self.metrics.notification_sent(code, subcode);
+                    }
+                    if let Some(conn) = self.conn.as_mut() {
+                        conn.queue(&bytes);
+                    }
+                }
+                Action::Close => {
+                    self.connecting = None;
+                    if let Some(conn) = self.conn.take() {
+                        conn.close().await;
+                    }
+                }
+                Action::ArmTimer(timer, after) => {
+                    self.timers[timer_index(timer)] = Some(Instant::now() + after);
+                }
+                Action::DisarmTimer(timer) => self.timers[timer_index(timer)] = None,
+                Action::SessionUp(negotiated) => queue.extend(self.session_up(&negotiated)),
+                Action::SessionDown(reason) => {
+                    self.rib = None;
+                    self.metrics.announced(0);
+                    tracing::info!(%peer, reason = ?reason, "BGP session down");
+                    self.status.send_modify(|s| {
+                        s.advertised_prefixes = 0;
+                        s.last_error = Some(describe(&reason));
+                    });
+                }
+                Action::RouteRefreshRequested(family) => queue.extend(self.refresh(family)),
+            }
+        }
+        self.publish_state();
+    }
+
+    fn publish_state(&self) {
+        let state = self.session.as_ref().map_or(State::Idle, Session::state);
+        let connected = self.conn.as_ref().map(|c| c.local);
+        let advertised = self.rib.as_ref().map_or(0, |r| r.sent().len());
+        self.metrics.state(state);
+        self.status.send_if_modified(|s| {
+            let changed =
+                s.state != state || s.local_address != connected || s.advertised_prefixes != advertised;
+            s.state = state;
+            s.local_address = connected;
+            s.advertised_prefixes = advertised;
+            changed
+        });
+    }
+
+    fn route_context(&self, local: SocketAddr) -> SessionRouteContext {
+        SessionRouteContext {
+            local_address: local.ip(),
+            local_asn: self.settings.session.local_asn,
+            ibgp: self.settings.session.is_ibgp(),
+        }
+    }
+
+    /// Established: the initial routes and End-of-RIB.
+    fn session_up(&mut self, negotiated: &Negotiated) -> Vec<Action> {
+        let Some(local) = self.conn.as_ref().map(|c| c.local) else {
+            return Vec::new();
+        };
+        tracing::info!(
+            peer = %self.settings.key(),
+            %local,
+            peer_router_id = %negotiated.peer_router_id,
+            hold_time = negotiated.hold_time,
+            graceful_restart = negotiated.graceful_restart.is_some(),
+            "BGP session established"
+        );
+        self.status.send_modify(|s| {
+            s.established_count += 1;
+            s.last_error = None;
+        });
+        let mut rib = AdjRibOut::new(negotiated.codec(), &negotiated.families);
+        let advertisements = self.routes.borrow_and_update().clone();
+        let desired = session_routes(&advertisements, &self.route_context(local));
+        let mut updates = self.update_rib(&mut rib, desired);
+        updates.extend(rib.end_of_rib());
+        self.rib = Some(rib);
+        self.send(&updates)
+    }
+
+    /// The advertisements changed: the minimal UPDATEs, if established.
+    async fn routes_changed(&mut self) {
+        let advertisements = self.routes.borrow_and_update().clone();
+        let (Some(mut rib), Some(local)) = (self.rib.take(), self.conn.as_ref().map(|c| c.local)) else {
+            return;
+        };
+        let desired = session_routes(&advertisements, &self.route_context(local));
+        let updates = self.update_rib(&mut rib, desired);
+        self.rib = Some(rib);
+        let actions = self.send(&updates);
+        self.apply(actions).await;
+    }
+
+    /// [`AdjRibOut::update`], dropping (and logging) routes that cannot be encoded rather than sending none.
+    fn update_rib(&self, rib: &mut AdjRibOut, mut desired: BTreeMap<IpNet, RouteAttributes>) -> Vec<Update> {
+        for _ in 0..MAX_DROPPED_ROUTES {
+            match rib.update(&desired) {
+                Ok(updates) => return updates,
+                Err(err) => {
+                    let prefix = match &err {
+                        RibOutError::NextHopFamily { prefix, .. } | RibOutError::Encode { prefix, .. } => {
+                            *prefix
+                        }
+                    };
+                    tracing::error!(peer = %self.settings.key(), error = %err, "route not advertised");
+                    if desired.remove(&prefix).is_none() {
+                        break;
+                    }
+                }
+            }
+        }
+        tracing::error!(peer = %self.settings.key(), "too many routes cannot be advertised; update skipped");
+        Vec::new()
+    }
+
+    /// All routes of `family` again, for a ROUTE-REFRESH request.
+    fn refresh(&mut self, family: Family) -> Vec<Action> {
+        let updates = match self.rib.as_ref().map(|r| r.refresh(family)) {
+            Some(Ok(updates)) => updates,
+            Some(Err(err)) => {
+                tracing::error!(peer = %self.settings.key(), error = %err, "route refresh failed");
+                return Vec::new();
+            }
+            None => return Vec::new(),
+        };
+        self.send(&updates)
+    }
+
+    /// Encodes UPDATEs through the session and counts them.
+    fn send(&mut self, updates: &[Update]) -> Vec<Action> {
+        if updates.is_empty() {
+            return Vec::new();
+        }
+        let Some(session) = self.session.as_mut() else {
+            return Vec::new();
+        };
+        match session.send_updates(updates) {
+            Ok(actions) => {
+                let announced: usize = updates.iter().map(|u| u.announced().count()).sum();
+                let withdrawn: usize = updates.iter().map(|u| u.withdrawn_all().count()).sum();
+                self.metrics.updates_sent(updates.len(), announced, withdrawn);
+                let advertised = self.rib.as_ref().map_or(0, |r| r.sent().len());
+                self.metrics.announced(advertised);
+                self.status
+                    .send_modify(|s| s.updates_sent += updates.len() as u64);
+                tracing::debug!(peer = %self.settings.key(), updates = updates.len(), announced, withdrawn, "UPDATEs sent");
+                actions
+            }
+            Err(err) => {
+                tracing::error!(peer = %self.settings.key(), error = %err, "UPDATEs not sent");
+                Vec::new()
+            }
+        }
+    }
+}
+
+fn describe(reason: &DownReason) -> String {
+    match reason {
+        DownReason::Stopped => "stopped".to_string(),
+        DownReason::Reset(n) => format!("reset: sent {n}"),
+        DownReason::ConnectionLost => "connection lost".to_string(),
+        DownReason::HoldTimerExpired => "hold timer expired".to_string(),
+        DownReason::NotificationReceived(n) => format!("received {n}"),
+        DownReason::NotificationSent { notification, reason } => format!("sent {notification}: {reason}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notifications_are_recognised_in_outgoing_bytes() {
+        let cxt = ferrolb_proto::bgp::CodecContext::default();
+        let n = ferrolb_proto::bgp::Message::Notification(Notification::new(6, 3, []))
+            .encode(&cxt)
+            .unwrap();
+        assert_eq!(notification_in(&n), Some((6, 3)));
+        let k = ferrolb_proto::bgp::Message::Keepalive.encode(&cxt).unwrap();
+        assert_eq!(notification_in(&k), None);
+        assert_eq!(notification_in(&[]), None);
+    }
+}

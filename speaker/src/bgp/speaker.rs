@@ -1,0 +1,241 @@
+//! [`BgpSpeaker`]: the declarative handle the speaker's owner loop holds for BGP mode.
+//!
+//! [`BgpSpeaker::set`] takes the whole desired state ([`BgpTarget`]) and converges to it: it computes the
+//! advertisements once and publishes them to every session if they changed, starts a session task for each
+//! new peer, hands changed settings to the task of a changed peer (which resets only that session), and
+//! de-configures the task of a removed peer (Cease, then the task ends). Calling it twice with the same
+//! target does nothing. It does no I/O itself and never waits.
+
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::runtime::Handle;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::desired::{Advertisements, BgpTarget};
+use super::metrics::BgpMetrics;
+use super::peer::{PeerError, PeerSettings, SessionOptions, resolve};
+use super::session::{Control, PeerStatus, SessionTask};
+use super::transport::SocketFactory;
+
+/// How long [`BgpSpeaker::shutdown`] waits for the Cease NOTIFICATIONs to go out.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// Options of the BGP speaker that do not come from the config.
+#[derive(Debug, Clone, Default)]
+pub struct BgpOptions {
+    /// This node's name (logs, backoff jitter).
+    pub node_name: String,
+    /// Session behaviour (graceful restart time, connect timeout, backoff).
+    pub session: SessionOptions,
+    /// Where sockets come from.
+    pub socket_factory: SocketFactory,
+}
+
+/// A spawned task, aborted when the handle is dropped.
+#[derive(Debug)]
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The owner's side of one session task.
+#[derive(Debug)]
+struct SessionHandle {
+    settings: PeerSettings,
+    control: watch::Sender<Control>,
+    status: watch::Receiver<PeerStatus>,
+    task: AbortOnDrop,
+}
+
+/// BGP mode on this node: one session task per peer, converging on [`BgpTarget`]s.
+///
+/// Dropping it aborts every session without a NOTIFICATION (as a crash or `kill -9` would): peers that
+/// support graceful restart keep the routes until the speaker is back. [`BgpSpeaker::shutdown`] ends
+/// every session with a Cease instead, so peers withdraw the routes at once.
+#[derive(Debug)]
+pub struct BgpSpeaker {
+    options: BgpOptions,
+    metrics: BgpMetrics,
+    runtime: Handle,
+    routes: watch::Sender<Arc<Advertisements>>,
+    sessions: BTreeMap<SocketAddr, SessionHandle>,
+    /// Sessions of removed peers, sending their Cease; dropped once finished.
+    retiring: Vec<SessionHandle>,
+    errors: BTreeMap<SocketAddr, PeerError>,
+}
+
+impl BgpSpeaker {
+    /// A speaker with no peers. Sessions run on the current tokio runtime (panics outside one).
+    pub fn new(options: BgpOptions, metrics: BgpMetrics) -> BgpSpeaker {
+        BgpSpeaker {
+            options,
+            metrics,
+            runtime: Handle::current(),
+            routes: watch::Sender::new(Arc::new(Advertisements::default())),
+            sessions: BTreeMap::new(),
+            retiring: Vec::new(),
+            errors: BTreeMap::new(),
+        }
+    }
+
+    /// Converges on `target` (see the module docs).
+    pub fn set(&mut self, target: &BgpTarget) {
+        let advertisements = Advertisements::from_target(target);
+        self.routes.send_if_modified(|current| {
+            if **current == advertisements {
+                return false;
+            }
+            tracing::debug!(prefixes = advertisements.len(), "BGP advertisements changed");
+            *current = Arc::new(advertisements);
+            true
+        });
+
+        let (desired, errors) = self.resolve_peers(target);
+        self.report_errors(errors);
+        let gone: Vec<SocketAddr> = self
+            .sessions
+            .keys()
+            .filter(|k| !desired.contains_key(k))
+            .copied()
+            .collect();
+        for key in gone {
+            if let Some(handle) = self.sessions.remove(&key) {
+                tracing::info!(peer = %key, "BGP peer removed");
+                handle.control.send_replace(Control::Deconfigure);
+                self.retiring.push(handle);
+            }
+        }
+        for (key, settings) in desired {
+            match self.sessions.get_mut(&key) {
+                Some(handle) if handle.settings == settings => {}
+                Some(handle) => {
+                    handle.settings = settings.clone();
+                    handle.control.send_replace(Control::Run(Box::new(settings)));
+                }
+                None => {
+                    tracing::info!(peer = %key, "BGP peer added");
+                    let handle = self.spawn(settings);
+                    self.sessions.insert(key, handle);
+                }
+            }
+        }
+        self.retiring.retain(|h| !h.task.0.is_finished());
+    }
+
+    fn resolve_peers(
+        &self,
+        target: &BgpTarget,
+    ) -> (
+        BTreeMap<SocketAddr, PeerSettings>,
+        BTreeMap<SocketAddr, PeerError>,
+    ) {
+        let mut desired = BTreeMap::new();
+        let mut errors = BTreeMap::new();
+        for peer in &target.peers {
+            match resolve(
+                peer,
+                &self.options.node_name,
+                &target.node_addresses,
+                &self.options.session,
+            ) {
+                Ok(settings) => {
+                    let key = settings.key();
+                    match desired.entry(key) {
+                        Entry::Occupied(_) => {
+                            errors.insert(key, PeerError::Duplicate { peer: key });
+                        }
+                        Entry::Vacant(slot) => {
+                            slot.insert(settings);
+                        }
+                    }
+                }
+                Err(err) => {
+                    let key = std::net::SocketAddr::new(peer.address, peer.port);
+                    errors.entry(key).or_insert(err);
+                }
+            }
+        }
+        (desired, errors)
+    }
+
+    /// Logs new peer errors once, and keeps the error gauge in step.
+    fn report_errors(&mut self, errors: BTreeMap<SocketAddr, PeerError>) {
+        for (key, err) in &errors {
+            if self.errors.get(key) != Some(err) {
+                tracing::error!(peer = %key, error = %err, "BGP peer not started");
+                self.metrics.set_peer_error(*key, Some(err.metric_label()));
+            }
+        }
+        for key in self.errors.keys() {
+            if !errors.contains_key(key) {
+                self.metrics.set_peer_error(*key, None);
+            }
+        }
+        self.errors = errors;
+    }
+
+    fn spawn(&self, settings: PeerSettings) -> SessionHandle {
+        let key = settings.key();
+        let (control_tx, control_rx) = watch::channel(Control::Run(Box::new(settings.clone())));
+        let (status_tx, status_rx) = watch::channel(SessionTask::status_for(key));
+        let task = SessionTask::new(
+            settings.clone(),
+            control_rx,
+            self.routes.subscribe(),
+            status_tx,
+            self.metrics.peer(key),
+            self.options.socket_factory.clone(),
+        );
+        let join = self.runtime.spawn(task.run());
+        SessionHandle {
+            settings,
+            control: control_tx,
+            status: status_rx,
+            task: AbortOnDrop(join),
+        }
+    }
+
+    /// The status of every configured session, by peer.
+    pub fn status(&self) -> BTreeMap<SocketAddr, PeerStatus> {
+        self.sessions
+            .iter()
+            .map(|(k, h)| (*k, h.status.borrow().clone()))
+            .collect()
+    }
+
+    /// A receiver of one peer's status, to wait for a state.
+    pub fn watch_peer(&self, peer: SocketAddr) -> Option<watch::Receiver<PeerStatus>> {
+        self.sessions.get(&peer).map(|h| h.status.clone())
+    }
+
+    /// Peers of the last target that got no session, and why.
+    pub fn peer_errors(&self) -> &BTreeMap<SocketAddr, PeerError> {
+        &self.errors
+    }
+
+    /// Ends every session with Cease / Administrative Shutdown and waits (a few seconds at most) for the
+    /// NOTIFICATIONs to be written.
+    pub async fn shutdown(mut self) {
+        let mut handles: Vec<SessionHandle> = std::mem::take(&mut self.sessions).into_values().collect();
+        handles.append(&mut self.retiring);
+        for h in &handles {
+            h.control.send_replace(Control::Shutdown);
+        }
+        let wait = async {
+            for h in &mut handles {
+                let _ = (&mut h.task.0).await;
+            }
+        };
+        if tokio::time::timeout(SHUTDOWN_GRACE, wait).await.is_err() {
+            tracing::warn!("BGP sessions did not close in time; aborting them");
+        }
+    }
+}
