@@ -396,3 +396,24 @@ async fn tcp_md5_connects_with_the_right_key_only() {
     wait_status(&speaker, router.addr(), WAIT, |s| s.state == State::Established).await;
     speaker.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_speaker_closes_without_a_notification() {
+    // as a crash or kill -9 would: routers that support graceful restart keep the routes
+    let router = FakeRouter::bind(LO, ROUTER_AS, None).await;
+    let (mut speaker, _registry) = speaker();
+    speaker.set(&target(
+        &[LO],
+        vec![peer(router.addr(), ROUTER_AS, NODE_AS)],
+        &[ip("203.0.113.10")],
+        &advertisement(None, &[]),
+    ));
+    let (mut conn, _) = router.accept_established(9).await;
+    conn.recv_until_end_of_rib(Family::Ipv4Unicast).await;
+    drop(speaker);
+    let msgs = conn.until_closed().await;
+    assert!(
+        msgs.iter().all(|m| !matches!(m, Message::Notification(_))),
+        "{msgs:?}"
+    );
+}

@@ -132,6 +132,8 @@ enum Wake {
     Wrote(std::io::Result<usize>),
     Timer,
     Routes,
+    /// The speaker was dropped (it aborts this task too): end without a NOTIFICATION, as a crash would.
+    Abandoned,
 }
 
 pub(crate) struct SessionTask {
@@ -216,6 +218,7 @@ impl SessionTask {
                     }
                 }
                 Wake::Control(end @ (Control::Deconfigure | Control::Shutdown)) => break end,
+                Wake::Abandoned => return,
                 Wake::Connected(Ok(stream)) => self.connected(stream).await,
                 Wake::Connected(Err(err)) => {
                     tracing::debug!(%peer, error = %err, "BGP connect failed");
@@ -326,8 +329,7 @@ impl SessionTask {
             biased;
             changed = control.changed() => match changed {
                 Ok(()) => Wake::Control(control.borrow_and_update().clone()),
-                // the speaker is gone: it aborts this task anyway; stop cleanly meanwhile
-                Err(_) => Wake::Control(Control::Shutdown),
+                Err(_) => Wake::Abandoned,
             },
             r = async { match connecting.as_mut() { Some(f) => f.await, None => std::future::pending().await } } => {
                 *connecting = None;
@@ -338,7 +340,7 @@ impl SessionTask {
             () = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => Wake::Timer,
             changed = routes.changed() => match changed {
                 Ok(()) => Wake::Routes,
-                Err(_) => Wake::Control(Control::Shutdown),
+                Err(_) => Wake::Abandoned,
             },
         }
     }

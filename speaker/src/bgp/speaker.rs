@@ -46,13 +46,14 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// The owner's side of one session task.
+/// The owner's side of one session task. The task is aborted before the channels close (fields drop in
+/// order), so a dropped speaker never makes its sessions send a NOTIFICATION.
 #[derive(Debug)]
 struct SessionHandle {
+    task: AbortOnDrop,
     settings: PeerSettings,
     control: watch::Sender<Control>,
     status: watch::Receiver<PeerStatus>,
-    task: AbortOnDrop,
 }
 
 /// BGP mode on this node: one session task per peer, converging on [`BgpTarget`]s.

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a part
 
 pub mod fake_router;
+pub mod lab;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
