@@ -393,7 +393,8 @@ impl Ops {
                 )));
             }
         }
-        if ptype == PatchType::Strategic && def.strategy == Strategy::Custom {
+        if ptype == PatchType::Strategic && def.strategy == Strategy::Custom && !is_builtin_group(&def.group)
+        {
             return Err(ApiError::unsupported_media_type(
                 "application/strategic-merge-patch+json",
             ));
@@ -555,6 +556,22 @@ impl Ops {
             }
         }
     }
+}
+
+/// Groups of kinds compiled into kube-apiserver: registered here as custom resources (e.g. Deployments for
+/// manifest tests), they still take strategic merge patches, as kubectl sends them for built-in kinds.
+fn is_builtin_group(group: &str) -> bool {
+    matches!(
+        group,
+        "" | "apps"
+            | "batch"
+            | "policy"
+            | "rbac.authorization.k8s.io"
+            | "networking.k8s.io"
+            | "storage.k8s.io"
+            | "scheduling.k8s.io"
+            | "admissionregistration.k8s.io"
+    )
 }
 
 fn patch_error(def: &ResourceDef, name: &str, e: ApplyError) -> ApiError {

@@ -218,3 +218,34 @@ async fn delete_collection_honours_selectors() {
         .collect();
     assert_eq!(left, ["c"]);
 }
+
+#[tokio::test]
+async fn built_in_kinds_registered_as_crds_take_strategic_merge_patches() {
+    let deployments: CustomResourceDefinition = serde_json::from_value(json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "deployments.apps"},
+        "spec": {"group": "apps", "scope": "Namespaced", "names": {"plural": "deployments", "kind": "Deployment"},
+                 "versions": [{"name": "v1", "served": true, "storage": true, "subresources": {"status": {}}}]}
+    }))
+    .unwrap();
+    let (_s, client) = start_with(ServerConfig {
+        crds: vec![deployments],
+        ..Default::default()
+    })
+    .await;
+    let ar =
+        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("apps", "v1", "Deployment"), "deployments");
+    let api: Api<DynamicObject> = Api::namespaced_with(client, "default", &ar);
+    let d: DynamicObject = serde_json::from_value(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "ctrl"},
+        "spec": {"template": {"spec": {"containers": [{"name": "controller", "image": "ferrolb:1", "args": ["--a"]}]}}}}))
+    .unwrap();
+    api.create(&PostParams::default(), &d).await.unwrap();
+    let p = json!({"spec": {"template": {"spec": {"containers": [{"name": "controller", "image": "ferrolb:2"}]}}}});
+    let got = api
+        .patch("ctrl", &PatchParams::default(), &Patch::Strategic(p))
+        .await
+        .unwrap();
+    assert_eq!(
+        got.data["spec"]["template"]["spec"]["containers"],
+        json!([{"name": "controller", "image": "ferrolb:2", "args": ["--a"]}])
+    );
+}

@@ -194,6 +194,12 @@ pub fn list_strategy(kind: Strategy, path: &[&str]) -> ListStrategy {
         }
         (Strategy::Node, ["status", "addresses"]) => MergeKey("type"),
         (Strategy::Node, ["spec", "taints"]) => Replace,
+        // Pod templates (Deployments, DaemonSets served as registered kinds).
+        (_, [.., "spec", "containers" | "initContainers"]) => MergeKey("name"),
+        (_, [.., "containers" | "initContainers", "env"]) => MergeKey("name"),
+        (_, [.., "containers" | "initContainers", "ports"]) => MergeKey("containerPort"),
+        (_, [.., "containers" | "initContainers", "volumeMounts"]) => MergeKey("mountPath"),
+        (_, [.., "spec", "volumes" | "imagePullSecrets"]) => MergeKey("name"),
         _ => Replace,
     }
 }

@@ -92,3 +92,24 @@ fn strategic_merge_merges_ports_by_key_and_honours_directives() {
     );
     assert!(strategic_merge_patch(Strategy::Service, &svc, &json!([])).is_err());
 }
+
+#[test]
+fn pod_template_lists_merge_by_their_keys() {
+    let deploy = json!({"spec": {"template": {"spec": {
+        "containers": [{"name": "controller", "image": "a:1", "env": [{"name": "X", "value": "1"}], "ports": [{"containerPort": 7472}]}],
+        "volumes": [{"name": "v", "emptyDir": {}}]}}}});
+    let p = json!({"spec": {"template": {"spec": {
+        "containers": [{"name": "controller", "image": "a:2", "env": [{"name": "Y", "value": "2"}]}]}}}});
+    let out = strategic_merge_patch(Strategy::Custom, &deploy, &p).unwrap();
+    let c = &out["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["image"], "a:2");
+    assert_eq!(
+        c["env"],
+        json!([{"name": "X", "value": "1"}, {"name": "Y", "value": "2"}])
+    );
+    assert_eq!(c["ports"], json!([{"containerPort": 7472}]));
+    assert_eq!(
+        out["spec"]["template"]["spec"]["volumes"],
+        json!([{"name": "v", "emptyDir": {}}])
+    );
+}
