@@ -38,6 +38,12 @@ if [ "$install" = 1 ]; then
   fi
 fi
 
+# kubectl (used by the API-server and manifest tests) is not in Debian bookworm's archive; machines of this kind
+# ship it. Say so early instead of failing deep inside a test.
+if ! command -v kubectl >/dev/null 2>&1; then
+  echo "kubectl not found: the kubectl smoke and manifest tests will fail (install kubectl >= 1.28)" >&2
+fi
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
