@@ -1,0 +1,218 @@
+//! Layer2 mode: answer ARP (IPv4) and NDP (IPv6) for the IPs this node owns, from user space.
+//!
+//! ```text
+//!  owner loop ──set(Layer2Desired)──▶ [Layer2] ──watch<Layer2Desired>──▶ layer2 task ◀──watch<Interfaces>── link monitor
+//!                                                                          │ one watch<OwnedSet> per interface
+//!                                                                          ▼
+//!                                                      responder task × eligible interface (io.rs)
+//!                                                      AF_PACKET ARP + NDP sockets, GARP/NA schedule
+//! ```
+//!
+//! The layer2 task owns the per-interface owned sets: an IP is owned on an interface when this node announces
+//! it, the interface is eligible and usable, and the IP's pool allows the interface. It starts a responder for
+//! every eligible interface (whether up or not, so an interface coming back announces at once) and stops it
+//! when the interface disappears, becomes ineligible or changes its MAC. The VIPs are never assigned to an
+//! interface, so the kernel never answers for them; traffic to them is taken by kube-proxy's rules.
+//!
+//! - [`responder`]: the pure decision for one frame.
+//! - [`garp`]: the pure takeover announcement schedule.
+
+pub mod garp;
+mod io;
+pub mod responder;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::election::Layer2Desired;
+use crate::interfaces::{Interface, InterfaceFilter, Interfaces};
+use crate::metrics::Metrics;
+use crate::netlink::Links;
+use crate::protocols::Layer2Announcer;
+use crate::task::TaskHandle;
+use responder::OwnedSet;
+
+/// The owner loop's handle on layer2 mode.
+#[derive(Debug)]
+pub struct Layer2 {
+    desired: watch::Sender<Arc<Layer2Desired>>,
+}
+
+impl Layer2Announcer for Layer2 {
+    fn set(&mut self, desired: &Layer2Desired) {
+        self.desired.send_if_modified(|d| {
+            if **d == *desired {
+                false
+            } else {
+                *d = Arc::new(desired.clone());
+                true
+            }
+        });
+    }
+}
+
+/// Starts the layer2 task.
+pub fn spawn(
+    filter: InterfaceFilter,
+    interfaces: watch::Receiver<Arc<Links>>,
+    metrics: Metrics,
+) -> (Layer2, TaskHandle) {
+    let (tx, rx) = watch::channel(Arc::new(Layer2Desired::default()));
+    let task = TaskHandle::spawn("layer2", run(filter, rx, interfaces, metrics));
+    (Layer2 { desired: tx }, task)
+}
+
+/// The owned set of every eligible interface (pure).
+pub fn owned_sets(
+    filter: &InterfaceFilter,
+    all: &Interfaces,
+    desired: &Layer2Desired,
+) -> HashMap<u32, OwnedSet> {
+    let mut sets: HashMap<u32, OwnedSet> = all
+        .values()
+        .filter(|i| filter.eligible(i))
+        .map(|i| (i.index, OwnedSet::default()))
+        .collect();
+    for (ip, ann) in &desired.ips {
+        for i in filter.for_announcement(all, ann) {
+            if let Some(set) = sets.get_mut(&i.index) {
+                match ip {
+                    IpAddr::V4(v4) => {
+                        set.v4.insert(*v4);
+                    }
+                    IpAddr::V6(v6) => {
+                        set.v6.insert(*v6);
+                    }
+                }
+            }
+        }
+    }
+    sets
+}
+
+struct Running {
+    iface: Interface,
+    owned: watch::Sender<Arc<OwnedSet>>,
+    _task: TaskHandle,
+}
+
+async fn run(
+    filter: InterfaceFilter,
+    mut desired: watch::Receiver<Arc<Layer2Desired>>,
+    mut interfaces: watch::Receiver<Arc<Links>>,
+    metrics: Metrics,
+) {
+    let mut running: HashMap<u32, Running> = HashMap::new();
+    loop {
+        let d = desired.borrow_and_update().clone();
+        let links = interfaces.borrow_and_update().clone();
+        let all = &links.interfaces;
+        let sets = owned_sets(&filter, all, &d);
+        // stop responders whose interface went away, became ineligible or changed
+        running.retain(|index, r| {
+            all.get(index)
+                .is_some_and(|i| sets.contains_key(index) && same_identity(i, &r.iface))
+        });
+        for (index, set) in sets {
+            let Some(iface) = all.get(&index) else { continue };
+            let set = Arc::new(set);
+            match running.get_mut(&index) {
+                Some(r) => {
+                    r.iface = iface.clone();
+                    r.owned.send_if_modified(|cur| {
+                        if **cur == *set {
+                            false
+                        } else {
+                            *cur = set.clone();
+                            true
+                        }
+                    });
+                }
+                None => {
+                    let (tx, rx) = watch::channel(set);
+                    let task = TaskHandle::spawn("responder", io::run(iface.clone(), rx, metrics.clone()));
+                    running.insert(
+                        index,
+                        Running {
+                            iface: iface.clone(),
+                            owned: tx,
+                            _task: task,
+                        },
+                    );
+                }
+            }
+        }
+        tokio::select! {
+            r = desired.changed() => if r.is_err() { return },
+            r = interfaces.changed() => if r.is_err() { return },
+        }
+    }
+}
+
+/// Whether a responder started for `old` still fits `new` (same name and MAC; up/down does not matter).
+fn same_identity(new: &Interface, old: &Interface) -> bool {
+    new.name == old.name && new.mac == old.mac
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use ferrolb_proto::MacAddr;
+
+    use super::*;
+    use crate::election::Layer2Announcement;
+
+    fn iface(index: u32, name: &str, up: bool) -> Interface {
+        Interface {
+            index,
+            name: name.into(),
+            mac: Some(MacAddr([2, 0, 0, 0, 0, u8::try_from(index).unwrap()])),
+            up,
+            running: up,
+            broadcast: true,
+            noarp: false,
+            loopback: false,
+            master: None,
+        }
+    }
+
+    #[test]
+    fn owned_sets_follow_interfaces_and_pools() {
+        let all: Interfaces = [
+            iface(2, "eth0", true),
+            iface(3, "eth1", true),
+            iface(4, "eth2", false),
+            iface(5, "veth1", true),
+        ]
+        .into_iter()
+        .map(|i| (i.index, i))
+        .collect();
+        let ann = |ifs: &[&str]| Layer2Announcement {
+            pool: "p".into(),
+            interfaces: ifs.iter().map(|s| s.to_string()).collect(),
+            services: vec![],
+        };
+        let desired = Layer2Desired {
+            ips: BTreeMap::from([
+                ("192.0.2.100".parse().unwrap(), ann(&[])),
+                ("2001:db8::100".parse().unwrap(), ann(&[])),
+                ("192.0.2.101".parse().unwrap(), ann(&["eth1", "eth2"])),
+            ]),
+        };
+        let sets = owned_sets(&InterfaceFilter::default(), &all, &desired);
+        assert_eq!(
+            sets.len(),
+            3,
+            "eth0, eth1 and (down) eth2 have responders; veth1 is excluded"
+        );
+        assert_eq!(sets[&2].len(), 2);
+        assert_eq!(sets[&3].len(), 3);
+        assert!(sets[&4].is_empty(), "a down interface answers nothing");
+        assert!(sets[&3].v4.contains(&"192.0.2.101".parse().unwrap()));
+        assert!(!sets[&2].v4.contains(&"192.0.2.101".parse().unwrap()));
+    }
+}

@@ -1,0 +1,71 @@
+//! The `ferrolb-speaker` program: flags, logging, the Kubernetes client, signals; everything else is the
+//! library's [`ferrolb_speaker::run`].
+
+use anyhow::Context as _;
+use clap::Parser;
+use ferrolb_speaker::cli::{Args, LogFormat};
+use tracing_subscriber::EnvFilter;
+
+fn init_logging(args: &Args) -> anyhow::Result<()> {
+    let level = args.log_level.trim();
+    // a bare level applies to the speaker; other crates log warnings and errors only
+    let directives = if ["error", "warn", "info", "debug", "trace"].contains(&level) {
+        format!("warn,ferrolb_speaker={level}")
+    } else {
+        level.to_owned()
+    };
+    let filter = EnvFilter::try_new(&directives).with_context(|| format!("--log-level {level:?}"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+    Ok(())
+}
+
+async fn client(args: &Args) -> anyhow::Result<kube::Client> {
+    let config = match &args.kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .with_context(|| format!("kubeconfig {}", path.display()))?
+        }
+        None => kube::Config::infer()
+            .await
+            .context("no kubeconfig given and no in-cluster configuration")?,
+    };
+    kube::Client::try_from(config).context("building the Kubernetes client")
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    init_logging(&args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let client = client(&args).await?;
+        ferrolb_speaker::run(args.settings(), client, None, shutdown_signal())
+            .await
+            .context("speaker")
+    })
+}

@@ -1,0 +1,90 @@
+//! SWIM timings: the defaults that give sub-second failover without false failovers on a lossy LAN.
+//!
+//! A dead node is noticed when some survivor's probe of it fails: with `N` members each probing one random
+//! member per `probe_period`, the first probe of the dead node starts within about one period (the minimum of
+//! `N - 1` independent waits), fails at the end of its period, marks the node suspect, and the suspicion turns
+//! into "down" after `suspect_to_down` unless refuted. Detection therefore takes roughly
+//! `wait + probe_period + suspect_to_down` plus a gossip hop; SWIM's per-node traffic does not grow with `N`.
+//!
+//! The defaults were chosen with the virtual-time simulator ([`super::sim`], which drives the real foca state
+//! machine) and then measured with real speakers in the lab (`cargo bench -p ferrolb-speaker --bench
+//! failover`; numbers in docs/performance.md). Datagrams are tiny (≈100 bytes): at a 50 ms probe period a
+//! node sends about 60 per second whatever the cluster size.
+
+use std::num::{NonZeroU8, NonZeroUsize};
+use std::time::Duration;
+
+/// The membership protocol's timings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timings {
+    /// How often each member probes one other member.
+    pub probe_period: Duration,
+    /// How long to wait for a direct ack before asking others to probe indirectly.
+    pub probe_rtt: Duration,
+    /// How many members are asked to probe indirectly.
+    pub indirect_probes: usize,
+    /// How long a suspect member has to refute the suspicion before it is declared down.
+    pub suspect_to_down: Duration,
+    /// How often pending updates are pushed to a few random members (besides riding on probes).
+    pub gossip_interval: Duration,
+    /// How many members each periodic gossip goes to.
+    pub gossip_fanout: usize,
+    /// How many times each update is sent at most.
+    pub max_transmissions: u8,
+    /// How often seeds (Nodes) that are not members are asked to join.
+    pub rejoin_interval: Duration,
+    /// How long a starting speaker waits for answers before it assumes it is alone.
+    pub join_timeout: Duration,
+    /// After the first answer, how long a starting speaker keeps listening before it announces anything.
+    pub settle: Duration,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Timings {
+            probe_period: Duration::from_millis(50),
+            probe_rtt: Duration::from_millis(20),
+            indirect_probes: 3,
+            suspect_to_down: Duration::from_millis(150),
+            gossip_interval: Duration::from_millis(10),
+            gossip_fanout: 3,
+            max_transmissions: 12,
+            rejoin_interval: Duration::from_secs(2),
+            join_timeout: Duration::from_millis(1500),
+            settle: Duration::from_millis(150),
+        }
+    }
+}
+
+fn nz(n: usize) -> NonZeroUsize {
+    NonZeroUsize::new(n.max(1)).unwrap_or(NonZeroUsize::MIN)
+}
+
+impl Timings {
+    /// foca's configuration for these timings.
+    pub fn foca_config(&self) -> foca::Config {
+        foca::Config {
+            probe_period: self.probe_period,
+            probe_rtt: self.probe_rtt,
+            num_indirect_probes: nz(self.indirect_probes),
+            max_transmissions: NonZeroU8::new(self.max_transmissions.max(1)).unwrap_or(NonZeroU8::MIN),
+            suspect_to_down_after: self.suspect_to_down,
+            // Down identities are remembered for a day; a restarted speaker comes back with a new generation.
+            remove_down_after: Some(Duration::from_secs(24 * 3600)),
+            max_packet_size: nz(1400),
+            notify_down_members: true,
+            periodic_announce: Some(foca::PeriodicParams {
+                frequency: Duration::from_secs(30),
+                num_members: nz(1),
+            }),
+            periodic_announce_to_down_members: Some(foca::PeriodicParams {
+                frequency: Duration::from_secs(5),
+                num_members: nz(2),
+            }),
+            periodic_gossip: Some(foca::PeriodicParams {
+                frequency: self.gossip_interval,
+                num_members: nz(self.gossip_fanout),
+            }),
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! The speaker's Prometheus metrics (`/metrics`, prefix `ferrolb_`).
+//!
+//! | metric | labels | what |
+//! |---|---|---|
+//! | `ferrolb_speaker_announced` | `ip`, `protocol` | 1 for each IP this node announces |
+//! | `ferrolb_speaker_announced_ips` | `protocol` | how many IPs this node announces |
+//! | `ferrolb_speaker_skipped_ips` | `reason` | IPs in use that this node does not announce, by [`SkipReason`] |
+//! | `ferrolb_speaker_ownership_gained_total` | | IPs this node took over |
+//! | `ferrolb_speaker_config_loaded` / `_config_stale` | | a valid config is in use / the latest ConfigMap is invalid (the last valid one is kept) |
+//! | `ferrolb_layer2_requests_received_total` | `protocol` (`arp`, `ndp`) | ARP requests / Neighbor Solicitations read |
+//! | `ferrolb_layer2_responses_sent_total` | `protocol` | replies sent |
+//! | `ferrolb_layer2_requests_ignored_total` | `protocol`, `reason` | requests not answered, by `DropReason` |
+//! | `ferrolb_layer2_gratuitous_sent_total` | `protocol` | gratuitous ARPs / unsolicited NAs sent |
+//! | `ferrolb_memberlist_members` | | live members, this node included |
+//! | `ferrolb_memberlist_member_changes_total` | `change` (`up`, `down`) | membership changes seen |
+//! | `ferrolb_memberlist_suspicions_total` | | probes of other members that failed (suspicions raised here) |
+//! | `ferrolb_memberlist_auth_failures_total` | `reason` | datagrams dropped: `unauthenticated`, `forged`, `replayed`, `stale_boot`, `no_key` |
+//! | `ferrolb_memberlist_datagrams_total` | `direction` | membership datagrams sent / accepted |
+//! | `ferrolb_k8s_watch_errors_total` | `resource` | watch errors (the last known state is kept) |
+//! | `ferrolb_speaker_events_dropped_total` | | Events not written (API server unreachable or queue full) |
+//!
+//! [`SkipReason`]: crate::election::SkipReason
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+/// `protocol` label.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ProtocolLabel {
+    /// `layer2`, `bgp`, `arp` or `ndp`.
+    pub protocol: &'static str,
+}
+
+/// `ip` and `protocol` labels.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct IpLabels {
+    /// The IP.
+    pub ip: String,
+    /// `layer2` or `bgp`.
+    pub protocol: &'static str,
+}
+
+/// `reason` label.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// A metric label of a reason enum.
+    pub reason: &'static str,
+}
+
+/// `protocol` and `reason` labels.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct DropLabels {
+    /// `arp` or `ndp`.
+    pub protocol: &'static str,
+    /// Why the request was not answered.
+    pub reason: &'static str,
+}
+
+/// `change` label.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ChangeLabel {
+    /// `up` or `down`.
+    pub change: &'static str,
+}
+
+/// `direction` label.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct DirectionLabel {
+    /// `sent` or `received`.
+    pub direction: &'static str,
+}
+
+/// `resource` label.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ResourceLabel {
+    /// `services`, `endpointslices`, `nodes`, `configmaps`, `secrets`.
+    pub resource: &'static str,
+}
+
+/// Every metric of the speaker. Cloning shares the underlying values.
+#[derive(Debug, Clone, Default)]
+pub struct Metrics {
+    /// `speaker_announced{ip,protocol}`.
+    pub announced: Family<IpLabels, Gauge>,
+    /// `speaker_announced_ips{protocol}`.
+    pub announced_ips: Family<ProtocolLabel, Gauge>,
+    /// `speaker_skipped_ips{reason}`.
+    pub skipped_ips: Family<ReasonLabel, Gauge>,
+    /// `speaker_ownership_gained_total`.
+    pub ownership_gained: Counter,
+    /// `speaker_config_loaded`.
+    pub config_loaded: Gauge,
+    /// `speaker_config_stale`.
+    pub config_stale: Gauge,
+    /// `layer2_requests_received_total{protocol}`.
+    pub requests_received: Family<ProtocolLabel, Counter>,
+    /// `layer2_responses_sent_total{protocol}`.
+    pub responses_sent: Family<ProtocolLabel, Counter>,
+    /// `layer2_requests_ignored_total{protocol,reason}`.
+    pub requests_ignored: Family<DropLabels, Counter>,
+    /// `layer2_gratuitous_sent_total{protocol}`.
+    pub gratuitous_sent: Family<ProtocolLabel, Counter>,
+    /// `memberlist_members`.
+    pub members: Gauge,
+    /// `memberlist_member_changes_total{change}`.
+    pub member_changes: Family<ChangeLabel, Counter>,
+    /// `memberlist_suspicions_total`.
+    pub suspicions: Counter,
+    /// `memberlist_auth_failures_total{reason}`.
+    pub auth_failures: Family<ReasonLabel, Counter>,
+    /// `memberlist_datagrams_total{direction}`.
+    pub datagrams: Family<DirectionLabel, Counter>,
+    /// `k8s_watch_errors_total{resource}`.
+    pub watch_errors: Family<ResourceLabel, Counter>,
+    /// `speaker_events_dropped_total`.
+    pub events_dropped: Counter,
+}
+
+impl Metrics {
+    /// Creates the metrics and registers them in `registry` (under the prefix `ferrolb`).
+    pub fn register(registry: &mut Registry) -> Metrics {
+        let m = Metrics::default();
+        let r = registry.sub_registry_with_prefix("ferrolb");
+        {
+            let s = r.sub_registry_with_prefix("speaker");
+            s.register(
+                "announced",
+                "1 for each IP this node announces",
+                m.announced.clone(),
+            );
+            s.register(
+                "announced_ips",
+                "IPs this node announces",
+                m.announced_ips.clone(),
+            );
+            s.register(
+                "skipped_ips",
+                "IPs in use that this node does not announce, by reason",
+                m.skipped_ips.clone(),
+            );
+            s.register(
+                "ownership_gained",
+                "IPs this node took over",
+                m.ownership_gained.clone(),
+            );
+            s.register(
+                "config_loaded",
+                "1 when a valid config is in use",
+                m.config_loaded.clone(),
+            );
+            s.register(
+                "config_stale",
+                "1 when the latest ConfigMap is invalid and the last valid config is kept",
+                m.config_stale.clone(),
+            );
+            s.register(
+                "events_dropped",
+                "Events not written to the API server",
+                m.events_dropped.clone(),
+            );
+        }
+        {
+            let l = r.sub_registry_with_prefix("layer2");
+            l.register(
+                "requests_received",
+                "ARP requests and Neighbor Solicitations read",
+                m.requests_received.clone(),
+            );
+            l.register(
+                "responses_sent",
+                "ARP replies and Neighbor Advertisements sent",
+                m.responses_sent.clone(),
+            );
+            l.register(
+                "requests_ignored",
+                "ARP/NDP requests not answered, by reason",
+                m.requests_ignored.clone(),
+            );
+            l.register(
+                "gratuitous_sent",
+                "Gratuitous ARPs and unsolicited Neighbor Advertisements sent",
+                m.gratuitous_sent.clone(),
+            );
+        }
+        {
+            let ml = r.sub_registry_with_prefix("memberlist");
+            ml.register(
+                "members",
+                "Live members of the speaker cluster, this node included",
+                m.members.clone(),
+            );
+            ml.register(
+                "member_changes",
+                "Membership changes seen",
+                m.member_changes.clone(),
+            );
+            ml.register(
+                "suspicions",
+                "Probes of other members that failed here",
+                m.suspicions.clone(),
+            );
+            ml.register(
+                "auth_failures",
+                "Membership datagrams dropped by authentication, by reason",
+                m.auth_failures.clone(),
+            );
+            ml.register(
+                "datagrams",
+                "Membership datagrams sent and accepted",
+                m.datagrams.clone(),
+            );
+        }
+        r.sub_registry_with_prefix("k8s").register(
+            "watch_errors",
+            "Kubernetes watch errors (the last known state is kept)",
+            m.watch_errors.clone(),
+        );
+        m
+    }
+
+    /// Counts one rejected membership datagram.
+    pub fn auth_failure(&self, reason: &'static str) {
+        self.auth_failures.get_or_create(&ReasonLabel { reason }).inc();
+    }
+
+    /// Counts a membership datagram sent or accepted.
+    pub fn datagram(&self, direction: &'static str) {
+        self.datagrams.get_or_create(&DirectionLabel { direction }).inc();
+    }
+}
+
+/// Renders `registry` in the Prometheus text format.
+pub fn render(registry: &Registry) -> String {
+    let mut out = String::new();
+    if prometheus_client::encoding::text::encode(&mut out, registry).is_err() {
+        out.clear();
+    }
+    out
+}

@@ -1,0 +1,75 @@
+//! Tasks held by handles: dropping a [`TaskHandle`] aborts its task, so no task outlives its owner.
+
+use std::future::Future;
+
+use tokio::task::JoinHandle;
+
+/// A spawned task that is aborted when the handle is dropped.
+#[derive(Debug)]
+pub struct TaskHandle<T = ()> {
+    name: &'static str,
+    inner: Option<JoinHandle<T>>,
+}
+
+impl<T: Send + 'static> TaskHandle<T> {
+    /// Spawns `fut` on the current runtime.
+    pub fn spawn(name: &'static str, fut: impl Future<Output = T> + Send + 'static) -> Self {
+        TaskHandle {
+            name,
+            inner: Some(tokio::spawn(fut)),
+        }
+    }
+}
+
+impl<T> TaskHandle<T> {
+    /// The task's name (for logs).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Whether the task has ended.
+    pub fn is_finished(&self) -> bool {
+        self.inner.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// Waits for the task to end (`None` if it panicked or was aborted).
+    pub async fn join(mut self) -> Option<T> {
+        match self.inner.take() {
+            Some(h) => h.await.ok(),
+            None => None,
+        }
+    }
+}
+
+impl<T> Drop for TaskHandle<T> {
+    fn drop(&mut self) {
+        if let Some(h) = self.inner.take() {
+            h.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn dropping_the_handle_aborts_the_task() {
+        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
+        let h = TaskHandle::spawn("waiter", async move {
+            std::future::pending::<()>().await;
+            drop(tx);
+        });
+        assert!(!h.is_finished());
+        drop(h);
+        // the task was aborted: its captured sender is dropped without sending
+        assert!(rx.try_recv().is_err());
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_secs(1), rx)
+                .await
+                .is_ok()
+        );
+        let done = TaskHandle::spawn("quick", async { 7 });
+        assert_eq!(done.join().await, Some(7));
+    }
+}
