@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod check;
+mod import;
 
 use std::io::{Read as _, Write as _};
 use std::path::PathBuf;
@@ -30,6 +31,39 @@ enum Command {
         /// The file to check; `-` reads standard input.
         file: PathBuf,
     },
+    /// Convert MetalLB custom resources (IPAddressPool, L2Advertisement, BGPAdvertisement, BGPPeer,
+    /// BFDProfile, Community — what kubespray >= 2.22 renders) to a ferrolb ConfigMap on stdout. Everything
+    /// the config cannot express is reported on stderr, naming the resource. Exits 1 when no valid config
+    /// results.
+    ImportMetallb {
+        /// The YAML file with the resources (e.g. `kubectl get -n metallb-system -o yaml
+        /// ipaddresspools,l2advertisements,bgpadvertisements,bgppeers,bfdprofiles,communities`); `-` reads
+        /// standard input.
+        file: PathBuf,
+        /// Namespace of the ConfigMap.
+        #[arg(long, default_value = "ferrolb-system", value_parser = dns_label)]
+        namespace: String,
+        /// Name of the ConfigMap.
+        #[arg(long, default_value = "config", value_parser = dns_label)]
+        name: String,
+    },
+}
+
+/// A Kubernetes object name that is also a DNS label (namespaces and ConfigMap names here).
+fn dns_label(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-');
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "{s:?} is not a DNS label (lower-case letters, digits and '-', at most 63)"
+        ))
+    }
 }
 
 fn main() -> ExitCode {
@@ -45,6 +79,11 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::ImportMetallb {
+            file,
+            namespace,
+            name,
+        } => import_metallb(&file, import::Target { namespace, name }),
         Command::CheckConfig { file } => {
             let (label, bytes) = read_input(&file)?;
             let report = match String::from_utf8(bytes) {
@@ -64,6 +103,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+fn import_metallb(file: &PathBuf, target: import::Target) -> anyhow::Result<ExitCode> {
+    let (label, bytes) = read_input(file)?;
+    let Ok(input) = String::from_utf8(bytes) else {
+        eprintln!("{label}: not YAML: not UTF-8 text");
+        return Ok(ExitCode::from(1));
+    };
+    let result = import::import(&input, &target);
+    std::io::stdout()
+        .write_all(result.manifest.as_bytes())
+        .context("writing to stdout")?;
+    std::io::stderr()
+        .write_all(result.report(&label).as_bytes())
+        .context("writing to stderr")?;
+    Ok(if result.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn read_input(file: &PathBuf) -> anyhow::Result<(String, Vec<u8>)> {

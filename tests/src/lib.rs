@@ -1,0 +1,16 @@
+//! Shared helpers of ferrolb's end-to-end tests (the tests themselves are in `tests/tests/`):
+//!
+//! - [`manifest`]: the install manifests as data — objects, and what each container runs with (command,
+//!   arguments, environment with the downward API resolved for a pod).
+//! - [`rbac`]: an RBAC evaluator over the manifests' roles and bindings, and the audit of a recorded run
+//!   (every request allowed, every permission used).
+//! - [`cluster`]: the embedded API server with the install kinds it does not build in, and schema checks of
+//!   manifest objects against the Kubernetes types.
+//! - [`programs`]: the built programs, kubectl, commands with deadlines.
+
+#![forbid(unsafe_code)]
+
+pub mod cluster;
+pub mod manifest;
+pub mod programs;
+pub mod rbac;

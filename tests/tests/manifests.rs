@@ -1,0 +1,372 @@
+//! The install manifests: `deploy/ferrolb.yaml` is exactly what the kustomize base renders; every object
+//! matches its Kubernetes schema; the objects say what the install needs; kubectl applies both forms to the
+//! embedded API server and the objects are stored as written; the containers' flags and environment are the
+//! programs' own.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use ferrolb_apiserver::{ApiServer, ServerConfig};
+use ferrolb_e2e::cluster::{self, check_schema, install_kinds};
+use ferrolb_e2e::manifest::{EnvSource, Manifest, ferrolb_yaml, kustomize_dir, repo_root};
+use ferrolb_e2e::programs::{kubectl_or_skip, program, run_with_deadline, text};
+use serde_json::Value;
+
+fn kubectl(bin: &Path, args: &[&str], kubeconfig: Option<&Path>) -> (bool, String) {
+    let mut cmd = Command::new(bin);
+    cmd.args(args).env_remove("KUBECONFIG");
+    if let Some(k) = kubeconfig {
+        cmd.arg("--kubeconfig").arg(k);
+        cmd.arg("--cache-dir").arg(k.with_extension("cache"));
+    }
+    let out = run_with_deadline(&mut cmd, Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e}"));
+    (
+        out.status.success(),
+        format!("{}{}", text(&out.stdout), text(&out.stderr)),
+    )
+}
+
+#[test]
+fn ferrolb_yaml_is_what_the_kustomize_base_renders() {
+    let Some(bin) = kubectl_or_skip("ferrolb_yaml_is_what_the_kustomize_base_renders") else {
+        return;
+    };
+    let dir = kustomize_dir();
+    let (ok, rendered) = kubectl(&bin, &["kustomize", &dir.display().to_string()], None);
+    assert!(ok, "kubectl kustomize failed:\n{rendered}");
+    let file = std::fs::read_to_string(ferrolb_yaml()).expect("read deploy/ferrolb.yaml");
+    // deploy/generate.sh writes a comment header, then the render.
+    let body: String = file
+        .split_inclusive('\n')
+        .skip_while(|l| l.starts_with('#'))
+        .collect();
+    assert!(
+        body.trim_end() == rendered.trim_end(),
+        "deploy/ferrolb.yaml differs from `kubectl kustomize deploy/kustomize`: run deploy/generate.sh"
+    );
+    assert_eq!(
+        Manifest::parse("render", &rendered).unwrap(),
+        Manifest::ferrolb().unwrap()
+    );
+}
+
+#[test]
+fn every_object_matches_its_kubernetes_schema() {
+    let m = Manifest::ferrolb().unwrap();
+    let kinds: Vec<&str> = m
+        .objects
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap_or("?"))
+        .collect();
+    for want in [
+        "Namespace",
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
+        "Deployment",
+        "DaemonSet",
+        "ConfigMap",
+    ] {
+        assert!(kinds.contains(&want), "no {want} in {kinds:?}");
+    }
+    for o in &m.objects {
+        let unknown =
+            check_schema(o).unwrap_or_else(|e| panic!("{} {}: {e}", o["kind"], o["metadata"]["name"]));
+        assert!(
+            unknown.is_empty(),
+            "{} {}: fields the API server would drop: {unknown:?}",
+            o["kind"],
+            o["metadata"]["name"]
+        );
+        if o["kind"] != "Namespace" && !o["kind"].as_str().unwrap_or_default().starts_with("Cluster") {
+            assert_eq!(o["metadata"]["namespace"], "ferrolb-system", "{o}");
+        }
+    }
+}
+
+fn strings(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_objects_say_what_the_install_needs() {
+    let m = Manifest::ferrolb().unwrap();
+    let ns = m.get("Namespace", "ferrolb-system").unwrap();
+    for mode in ["enforce", "audit", "warn"] {
+        assert_eq!(
+            ns["metadata"]["labels"][format!("pod-security.kubernetes.io/{mode}")],
+            "privileged"
+        );
+    }
+
+    let ctl = m.get("Deployment", "ferrolb-controller").unwrap();
+    assert_eq!(ctl["spec"]["replicas"], 2, "two replicas, one leading");
+    let pod = &ctl["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "ferrolb-controller");
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    let c = m
+        .container("Deployment", "ferrolb-controller", "controller")
+        .unwrap();
+    assert_eq!(c.program_name(), Some("ferrolb-controller"));
+    assert_eq!(c.http_probe("livenessProbe"), Some(("/healthz".into(), 7472)));
+    assert_eq!(c.http_probe("readinessProbe"), Some(("/readyz".into(), 7472)));
+    assert_eq!(
+        strings(&c.raw["securityContext"]["capabilities"]["drop"]),
+        ["ALL"]
+    );
+    assert_eq!(c.raw["securityContext"]["allowPrivilegeEscalation"], false);
+
+    let ds = m.get("DaemonSet", "ferrolb-speaker").unwrap();
+    let pod = &ds["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "ferrolb-speaker");
+    assert_eq!(pod["hostNetwork"], true);
+    assert_eq!(pod["dnsPolicy"], "ClusterFirstWithHostNet");
+    let grace = pod["terminationGracePeriodSeconds"].as_u64().unwrap();
+    assert!(grace <= 5, "a short grace period: {grace}");
+    let tolerated: Vec<&str> = pod["tolerations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["operator"] == "Exists" && t["effect"] == "NoSchedule")
+        .filter_map(|t| t["key"].as_str())
+        .collect();
+    assert!(
+        tolerated.contains(&"node-role.kubernetes.io/control-plane"),
+        "{tolerated:?}"
+    );
+    let s = m.container("DaemonSet", "ferrolb-speaker", "speaker").unwrap();
+    assert_eq!(s.program_name(), Some("ferrolb-speaker"));
+    let caps = &s.raw["securityContext"]["capabilities"];
+    assert_eq!(strings(&caps["drop"]), ["ALL"]);
+    let mut added = strings(&caps["add"]);
+    added.sort_unstable();
+    assert_eq!(added, ["NET_ADMIN", "NET_RAW"], "NET_RAW and NET_ADMIN only");
+    assert_eq!(s.raw["securityContext"]["allowPrivilegeEscalation"], false);
+    assert!(
+        s.env
+            .contains(&("NODE_NAME".into(), EnvSource::Field("spec.nodeName".into()))),
+        "{:?}",
+        s.env
+    );
+    assert_eq!(s.port("memberlist"), Some(7946));
+    assert_eq!(s.http_probe("livenessProbe"), Some(("/healthz".into(), 7473)));
+    assert_eq!(s.http_probe("readinessProbe"), Some(("/readyz".into(), 7473)));
+
+    for c in [&c, &s] {
+        let res = &c.raw["resources"];
+        assert!(res["requests"]["cpu"].is_string(), "{}: a CPU request", c.object);
+        assert!(
+            res["requests"]["memory"].is_string(),
+            "{}: a memory request",
+            c.object
+        );
+        assert!(
+            res["limits"]["cpu"].is_null(),
+            "{}: no CPU limit (throttling)",
+            c.object
+        );
+        assert_eq!(
+            c.env
+                .iter()
+                .find(|(n, _)| n == "FERROLB_NAMESPACE")
+                .map(|(_, s)| s),
+            Some(&EnvSource::Field("metadata.namespace".into())),
+            "{}: the namespace from the downward API",
+            c.object
+        );
+    }
+
+    let cm = m.get("ConfigMap", "config").unwrap();
+    let config = cm["data"]["config"].as_str().expect("data.config");
+    ferrolb_config::parse(config).unwrap_or_else(|e| panic!("the example config is invalid: {e:?}"));
+}
+
+/// `<program> <manifest args> --help` exits 0 only when every flag of the manifest exists; the help text
+/// names every environment variable the program reads.
+#[test]
+fn the_manifest_flags_and_env_are_the_programs_own() {
+    let m = Manifest::ferrolb().unwrap();
+    for (kind, name, container) in [
+        ("Deployment", "ferrolb-controller", "controller"),
+        ("DaemonSet", "ferrolb-speaker", "speaker"),
+    ] {
+        let c = m.container(kind, name, container).unwrap();
+        let prog = program(c.program_name().unwrap());
+        let out = run_with_deadline(
+            Command::new(&prog).args(&c.args).arg("--help").env_clear(),
+            Duration::from_secs(20),
+        )
+        .unwrap();
+        let help = text(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}: {} rejects the manifest's flags {:?}:\n{}",
+            c.object,
+            prog.display(),
+            c.args,
+            text(&out.stderr)
+        );
+        for arg in &c.args {
+            let flag = arg.split('=').next().unwrap();
+            assert!(help.contains(flag), "{}: {flag} is not in --help", c.object);
+        }
+        for (var, _) in &c.env {
+            // POD_NAME and NODE_NAME feed flags too; every variable must be one the program reads.
+            assert!(
+                help.contains(&format!("[env: {var}=")) || help.contains(&format!("[env: {var}]")),
+                "{}: {var} is set by the manifest but not read by {}",
+                c.object,
+                prog.display()
+            );
+        }
+    }
+}
+
+/// The stored object has every field the manifest gave, with the value given.
+fn assert_stored_as_written(manifest: &Value, stored: &Value, path: &str) {
+    match (manifest, stored) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in a {
+                let p = format!("{path}.{k}");
+                let w = b.get(k).unwrap_or_else(|| panic!("{p} was not stored"));
+                assert_stored_as_written(v, w, &p);
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            assert_eq!(a.len(), b.len(), "{path}: list length");
+            for (i, (v, w)) in a.iter().zip(b).enumerate() {
+                assert_stored_as_written(v, w, &format!("{path}[{i}]"));
+            }
+        }
+        (a, b) => assert_eq!(a, b, "{path}"),
+    }
+}
+
+/// Everything applied to `handle`, by kind and name, without the fields the server sets.
+fn stored_objects(handle: &ferrolb_apiserver::ServerHandle, m: &Manifest) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    for o in &m.objects {
+        let kind = o["kind"].as_str().unwrap();
+        let (g, v, plural) = cluster::gvr(kind).unwrap();
+        let ns = o["metadata"]["namespace"].as_str().unwrap_or_default();
+        let name = o["metadata"]["name"].as_str().unwrap();
+        let mut stored = handle
+            .get(g, v, plural, ns, name)
+            .unwrap_or_else(|| panic!("{kind} {ns}/{name} is not stored"));
+        assert_stored_as_written(o, &stored, &format!("{kind} {name}"));
+        if let Some(meta) = stored["metadata"].as_object_mut() {
+            for k in [
+                "uid",
+                "resourceVersion",
+                "creationTimestamp",
+                "managedFields",
+                "generation",
+            ] {
+                meta.remove(k);
+            }
+        }
+        out.insert(format!("{kind} {ns}/{name}"), stored);
+    }
+    out
+}
+
+#[test]
+fn kubectl_applies_both_forms_to_the_api_server() {
+    let Some(bin) = kubectl_or_skip("kubectl_applies_both_forms_to_the_api_server") else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = std::env::temp_dir().join(format!("ferrolb-e2e-apply-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let m = Manifest::ferrolb().unwrap();
+    let mut stored = Vec::new();
+    let forms = [
+        vec![
+            "apply".to_owned(),
+            "-f".to_owned(),
+            ferrolb_yaml().display().to_string(),
+        ],
+        vec![
+            "apply".to_owned(),
+            "-k".to_owned(),
+            kustomize_dir().display().to_string(),
+        ],
+    ];
+    for (i, form) in forms.iter().enumerate() {
+        let handle = rt.block_on(async {
+            let config = ServerConfig {
+                crds: install_kinds(),
+                ..ServerConfig::default()
+            };
+            ApiServer::new(config)
+                .unwrap()
+                .bind("127.0.0.1:0".parse().unwrap())
+                .await
+                .unwrap()
+        });
+        let kubeconfig = dir.join(format!("kubeconfig-{i}"));
+        std::fs::write(&kubeconfig, handle.kubeconfig(ferrolb_apiserver::ADMIN)).unwrap();
+        let args: Vec<&str> = form.iter().map(String::as_str).collect();
+        let (ok, out) = kubectl(&bin, &args, Some(&kubeconfig));
+        assert!(ok, "kubectl {}:\n{out}", form.join(" "));
+        assert_eq!(
+            out.lines().filter(|l| l.ends_with(" created")).count(),
+            m.objects.len(),
+            "every object created:\n{out}"
+        );
+        // Applying again changes nothing.
+        let (ok, again) = kubectl(&bin, &args, Some(&kubeconfig));
+        assert!(ok, "{again}");
+        assert_eq!(
+            again.lines().filter(|l| l.ends_with(" unchanged")).count(),
+            m.objects.len(),
+            "a second apply changes nothing:\n{again}"
+        );
+        let (ok, listed) = kubectl(
+            &bin,
+            &[
+                "get",
+                "deployments,daemonsets,configmaps",
+                "-n",
+                "ferrolb-system",
+                "-o",
+                "name",
+            ],
+            Some(&kubeconfig),
+        );
+        assert!(ok, "{listed}");
+        for want in [
+            "deployment.apps/ferrolb-controller",
+            "daemonset.apps/ferrolb-speaker",
+            "configmap/config",
+        ] {
+            assert!(listed.lines().any(|l| l == want), "{want} not listed:\n{listed}");
+        }
+        stored.push(stored_objects(&handle, &m));
+        rt.block_on(handle.shutdown());
+    }
+    // kubectl apply -f and -k store the same objects (the last-applied annotation aside: it records the
+    // text sent, which differs only in formatting).
+    let strip = |mut objs: BTreeMap<String, Value>| {
+        for o in objs.values_mut() {
+            if let Some(a) = o["metadata"]["annotations"].as_object_mut() {
+                a.remove("kubectl.kubernetes.io/last-applied-configuration");
+                if a.is_empty() {
+                    o["metadata"].as_object_mut().unwrap().remove("annotations");
+                }
+            }
+        }
+        objs
+    };
+    let kustomized = strip(stored.pop().unwrap());
+    let single = strip(stored.pop().unwrap());
+    assert_eq!(single, kustomized);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(repo_root().join("deploy/generate.sh").is_file());
+}
