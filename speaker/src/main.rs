@@ -17,6 +17,7 @@ fn init_logging(args: &Args) -> anyhow::Result<()> {
     let filter = EnvFilter::try_new(&directives).with_context(|| format!("--log-level {level:?}"))?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match args.log_format {
         LogFormat::Json => builder.json().init(),

@@ -75,6 +75,10 @@ struct Runner {
     active_since: Option<Instant>,
     settled: bool,
     stepped_aside: bool,
+    /// When each active member was first seen active; members seen after this node settled count as live
+    /// only `settle` later (a joining speaker needs that long before it announces anything itself).
+    up_since: HashMap<String, Instant>,
+    last_join_announce: Option<Instant>,
     view_tx: watch::Sender<View>,
     buf: Vec<u8>,
 }
@@ -103,6 +107,8 @@ async fn run(
         active_since: None,
         settled: false,
         stepped_aside: false,
+        up_since: HashMap::new(),
+        last_join_announce: None,
         view_tx,
         buf: vec![0u8; RECV_BUF],
     };
@@ -112,6 +118,8 @@ async fn run(
     loop {
         let next_timer = r.timers.peek().map(|Reverse((at, _))| *at);
         let settle_at = r.settle_deadline();
+        let join_at = r.next_join_announce();
+        let mature_at = r.next_maturity();
         tokio::select! {
             c = ctl.recv() => match c {
                 None | Some(Control::Leave) => {
@@ -141,6 +149,11 @@ async fn run(
             }
             () = sleep_opt(next_timer) => r.fire_timers(),
             () = sleep_opt(settle_at) => r.check_settled(),
+            () = sleep_opt(join_at) => {
+                r.last_join_announce = Some(Instant::now());
+                r.announce_missing();
+            }
+            () = sleep_opt(mature_at) => r.publish(),
             _ = rejoin.tick() => {
                 if socket.is_none() && r.ready_to_start() {
                     // a failed bind is retried here
@@ -377,6 +390,28 @@ impl Runner {
         }
     }
 
+    /// While joining, seeds that have not answered are asked again this often (they may be starting too).
+    fn next_join_announce(&self) -> Option<Instant> {
+        if self.settled || self.foca.is_none() || self.stepped_aside {
+            return None;
+        }
+        let every = (self.settings.timings.settle / 2).max(std::time::Duration::from_millis(20));
+        Some(self.last_join_announce.or(self.started_at)? + every)
+    }
+
+    /// When the next recently seen member becomes live.
+    fn next_maturity(&self) -> Option<Instant> {
+        if !self.settled {
+            return None;
+        }
+        let now = Instant::now();
+        self.up_since
+            .values()
+            .map(|t| *t + self.settings.timings.settle)
+            .filter(|t| *t > now)
+            .min()
+    }
+
     fn settle_deadline(&self) -> Option<Instant> {
         if self.settled {
             return None;
@@ -393,12 +428,15 @@ impl Runner {
         if self.settled {
             return;
         }
-        let all_seeds_in = !self.seeds.is_empty() && {
-            let active = self.active_names();
-            self.seeds.iter().all(|(n, _)| active.contains(n))
-        };
-        if all_seeds_in || self.settle_deadline().is_some_and(|d| d <= Instant::now()) {
+        if self.settle_deadline().is_some_and(|d| d <= Instant::now()) {
             self.settled = true;
+            // members heard from while joining are live from now on
+            let earlier = Instant::now()
+                .checked_sub(self.settings.timings.settle)
+                .unwrap_or_else(Instant::now);
+            for t in self.up_since.values_mut() {
+                *t = earlier;
+            }
             tracing::info!(members = self.active_names().len() + 1, "membership settled");
         }
     }
@@ -432,6 +470,7 @@ impl Runner {
             );
             match n {
                 OwnedNotification::MemberUp(id) => {
+                    self.up_since.entry(id.name.clone()).or_insert_with(Instant::now);
                     tracing::info!(member = %id.name, addr = %id.addr, "member up");
                     self.metrics
                         .member_changes
@@ -439,6 +478,7 @@ impl Runner {
                         .inc();
                 }
                 OwnedNotification::MemberDown(id) => {
+                    self.up_since.remove(&id.name);
                     tracing::warn!(member = %id.name, "member down");
                     self.metrics
                         .member_changes
@@ -473,7 +513,13 @@ impl Runner {
     }
 
     fn publish(&mut self) {
-        let mut live = self.active_names();
+        let now = Instant::now();
+        let settle = self.settings.timings.settle;
+        let mut live: BTreeSet<String> = self
+            .active_names()
+            .into_iter()
+            .filter(|n| self.up_since.get(n).is_some_and(|t| *t + settle <= now))
+            .collect();
         let running = self.foca.is_some();
         if running && !self.stepped_aside {
             live.insert(self.settings.node.clone());
