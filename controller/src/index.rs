@@ -8,8 +8,10 @@
 //!   The controller's own write responses can run ahead of the watch, and a lagging watch event must not undo
 //!   them. resourceVersions are compared as integers (what kube-apiserver and etcd produce); if either does not
 //!   parse, any different version counts as newer.
-//! - A relist (after a watch restart, e.g. on every leadership gain) builds a new snapshot aside and swaps it
-//!   in whole at its end, keeping any stored entry that is newer than the listed one.
+//! - A relist (after a watch restart, e.g. on every leadership gain) marks every Service it lists and, at its
+//!   end, drops the tracked Services it did not list (mark and sweep: no second copy of the index). A stored
+//!   entry newer than the listed version stays.
+//! - Views are boxed: the B-tree's nodes hold keys and pointers, not 400-byte views, so slack stays small.
 
 use std::collections::BTreeMap;
 
@@ -37,12 +39,20 @@ pub enum Applied {
     Ignored,
 }
 
+/// A tracked Service and the relist that last saw it.
+#[derive(Debug, Clone)]
+struct Entry {
+    view: Box<ServiceView>,
+    seen: u64,
+}
+
 /// The Services the controller tracks.
 #[derive(Debug, Clone, Default)]
 pub struct Index {
     class: Option<String>,
-    entries: BTreeMap<ServiceKey, ServiceView>,
-    relist: Option<BTreeMap<ServiceKey, ServiceView>>,
+    entries: BTreeMap<ServiceKey, Entry>,
+    /// The current relist's number (odd while one is in progress).
+    relist: u64,
 }
 
 impl Index {
@@ -60,81 +70,81 @@ impl Index {
     }
 
     /// Applies a Service as seen by a watch event or a write response.
-    pub fn apply(&mut self, view: ServiceView) -> Applied {
-        if let Some(cur) = self.entries.get(&view.key)
-            && !rv_newer(&view.resource_version, &cur.resource_version)
+    pub fn apply(&mut self, view: Box<ServiceView>) -> Applied {
+        let seen = self.relist;
+        self.store(view, seen)
+    }
+
+    fn store(&mut self, view: Box<ServiceView>, seen: u64) -> Applied {
+        if let Some(cur) = self.entries.get_mut(&view.key)
+            && !rv_newer(&view.resource_version, &cur.view.resource_version)
         {
+            cur.seen = cur.seen.max(seen);
             return Applied::Stale;
         }
         if !view.relevant(self.class.as_deref()) {
             return match self.entries.remove(&view.key) {
-                Some(old) => Applied::Removed(Box::new(old)),
+                Some(old) => Applied::Removed(old.view),
                 None => Applied::Ignored,
             };
         }
-        self.entries.insert(view.key.clone(), view);
+        self.entries.insert(view.key.clone(), Entry { view, seen });
         Applied::Stored
     }
 
     /// Applies a deletion seen at resourceVersion `rv`; returns the removed view. A stored entry newer than
     /// the deletion (a recreated Service) stays.
-    pub fn delete(&mut self, key: &ServiceKey, rv: &str) -> Option<ServiceView> {
+    pub fn delete(&mut self, key: &ServiceKey, rv: &str) -> Option<Box<ServiceView>> {
         match self.entries.get(key) {
-            Some(cur) if rv_newer(&cur.resource_version, rv) => None,
-            Some(_) => self.entries.remove(key),
+            Some(cur) if rv_newer(&cur.view.resource_version, rv) => None,
+            Some(_) => self.entries.remove(key).map(|e| e.view),
             None => None,
         }
     }
 
-    /// Starts a relist: views given to [`Index::relist_apply`] are collected aside.
+    /// Starts a relist: Services given to [`Index::relist_apply`] are marked as listed.
     pub fn begin_relist(&mut self) {
-        self.relist = Some(BTreeMap::new());
+        self.relist += if self.relisting() { 2 } else { 1 };
     }
 
     /// Whether a relist is in progress.
     pub fn relisting(&self) -> bool {
-        self.relist.is_some()
+        self.relist % 2 == 1
     }
 
     /// One Service of the relist.
-    pub fn relist_apply(&mut self, view: ServiceView) {
-        let class = self.class.clone();
-        let buf = self.relist.get_or_insert_with(BTreeMap::new);
-        if view.relevant(class.as_deref()) {
-            buf.insert(view.key.clone(), view);
-        } else {
-            buf.remove(&view.key);
-        }
+    pub fn relist_apply(&mut self, view: Box<ServiceView>) {
+        let seen = self.relist;
+        self.store(view, seen);
     }
 
-    /// Ends a relist: the listed Services replace the index (a stored entry newer than its listed version
-    /// stays). Returns the views of Services that were tracked and are not any more.
-    pub fn end_relist(&mut self) -> Vec<ServiceView> {
-        let Some(mut listed) = self.relist.take() else {
+    /// Ends a relist: tracked Services it did not list are dropped and returned.
+    pub fn end_relist(&mut self) -> Vec<Box<ServiceView>> {
+        if !self.relisting() {
             return Vec::new();
-        };
-        let mut gone = Vec::new();
-        for (key, old) in std::mem::take(&mut self.entries) {
-            match listed.get(&key) {
-                Some(new) if rv_newer(&old.resource_version, &new.resource_version) => {
-                    listed.insert(key, old);
-                }
-                Some(_) => {}
-                None => gone.push(old),
-            }
         }
-        self.entries = listed;
-        gone
+        let listed = self.relist;
+        self.relist += 1;
+        let gone: Vec<ServiceKey> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.seen < listed)
+            .map(|(k, _)| k.clone())
+            .collect();
+        gone.iter()
+            .filter_map(|k| self.entries.remove(k))
+            .map(|e| e.view)
+            .collect()
     }
 
     /// The view of a tracked Service.
     pub fn get(&self, key: &ServiceKey) -> Option<&ServiceView> {
-        self.entries.get(key)
+        self.entries.get(key).map(|e| &*e.view)
     }
 
     /// Every tracked Service, in key order.
     pub fn iter(&self) -> impl Iterator<Item = &ServiceView> {
-        self.entries.values()
+        self.entries.values().map(|e| &*e.view)
     }
 
     /// How many Services are tracked.
@@ -218,7 +228,7 @@ mod tests {
     }
 
     #[test]
-    fn relist_swaps_in_whole_and_keeps_newer_entries() {
+    fn relist_sweeps_what_it_did_not_list_and_keeps_newer_entries() {
         let mut ix = Index::new(None);
         ix.apply(svc("n", "kept").rv(10).view());
         ix.apply(svc("n", "ahead").rv(20).view());
@@ -234,7 +244,7 @@ mod tests {
                 .spec(|s| s.type_ = Some("ClusterIP".into()))
                 .view(),
         );
-        // While relisting, the index still answers from the old snapshot.
+        // While relisting, Services not listed yet are still there.
         assert!(ix.get(&ServiceKey::new("n", "gone")).is_some());
         let gone = ix.end_relist();
         assert!(!ix.relisting());

@@ -24,7 +24,7 @@ enum LogFormat {
 #[command(name = "ferrolb-controller", version)]
 struct Args {
     /// Kubeconfig file (default: in-cluster config, else $KUBECONFIG or ~/.kube/config).
-    #[arg(long, env = "KUBECONFIG")]
+    #[arg(long)]
     kubeconfig: Option<PathBuf>,
     /// Namespace of the ConfigMap, the membership Secret and the Lease.
     #[arg(long, env = "FERROLB_NAMESPACE", default_value = DEFAULT_NAMESPACE)]

@@ -45,12 +45,10 @@ const DRAIN: Duration = Duration::from_secs(5);
 /// Watch events handled per batch before the owner looks at write results again.
 const BATCH: usize = 256;
 
-/// What the watch tasks send. (Services are nearly all of the traffic: boxing them would only add an
-/// allocation per event.)
+/// What the watch tasks send.
 #[derive(Debug)]
-#[allow(clippy::large_enum_variant)]
 enum Msg {
-    Services(u64, WatchEvent<ServiceView>),
+    Services(u64, WatchEvent<Box<ServiceView>>),
     ConfigMap(u64, WatchEvent<ConfigMapView>),
 }
 
@@ -77,6 +75,7 @@ pub struct Owner {
     rx: mpsc::Receiver<Msg>,
     watches: Vec<Task>,
     membership: Option<Task>,
+    first_round: Duration,
     writes: JoinSet<(ServiceKey, WriteOutcome)>,
     write_keys: HashMap<tokio::task::Id, ServiceKey>,
 }
@@ -92,7 +91,9 @@ impl std::fmt::Debug for Owner {
 }
 
 impl Owner {
-    /// An owner serving load-balancer class `class`.
+    /// An owner serving load-balancer class `class`. `first_round` bounds the wait for the first election
+    /// round before the caches are filled (the election's retry period).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         client: Client,
         names: Names,
@@ -101,8 +102,9 @@ impl Owner {
         identity: &str,
         metrics: Arc<Metrics>,
         health: Arc<Health>,
+        first_round: Duration,
     ) -> Self {
-        let (tx, rx) = mpsc::channel(1024);
+        let (tx, rx) = mpsc::channel(256);
         let events = EventPublisher::start(
             client.clone(),
             identity.to_owned(),
@@ -120,6 +122,7 @@ impl Owner {
             rx,
             watches: Vec::new(),
             membership: None,
+            first_round,
             writes: JoinSet::new(),
             write_keys: HashMap::new(),
         }
@@ -129,8 +132,13 @@ impl Owner {
     pub async fn run(mut self, stop: impl Future<Output = ()>) {
         tokio::pin!(stop);
         let mut terms = self.leadership.subscribe();
-        self.start_watches(self.core.epoch());
+        // The first election round decides whether the first list is a standby's or a leader's: waiting for it
+        // (one retry period at most) saves listing everything twice when this replica leads at once.
+        let _ = tokio::time::timeout(self.first_round, terms.wait_for(Option::is_some)).await;
         let initial = *terms.borrow_and_update();
+        if initial.is_none() {
+            self.start_watches(self.core.epoch());
+        }
         self.on_term(initial);
         let mut resync = tokio::time::interval(RESYNC);
         resync.tick().await;
@@ -206,7 +214,7 @@ impl Owner {
                 watcher(services, watcher::Config::default()),
                 self.tx.clone(),
                 move |ev| Msg::Services(epoch, ev),
-                ServiceView::from_service,
+                |s| ServiceView::from_service(s).map(Box::new),
             )),
             Task::spawn(forward(
                 "configmap",

@@ -158,6 +158,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         &config.identity,
         metrics,
         health,
+        config.timings.retry_period,
     );
     owner.run(shutdown).await;
     // The owner has stopped and its writes are done: release the Lease.

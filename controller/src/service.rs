@@ -198,11 +198,16 @@ impl ServiceView {
             spec: request,
             problem,
             deprecated_keys,
-            ingress: svc
-                .status
-                .and_then(|s| s.load_balancer)
-                .and_then(|lb| lb.ingress)
-                .unwrap_or_default(),
+            ingress: {
+                // serde reserves room for four entries; a Service has one or two.
+                let mut ingress = svc
+                    .status
+                    .and_then(|s| s.load_balancer)
+                    .and_then(|lb| lb.ingress)
+                    .unwrap_or_default();
+                ingress.shrink_to_fit();
+                ingress
+            },
             allocated_from_pool,
         })
     }
@@ -390,8 +395,8 @@ pub(crate) mod fixtures {
             });
             self
         }
-        pub(crate) fn view(self) -> ServiceView {
-            ServiceView::from_service(self.0).expect("named")
+        pub(crate) fn view(self) -> Box<ServiceView> {
+            Box::new(ServiceView::from_service(self.0).expect("named"))
         }
     }
 }

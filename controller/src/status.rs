@@ -137,7 +137,12 @@ mod tests {
         let a = assignment("default", &["192.0.2.1"]);
         let dual = assignment("default", &["192.0.2.1", "2001:db8::1"]);
         // (case, current service, target assignment, expected ingress IPs or None for no write)
-        type Case<'a> = (&'a str, ServiceView, Option<&'a Assignment>, Option<Vec<&'a str>>);
+        type Case<'a> = (
+            &'a str,
+            Box<ServiceView>,
+            Option<&'a Assignment>,
+            Option<Vec<&'a str>>,
+        );
         let cases: Vec<Case<'_>> = vec![
             ("pending stays pending", svc("n", "s").view(), None, None),
             (

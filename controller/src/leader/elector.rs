@@ -174,6 +174,15 @@ impl LeaderElector {
         }
     }
 
+    /// Gives leadership up (shutdown): as [`LeaderElector::lose`], logged as the normal event it is.
+    fn step_down(&mut self) {
+        *self.valid_until.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        if self.published().is_some() {
+            tracing::info!(lease = %self.name, identity = %self.identity, "stepping down");
+            self.tx.send_replace(None);
+        }
+    }
+
     fn until(&self) -> Option<Instant> {
         *self.valid_until.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -251,7 +260,7 @@ impl LeaderElector {
     /// Stops acting, then clears the holder so that a standby can take over at once.
     async fn release(&mut self) {
         let held = self.until().is_some() || self.published().is_some();
-        self.lose("shutting down");
+        self.step_down();
         if !held {
             return;
         }

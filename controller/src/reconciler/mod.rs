@@ -227,7 +227,7 @@ impl Reconciler {
     }
 
     /// A Services watch event of `epoch`.
-    pub fn on_services(&mut self, epoch: u64, ev: WatchEvent<ServiceView>) {
+    pub fn on_services(&mut self, epoch: u64, ev: WatchEvent<Box<ServiceView>>) {
         if epoch != self.epoch {
             return;
         }
@@ -472,7 +472,7 @@ impl Reconciler {
         match outcome {
             WriteOutcome::Written(view) => {
                 self.writes.succeeded(key);
-                match self.index.apply(*view) {
+                match self.index.apply(view) {
                     Applied::Removed(_) => self.forget(key),
                     Applied::Stored => self.writes.clear_stale(key),
                     Applied::Stale | Applied::Ignored => {}

@@ -213,11 +213,15 @@ impl Reconciler {
     }
 
     fn warn_deprecated(&mut self, view: &ServiceView) {
-        let notes = self.notes.entry(view.key.clone()).or_default();
-        if view.deprecated_keys.is_empty() || notes.deprecated == view.deprecated_keys {
+        let warned = self
+            .notes
+            .get(&view.key)
+            .map(|n| n.deprecated.as_slice())
+            .unwrap_or_default();
+        if view.deprecated_keys.is_empty() || warned == view.deprecated_keys {
             return;
         }
-        notes.deprecated = view.deprecated_keys.clone();
+        self.notes.entry(view.key.clone()).or_default().deprecated = view.deprecated_keys.clone();
         let keys = view
             .deprecated_keys
             .iter()

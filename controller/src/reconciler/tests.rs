@@ -143,7 +143,7 @@ fn assign_write_once_then_steady() {
             .cloned()
             .expect("tracked");
     let e = h.r.epoch();
-    h.r.on_services(e, WatchEvent::Apply(echo));
+    h.r.on_services(e, WatchEvent::Apply(Box::new(echo)));
     h.r.resync();
     h.r.flush();
     assert!(h.write_all().is_empty(), "steady state: zero writes");
@@ -255,7 +255,7 @@ fn shrinking_a_pool_moves_only_the_affected_services() {
             .get(&ServiceKey::new("ns", "a"))
             .cloned()
             .expect("tracked");
-    h.r.on_services(e, WatchEvent::Delete(a));
+    h.r.on_services(e, WatchEvent::Delete(Box::new(a)));
     h.r.flush();
     h.write_all();
     assert_eq!(h.ips("c"), [ip("192.0.2.0")]);

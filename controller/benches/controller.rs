@@ -1,0 +1,292 @@
+//! Controller benchmark: prints the figures docs/performance.md quotes.
+//!
+//! `cargo bench -p ferrolb-controller --bench controller` runs the embedded API server in this process and the
+//! real `ferrolb-controller` binary as a child (release build, default flags), then:
+//! 1. creates 10,000 IPv6 LoadBalancer Services at once (16 concurrent clients over HTTP) and measures the
+//!    time until every one has its status, the status writes the API server served (its audit log; the goal
+//!    is exactly one per Service) and the controller's peak RSS (`VmHWM` of the child);
+//! 2. steady state: one more Service, exactly one more write;
+//! 3. restart: SIGTERM, a new controller process, the time until it serves again (a new Service gets its
+//!    status), the writes issued (the goal: only that Service's) and the new process's peak RSS.
+//!
+//! `SERVICES=n` changes the count; `FERROLB_BENCH_WRAPPER="valgrind --tool=massif"` profiles the controller. Under `cargo test --benches` (no `--bench` argument) it runs a small smoke
+//! pass (300 Services) with the same checks.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ferrolb_apiserver::{ADMIN, ApiServer, ServerConfig, ServerHandle};
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
+use kube::api::{Api, PostParams};
+use serde_json::json;
+
+const CLIENTS: usize = 16;
+const NS: &str = "bench";
+const CONFIG: &str = "address-pools:\n- name: v6\n  protocol: layer2\n  addresses: [2001:db8::/64]\n";
+
+/// `VmHWM` (peak) and `VmRSS` of a process, in KiB.
+fn memory(pid: u32) -> (u64, u64) {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+/// A controller child process, killed (by PID) if still running when dropped.
+struct Controller(Child);
+
+impl Controller {
+    /// Starts the controller; `FERROLB_BENCH_WRAPPER` (e.g. `valgrind --tool=massif`) runs it under a profiler.
+    fn start(kubeconfig: &std::path::Path, metrics: SocketAddr) -> Self {
+        let binary = env!("CARGO_BIN_EXE_ferrolb-controller");
+        let wrapper = std::env::var("FERROLB_BENCH_WRAPPER").unwrap_or_default();
+        let mut argv: Vec<&str> = wrapper.split_whitespace().collect();
+        argv.push(binary);
+        let child = Command::new(argv[0])
+            .args(&argv[1..])
+            .args(["--kubeconfig", kubeconfig.to_str().expect("utf-8 path")])
+            .args(["--metrics-addr", &metrics.to_string(), "--log-level", "warn"])
+            .env_remove("KUBECONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ferrolb-controller");
+        Self(child)
+    }
+
+    /// SIGTERM, then wait (at most 20 s) for a clean exit.
+    fn terminate(&mut self) {
+        let pid = self.0.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.0.try_wait().expect("wait") {
+                assert!(status.success(), "controller exited with {status}");
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the controller did not exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stderr(&mut self) -> String {
+        let mut s = String::new();
+        if let Some(mut e) = self.0.stderr.take() {
+            let _ = e.read_to_string(&mut s);
+        }
+        s
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+async fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut c = tokio::net::TcpStream::connect(addr).await.ok()?;
+    c.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+        .await
+        .ok()?;
+    let mut raw = String::new();
+    c.read_to_string(&mut raw).await.ok()?;
+    raw.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Services in the bench namespace that have an ingress IP (read from the store directly).
+fn served(server: &ServerHandle) -> usize {
+    server
+        .store()
+        .objects("services", Some(NS))
+        .iter()
+        .filter(|s| s["status"]["loadBalancer"]["ingress"][0]["ip"].is_string())
+        .count()
+}
+
+fn status_writes(server: &ServerHandle) -> usize {
+    server.audit().count(|e| {
+        e.resource_request
+            && e.rbac_resource() == "services/status"
+            && matches!(e.verb.as_str(), "patch" | "update")
+    })
+}
+
+async fn wait(what: &str, limit: Duration, mut done: impl FnMut() -> bool) -> Duration {
+    let t0 = Instant::now();
+    while !done() {
+        assert!(t0.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    t0.elapsed()
+}
+
+fn service(name: &str) -> Service {
+    serde_json::from_value(json!({"metadata": {"name": name}, "spec": {
+        "type": "LoadBalancer", "allocateLoadBalancerNodePorts": false,
+        "ipFamilyPolicy": "SingleStack", "ipFamilies": ["IPv6"],
+        "selector": {"app": name}, "ports": [{"name": "http", "port": 80}]}}))
+    .expect("service")
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let n: usize = std::env::var("SERVICES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(if full { 10_000 } else { 300 });
+    println!(
+        "ferrolb controller benchmark ({}): {n} Services",
+        if full {
+            "full"
+        } else {
+            "smoke: run with `cargo bench`"
+        }
+    );
+
+    let server = ApiServer::new(ServerConfig::default())
+        .expect("config")
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("bind");
+    let client = server.client(ADMIN).await.expect("client");
+    for ns in ["ferrolb-system", NS] {
+        let obj: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).expect("ns");
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &obj)
+            .await
+            .expect("namespace");
+    }
+    let cm: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "config"}, "data": {"config": CONFIG}}))
+            .expect("cm");
+    Api::<ConfigMap>::namespaced(client.clone(), "ferrolb-system")
+        .create(&PostParams::default(), &cm)
+        .await
+        .expect("config map");
+
+    let dir = std::env::temp_dir().join(format!("ferrolb-controller-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(&kubeconfig, server.kubeconfig(ADMIN)).expect("kubeconfig");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let metrics: SocketAddr = ([127, 0, 0, 1], port).into();
+
+    let mut ctrl = Controller::start(&kubeconfig, metrics);
+    let ready = async {
+        loop {
+            if http_status(metrics, "/readyz").await == Some(200) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), ready)
+        .await
+        .expect("the controller became ready");
+    let (idle_hwm, _) = memory(ctrl.0.id());
+
+    // 1. N Services at once.
+    let api: Api<Service> = Api::namespaced(client.clone(), NS);
+    let t0 = Instant::now();
+    futures::stream::iter(0..n)
+        .map(|i| {
+            let api = api.clone();
+            async move {
+                api.create(&PostParams::default(), &service(&format!("svc-{i:05}")))
+                    .await
+                    .map(|_| ())
+            }
+        })
+        .buffer_unordered(CLIENTS)
+        .try_collect::<()>()
+        .await
+        .expect("created");
+    let created = t0.elapsed();
+    let limit = Duration::from_secs(300);
+    wait("every Service to have its status", limit, || served(&server) == n).await;
+    let all_served = t0.elapsed();
+    let writes = status_writes(&server);
+    let (hwm, rss) = memory(ctrl.0.id());
+
+    // 2. Steady state: one more Service, one more write.
+    api.create(&PostParams::default(), &service("steady"))
+        .await
+        .expect("create");
+    wait("the steady-state Service", limit, || served(&server) == n + 1).await;
+    let steady_writes = status_writes(&server) - writes;
+
+    // 3. Restart.
+    ctrl.terminate();
+    let logs = ctrl.stderr();
+    let before_restart = status_writes(&server);
+    let t1 = Instant::now();
+    let mut ctrl = Controller::start(&kubeconfig, metrics);
+    api.create(&PostParams::default(), &service("after-restart"))
+        .await
+        .expect("create");
+    let restart = wait("the restarted controller to serve", limit, || {
+        served(&server) == n + 2
+    })
+    .await;
+    let restart_writes = status_writes(&server) - before_restart;
+    let restart_elapsed = t1.elapsed();
+    let (restart_hwm, _) = memory(ctrl.0.id());
+    ctrl.terminate();
+    let _ = std::fs::remove_dir_all(&dir);
+
+    println!("  create {n} Services (16 clients)           {:>10.2?}", created);
+    println!(
+        "  until all have status (from first create)   {:>10.2?}",
+        all_served
+    );
+    println!(
+        "  status writes                               {writes:>10} ({:.3} per Service)",
+        writes as f64 / n as f64
+    );
+    println!(
+        "  controller peak RSS (VmHWM), idle           {:>10}",
+        mib(idle_hwm)
+    );
+    println!("  controller peak RSS (VmHWM), {n} Services {:>10}", mib(hwm));
+    println!("  controller RSS now (VmRSS)                  {:>10}", mib(rss));
+    println!("  steady state: writes for one more Service   {steady_writes:>10}");
+    println!(
+        "  restart: until a new Service is served      {:>10.2?} ({restart:.2?} after create)",
+        restart_elapsed
+    );
+    println!("  restart: status writes                      {restart_writes:>10}");
+    println!(
+        "  restart: controller peak RSS (VmHWM)        {:>10}",
+        mib(restart_hwm)
+    );
+    if !logs.trim().is_empty() {
+        println!("  controller warnings:\n{logs}");
+    }
+    assert_eq!(writes, n, "exactly one status write per Service");
+    assert_eq!(steady_writes, 1, "steady state writes only the new Service");
+    assert_eq!(restart_writes, 1, "a restart rewrites nothing");
+}
