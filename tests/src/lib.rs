@@ -7,10 +7,12 @@
 //! - [`cluster`]: the embedded API server with the install kinds it does not build in, and schema checks of
 //!   manifest objects against the Kubernetes types.
 //! - [`programs`]: the built programs, kubectl, commands with deadlines.
+//! - [`pods`]: a container run as its manifest runs it (arguments, environment), and the kubelet's probes.
 
 #![forbid(unsafe_code)]
 
 pub mod cluster;
 pub mod manifest;
+pub mod pods;
 pub mod programs;
 pub mod rbac;
