@@ -370,3 +370,52 @@ fn kubectl_applies_both_forms_to_the_api_server() {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(repo_root().join("deploy/generate.sh").is_file());
 }
+
+/// The overlay docs/install.md shows: the base from a relative path, the image renamed, the example
+/// ConfigMap replaced by the operator's.
+#[test]
+fn an_overlay_replaces_the_image_and_the_config() {
+    let Some(bin) = kubectl_or_skip("an_overlay_replaces_the_image_and_the_config") else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("ferrolb-e2e-overlay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let depth = dir.components().count() - 1;
+    let base = kustomize_dir();
+    let relative = format!(
+        "{}{}",
+        "../".repeat(depth),
+        base.strip_prefix("/").unwrap().display()
+    );
+    std::fs::write(
+        dir.join("kustomization.yaml"),
+        format!(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- {relative}\n\
+             images:\n- name: ghcr.io/ferrolb/ferrolb\n  newName: registry.example.com/ferrolb\n  newTag: v0.1.0-site\n\
+             patches:\n- path: config.yaml\n"
+        ),
+    )
+    .unwrap();
+    let config = "address-pools:\n- name: production\n  protocol: layer2\n  addresses: [192.0.2.64/26]\n";
+    std::fs::write(
+        dir.join("config.yaml"),
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: config\n  namespace: ferrolb-system\ndata:\n  config: |\n{}",
+            config.lines().map(|l| format!("    {l}\n")).collect::<String>()
+        ),
+    )
+    .unwrap();
+    let (ok, rendered) = kubectl(&bin, &["kustomize", &dir.display().to_string()], None);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(ok, "{rendered}");
+    let m = Manifest::parse("overlay", &rendered).unwrap();
+    assert_eq!(m.objects.len(), Manifest::ferrolb().unwrap().objects.len());
+    assert_eq!(m.get("ConfigMap", "config").unwrap()["data"]["config"], config);
+    for (kind, name, container) in [
+        ("Deployment", "ferrolb-controller", "controller"),
+        ("DaemonSet", "ferrolb-speaker", "speaker"),
+    ] {
+        let c = m.container(kind, name, container).unwrap();
+        assert_eq!(c.raw["image"], "registry.example.com/ferrolb:v0.1.0-site");
+    }
+}
