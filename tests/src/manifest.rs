@@ -134,7 +134,9 @@ impl Manifest {
                 field: "spec.template.spec.containers".into(),
                 message: format!("no container {container:?}"),
             })?;
-        Container::from_value(&object, found)
+        let mut c = Container::from_value(&object, found)?;
+        c.pod_security_context = spec["securityContext"].clone();
+        Ok(c)
     }
 }
 
@@ -160,6 +162,8 @@ pub struct Container {
     pub env: Vec<(String, EnvSource)>,
     /// The container itself.
     pub raw: Value,
+    /// The pod template's `securityContext` (null when absent).
+    pub pod_security_context: Value,
 }
 
 /// The facts about one pod the downward API exposes.
@@ -221,6 +225,7 @@ impl Container {
             args: strings("args")?,
             env,
             raw: c.clone(),
+            pod_security_context: Value::Null,
         })
     }
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 use ferrolb_apiserver::{ADMIN, ApiServer, ServerConfig, ServerHandle};
 use ferrolb_e2e::cluster::{Admin, CONTROLLER_USER, SPEAKER_USER};
 use ferrolb_e2e::manifest::{Container, Manifest, PodFacts};
-use ferrolb_e2e::pods::{http_get, process_spec};
+use ferrolb_e2e::pods::{Security, http_get, process_spec};
 use ferrolb_e2e::rbac::{Policy, Request};
 use ferrolb_netlab::wait::wait_for;
 use ferrolb_netlab::{Lab, MacAddr, Process, Tool, TopologySpec};
@@ -223,6 +223,20 @@ fn the_programs_need_exactly_the_manifest_rbac() {
             wait(&programs, &format!("speaker on {node}: {probe}"), || {
                 probe_ok(&lab, node, &speaker, probe).then_some(())
             });
+        }
+    }
+
+    // Each program runs as its securityContext says: the controller as user 65532 without capabilities,
+    // the speaker as root with NET_RAW and NET_ADMIN only; both without privilege escalation.
+    for (procs, container) in [
+        (&programs.controllers, &controller),
+        (&programs.speakers, &speaker),
+    ] {
+        let security = Security::of(container).unwrap();
+        for (node, p) in procs {
+            security
+                .check_process(p.pid())
+                .unwrap_or_else(|e| panic!("{} on {node}: {e}", container.object));
         }
     }
 
