@@ -240,15 +240,22 @@ pub fn build(resources: &Resources, notes: &mut Vec<Note>) -> Built {
                 ),
             );
         }
-        let mut auto_assign = pool.auto_assign;
-        if pool.restricted && auto_assign {
-            auto_assign = false;
+        let auto_assign = pool.auto_assign && !pool.restricted;
+        if pool.restricted {
+            let what = if pool.auto_assign {
+                "imported with auto-assign: false, so only Services that ask for it (annotation \
+                 ferrolb.io/address-pool) get its addresses"
+            } else {
+                "its auto-assign is off already; any Service that asks for it (annotation \
+                 ferrolb.io/address-pool) gets its addresses"
+            };
             note(
                 notes,
                 id,
-                "spec.serviceAllocation limits the pool to some namespaces or Services, which ferrolb's config \
-                 cannot express: imported with auto-assign: false, so only Services that ask for it \
-                 (annotation ferrolb.io/address-pool) get its addresses",
+                format!(
+                    "spec.serviceAllocation limits the pool to some namespaces or Services, which ferrolb's \
+                     config cannot express: {what}"
+                ),
             );
         }
         let mut out = OutPool {

@@ -101,11 +101,11 @@ fn kubespray_template_quirks_are_read_for_what_was_meant() {
 
 #[test]
 fn pools_are_ordered_by_priority_and_restricted_pools_are_not_auto_assigned() {
-    let input = "kind: List\napiVersion: v1\nitems:\n- apiVersion: metallb.io/v1beta1\n  kind: IPAddressPool\n  metadata: {name: plain}\n  spec: {addresses: [192.0.2.0/28]}\n- apiVersion: metallb.io/v1beta1\n  kind: IPAddressPool\n  metadata: {name: second}\n  spec: {addresses: [192.0.2.16/28], serviceAllocation: {priority: 20}}\n- apiVersion: metallb.io/v1beta1\n  kind: IPAddressPool\n  metadata: {name: first}\n  spec: {addresses: [192.0.2.32/28], serviceAllocation: {priority: 10, namespaces: [prod]}}\n";
+    let input = "kind: List\napiVersion: v1\nitems:\n- apiVersion: metallb.io/v1beta1\n  kind: IPAddressPool\n  metadata: {name: plain}\n  spec: {addresses: [192.0.2.0/28]}\n- apiVersion: metallb.io/v1beta1\n  kind: IPAddressPool\n  metadata: {name: second}\n  spec: {addresses: [192.0.2.16/28], serviceAllocation: {priority: 20}}\n- apiVersion: metallb.io/v1beta1\n  kind: IPAddressPool\n  metadata: {name: first}\n  spec: {addresses: [192.0.2.32/28], serviceAllocation: {priority: 10, namespaces: [prod]}}\n- apiVersion: metallb.io/v1beta1\n  kind: IPAddressPool\n  metadata: {name: manual}\n  spec: {addresses: [192.0.2.48/28], autoAssign: false, serviceAllocation: {namespaceSelectors: [{matchLabels: {team: a}}]}}\n";
     let r = import(input, &target());
     let c = config_of(&r);
     let names: Vec<&str> = c.pools.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["first", "second", "plain"]);
+    assert_eq!(names, ["first", "second", "plain", "manual"]);
     assert!(!c.pool("first").unwrap().auto_assign);
     assert!(c.pool("second").unwrap().auto_assign);
     let notes = notes_of(&r);
