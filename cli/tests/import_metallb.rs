@@ -14,7 +14,10 @@ fn ferrolb(args: &[&str], stdin: &str) -> Output {
         .spawn()
         .expect("start ferrolb");
     let mut input = child.stdin.take().expect("stdin");
-    input.write_all(stdin.as_bytes()).expect("write stdin");
+    // A run that fails on its arguments exits without reading its input: a broken pipe is not an error.
+    if let Err(e) = input.write_all(stdin.as_bytes()) {
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
+    }
     drop(input);
     child.wait_with_output().expect("wait for ferrolb")
 }
@@ -117,6 +120,39 @@ fn metallb_bgp_docs_import_with_aliases_peers_and_bfd() {
     ] {
         assert!(notes.contains(want), "missing {want:?} in\n{notes}");
     }
+}
+
+#[test]
+fn metallb_address_pool_docs_import_with_priorities_and_restrictions() {
+    let (summary, notes) = import_and_check("metallb-docs-ipaddresspool.yaml");
+    let order: Vec<usize> = [
+        "ippool-ns-service-alloc-sample (layer2)",
+        "cheap (layer2)",
+        "expensive (layer2)",
+    ]
+    .iter()
+    .map(|p| {
+        summary
+            .find(p)
+            .unwrap_or_else(|| panic!("{p} missing in\n{summary}"))
+    })
+    .collect();
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "priority first, then input order:\n{summary}"
+    );
+    for want in [
+        "ippool-ns-service-alloc-sample (layer2): IPv4 256 addresses (254 assignable), auto-assign off, avoid-buggy-ips",
+        "cheap (layer2): IPv4 256 addresses\n",
+        "expensive (layer2): IPv4 4 addresses, auto-assign off",
+    ] {
+        assert!(summary.contains(want), "missing {want:?} in\n{summary}");
+    }
+    assert!(
+        notes.contains("IPAddressPool metallb-system/ippool-ns-service-alloc-sample: spec.serviceAllocation limits the pool"),
+        "{notes}"
+    );
+    assert!(!notes.contains("IPAddressPool metallb-system/cheap"), "{notes}");
 }
 
 #[test]
