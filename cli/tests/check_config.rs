@@ -6,16 +6,16 @@ use std::process::{Command, Output, Stdio};
 fn ferrolb(args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferrolb"))
         .args(args)
-        .stdin(Stdio::piped())
+        // Without input the child gets /dev/null: writing to a pipe the child never reads races with its exit.
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start ferrolb");
-    let mut input = child.stdin.take().expect("stdin");
-    input
-        .write_all(stdin.unwrap_or_default().as_bytes())
-        .expect("write stdin");
-    drop(input);
+    if let Some(text) = stdin {
+        let mut input = child.stdin.take().expect("stdin");
+        input.write_all(text.as_bytes()).expect("write stdin");
+    }
     child.wait_with_output().expect("wait for ferrolb")
 }
 
