@@ -1,16 +1,18 @@
 //! Controller benchmark: prints the figures docs/performance.md quotes.
 //!
 //! `cargo bench -p ferrolb-controller --bench controller` runs the embedded API server in this process and the
-//! real `ferrolb-controller` binary as a child (release build, default flags), then:
-//! 1. creates 10,000 IPv6 LoadBalancer Services at once (16 concurrent clients over HTTP) and measures the
-//!    time until every one has its status, the status writes the API server served (its audit log; the goal
-//!    is exactly one per Service) and the controller's peak RSS (`VmHWM` of the child);
-//! 2. steady state: one more Service, exactly one more write;
-//! 3. restart: SIGTERM, a new controller process, the time until it serves again (a new Service gets its
-//!    status), the writes issued (the goal: only that Service's) and the new process's peak RSS.
+//! real `ferrolb-controller` binary as a child (release build, default flags), in two scenarios:
+//! - **live**: the controller runs; 10,000 IPv6 LoadBalancer Services are created at once (16 concurrent
+//!   clients over HTTP). It measures the time until every one has its status, the status writes the API server
+//!   served (its audit log; the goal is exactly one per Service) and the controller's peak RSS (`VmHWM` of the
+//!   child); then one more Service (exactly one more write); then a restart (SIGTERM, a new process): the time
+//!   until it serves again, the writes issued (only the new Service's) and the new process's peak RSS.
+//! - **cold start**: 10,000 pending Services exist when the controller starts: the time until all have status,
+//!   the writes, the peak RSS.
 //!
-//! `SERVICES=n` changes the count; `FERROLB_BENCH_WRAPPER="valgrind --tool=massif"` profiles the controller. Under `cargo test --benches` (no `--bench` argument) it runs a small smoke
-//! pass (300 Services) with the same checks.
+//! `SERVICES=n` changes the count; `FERROLB_BENCH_WRAPPER="valgrind --tool=massif"` profiles the controller.
+//! Under `cargo test --benches` (no `--bench` argument) it runs a small smoke pass (300 Services) with the
+//! same checks.
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -102,7 +104,8 @@ impl Drop for Controller {
     }
 }
 
-async fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
+/// `GET path`: the status code and the body.
+async fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut c = tokio::net::TcpStream::connect(addr).await.ok()?;
     c.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
@@ -110,7 +113,35 @@ async fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
         .ok()?;
     let mut raw = String::new();
     c.read_to_string(&mut raw).await.ok()?;
-    raw.split_whitespace().nth(1)?.parse().ok()
+    let code = raw.split_whitespace().nth(1)?.parse().ok()?;
+    Some((
+        code,
+        raw.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default(),
+    ))
+}
+
+async fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
+    http_get(addr, path).await.map(|(code, _)| code)
+}
+
+/// Events created and dropped so far, from the controller's `/metrics`.
+async fn events(addr: SocketAddr) -> (u64, u64) {
+    let body = http_get(addr, "/metrics")
+        .await
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    let counter = |name: &str| {
+        body.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map_or(0, |v| v as u64)
+    };
+    (
+        counter("ferrolb_controller_events_published_total"),
+        counter("ferrolb_controller_events_dropped_total"),
+    )
 }
 
 /// Services in the bench namespace that have an ingress IP (read from the store directly).
@@ -121,6 +152,16 @@ fn served(server: &ServerHandle) -> usize {
         .iter()
         .filter(|s| s["status"]["loadBalancer"]["ingress"][0]["ip"].is_string())
         .count()
+}
+
+/// Status writes served so far, once at least `n` are counted: the API server records a request in its audit
+/// log just after committing it, so a Service can show its status a moment before its write is counted.
+async fn status_writes_at_least(server: &ServerHandle, n: usize) -> usize {
+    wait("the audit log", Duration::from_secs(10), || {
+        status_writes(server) >= n
+    })
+    .await;
+    status_writes(server)
 }
 
 fn status_writes(server: &ServerHandle) -> usize {
@@ -148,6 +189,197 @@ fn service(name: &str) -> Service {
     .expect("service")
 }
 
+/// The API server with ferrolb's namespace, the config, a kubeconfig file and a metrics address.
+struct Bench {
+    server: ServerHandle,
+    api: Api<Service>,
+    dir: std::path::PathBuf,
+    kubeconfig: std::path::PathBuf,
+    metrics: SocketAddr,
+}
+
+impl Bench {
+    async fn new(tag: &str) -> Self {
+        let server = ApiServer::new(ServerConfig::default())
+            .expect("config")
+            .bind("127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("bind");
+        let client = server.client(ADMIN).await.expect("client");
+        for ns in ["ferrolb-system", NS] {
+            let obj: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).expect("ns");
+            Api::<Namespace>::all(client.clone())
+                .create(&PostParams::default(), &obj)
+                .await
+                .expect("namespace");
+        }
+        let cm: ConfigMap =
+            serde_json::from_value(json!({"metadata": {"name": "config"}, "data": {"config": CONFIG}}))
+                .expect("cm");
+        Api::<ConfigMap>::namespaced(client.clone(), "ferrolb-system")
+            .create(&PostParams::default(), &cm)
+            .await
+            .expect("config map");
+        let dir = std::env::temp_dir().join(format!("ferrolb-controller-bench-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let kubeconfig = dir.join("kubeconfig");
+        std::fs::write(&kubeconfig, server.kubeconfig(ADMIN)).expect("kubeconfig");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("port")
+            .port();
+        Self {
+            server,
+            api: Api::namespaced(client, NS),
+            dir,
+            kubeconfig,
+            metrics: ([127, 0, 0, 1], port).into(),
+        }
+    }
+
+    fn controller(&self) -> Controller {
+        Controller::start(&self.kubeconfig, self.metrics)
+    }
+
+    async fn ready(&self) {
+        let ready = async {
+            while http_status(self.metrics, "/readyz").await != Some(200) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), ready)
+            .await
+            .expect("the controller became ready");
+    }
+
+    /// Creates Services `prefix-00000`… with 16 concurrent clients.
+    async fn create(&self, prefix: &str, n: usize) {
+        futures::stream::iter(0..n)
+            .map(|i| {
+                let api = self.api.clone();
+                async move {
+                    api.create(&PostParams::default(), &service(&format!("{prefix}-{i:05}")))
+                        .await
+                        .map(|_| ())
+                }
+            })
+            .buffer_unordered(CLIENTS)
+            .try_collect::<()>()
+            .await
+            .expect("created");
+    }
+}
+
+impl Drop for Bench {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+const LIMIT: Duration = Duration::from_secs(300);
+
+/// The controller runs; N Services are created at once; then one more; then a restart.
+async fn live(n: usize) {
+    let b = Bench::new("live").await;
+    let mut ctrl = b.controller();
+    b.ready().await;
+    let (idle_hwm, _) = memory(ctrl.0.id());
+
+    let t0 = Instant::now();
+    b.create("svc", n).await;
+    let created = t0.elapsed();
+    wait("every Service to have its status", LIMIT, || {
+        served(&b.server) == n
+    })
+    .await;
+    let all_served = t0.elapsed();
+    let writes = status_writes_at_least(&b.server, n).await;
+    let (hwm, rss) = memory(ctrl.0.id());
+    let (published, dropped) = events(b.metrics).await;
+
+    // Steady state: one more Service, one more write.
+    b.api
+        .create(&PostParams::default(), &service("steady"))
+        .await
+        .expect("create");
+    wait("the steady-state Service", LIMIT, || served(&b.server) == n + 1).await;
+    let steady_writes = status_writes_at_least(&b.server, writes + 1).await - writes;
+
+    // Restart: SIGTERM, a new process, a new Service.
+    ctrl.terminate();
+    let logs = ctrl.stderr();
+    let before_restart = status_writes(&b.server);
+    let t1 = Instant::now();
+    let mut ctrl = b.controller();
+    b.api
+        .create(&PostParams::default(), &service("after-restart"))
+        .await
+        .expect("create");
+    wait("the restarted controller to serve", LIMIT, || {
+        served(&b.server) == n + 2
+    })
+    .await;
+    let restart = t1.elapsed();
+    let restart_writes = status_writes_at_least(&b.server, before_restart + 1).await - before_restart;
+    let (restart_hwm, _) = memory(ctrl.0.id());
+    ctrl.terminate();
+
+    println!("live: the controller runs, {n} Services are created at once by {CLIENTS} clients");
+    println!("  creating them took                          {created:>10.2?}");
+    println!("  until all have status (from first create)   {all_served:>10.2?}");
+    println!(
+        "  status writes                               {writes:>10} ({:.3} per Service)",
+        writes as f64 / n as f64
+    );
+    println!(
+        "  controller peak RSS (VmHWM), idle           {:>10}",
+        mib(idle_hwm)
+    );
+    println!("  controller peak RSS (VmHWM), {n} Services {:>10}", mib(hwm));
+    println!("  controller RSS now (VmRSS)                  {:>10}", mib(rss));
+    println!("  Events created / dropped by then            {published:>10} / {dropped}");
+    println!("  steady state: writes for one more Service   {steady_writes:>10}");
+    println!("  restart: start until a new Service served   {restart:>10.2?}");
+    println!("  restart: status writes                      {restart_writes:>10}");
+    println!(
+        "  restart: controller peak RSS (VmHWM)        {:>10}",
+        mib(restart_hwm)
+    );
+    if !logs.trim().is_empty() {
+        println!("  controller log (warnings):\n{logs}");
+    }
+    assert_eq!(writes, n, "exactly one status write per Service");
+    assert_eq!(steady_writes, 1, "steady state writes only the new Service");
+    assert_eq!(restart_writes, 1, "a restart rewrites nothing");
+}
+
+/// N Services exist, pending; the controller starts.
+async fn cold(n: usize) {
+    let b = Bench::new("cold").await;
+    b.create("svc", n).await;
+    let t0 = Instant::now();
+    let mut ctrl = b.controller();
+    wait("every Service to have its status", LIMIT, || {
+        served(&b.server) == n
+    })
+    .await;
+    let all_served = t0.elapsed();
+    let writes = status_writes_at_least(&b.server, n).await;
+    let (hwm, rss) = memory(ctrl.0.id());
+    let (published, dropped) = events(b.metrics).await;
+    ctrl.terminate();
+    println!("cold start: {n} pending Services exist, the controller starts");
+    println!("  until all have status (from process start)  {all_served:>10.2?}");
+    println!(
+        "  status writes                               {writes:>10} ({:.3} per Service)",
+        writes as f64 / n as f64
+    );
+    println!("  controller peak RSS (VmHWM)                 {:>10}", mib(hwm));
+    println!("  controller RSS now (VmRSS)                  {:>10}", mib(rss));
+    println!("  Events created / dropped by then            {published:>10} / {dropped}");
+    assert_eq!(writes, n, "exactly one status write per Service");
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let full = std::env::args().any(|a| a == "--bench");
@@ -163,130 +395,6 @@ async fn main() {
             "smoke: run with `cargo bench`"
         }
     );
-
-    let server = ApiServer::new(ServerConfig::default())
-        .expect("config")
-        .bind("127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("bind");
-    let client = server.client(ADMIN).await.expect("client");
-    for ns in ["ferrolb-system", NS] {
-        let obj: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).expect("ns");
-        Api::<Namespace>::all(client.clone())
-            .create(&PostParams::default(), &obj)
-            .await
-            .expect("namespace");
-    }
-    let cm: ConfigMap =
-        serde_json::from_value(json!({"metadata": {"name": "config"}, "data": {"config": CONFIG}}))
-            .expect("cm");
-    Api::<ConfigMap>::namespaced(client.clone(), "ferrolb-system")
-        .create(&PostParams::default(), &cm)
-        .await
-        .expect("config map");
-
-    let dir = std::env::temp_dir().join(format!("ferrolb-controller-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let kubeconfig = dir.join("kubeconfig");
-    std::fs::write(&kubeconfig, server.kubeconfig(ADMIN)).expect("kubeconfig");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
-    let metrics: SocketAddr = ([127, 0, 0, 1], port).into();
-
-    let mut ctrl = Controller::start(&kubeconfig, metrics);
-    let ready = async {
-        loop {
-            if http_status(metrics, "/readyz").await == Some(200) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(30), ready)
-        .await
-        .expect("the controller became ready");
-    let (idle_hwm, _) = memory(ctrl.0.id());
-
-    // 1. N Services at once.
-    let api: Api<Service> = Api::namespaced(client.clone(), NS);
-    let t0 = Instant::now();
-    futures::stream::iter(0..n)
-        .map(|i| {
-            let api = api.clone();
-            async move {
-                api.create(&PostParams::default(), &service(&format!("svc-{i:05}")))
-                    .await
-                    .map(|_| ())
-            }
-        })
-        .buffer_unordered(CLIENTS)
-        .try_collect::<()>()
-        .await
-        .expect("created");
-    let created = t0.elapsed();
-    let limit = Duration::from_secs(300);
-    wait("every Service to have its status", limit, || served(&server) == n).await;
-    let all_served = t0.elapsed();
-    let writes = status_writes(&server);
-    let (hwm, rss) = memory(ctrl.0.id());
-
-    // 2. Steady state: one more Service, one more write.
-    api.create(&PostParams::default(), &service("steady"))
-        .await
-        .expect("create");
-    wait("the steady-state Service", limit, || served(&server) == n + 1).await;
-    let steady_writes = status_writes(&server) - writes;
-
-    // 3. Restart.
-    ctrl.terminate();
-    let logs = ctrl.stderr();
-    let before_restart = status_writes(&server);
-    let t1 = Instant::now();
-    let mut ctrl = Controller::start(&kubeconfig, metrics);
-    api.create(&PostParams::default(), &service("after-restart"))
-        .await
-        .expect("create");
-    let restart = wait("the restarted controller to serve", limit, || {
-        served(&server) == n + 2
-    })
-    .await;
-    let restart_writes = status_writes(&server) - before_restart;
-    let restart_elapsed = t1.elapsed();
-    let (restart_hwm, _) = memory(ctrl.0.id());
-    ctrl.terminate();
-    let _ = std::fs::remove_dir_all(&dir);
-
-    println!("  create {n} Services (16 clients)           {:>10.2?}", created);
-    println!(
-        "  until all have status (from first create)   {:>10.2?}",
-        all_served
-    );
-    println!(
-        "  status writes                               {writes:>10} ({:.3} per Service)",
-        writes as f64 / n as f64
-    );
-    println!(
-        "  controller peak RSS (VmHWM), idle           {:>10}",
-        mib(idle_hwm)
-    );
-    println!("  controller peak RSS (VmHWM), {n} Services {:>10}", mib(hwm));
-    println!("  controller RSS now (VmRSS)                  {:>10}", mib(rss));
-    println!("  steady state: writes for one more Service   {steady_writes:>10}");
-    println!(
-        "  restart: until a new Service is served      {:>10.2?} ({restart:.2?} after create)",
-        restart_elapsed
-    );
-    println!("  restart: status writes                      {restart_writes:>10}");
-    println!(
-        "  restart: controller peak RSS (VmHWM)        {:>10}",
-        mib(restart_hwm)
-    );
-    if !logs.trim().is_empty() {
-        println!("  controller warnings:\n{logs}");
-    }
-    assert_eq!(writes, n, "exactly one status write per Service");
-    assert_eq!(steady_writes, 1, "steady state writes only the new Service");
-    assert_eq!(restart_writes, 1, "a restart rewrites nothing");
+    live(n).await;
+    cold(n).await;
 }

@@ -2,8 +2,8 @@
 //!
 //! The reconciler produces [`EventRecord`]s (pure values); [`EventPublisher`] creates them as `core/v1` Events
 //! — the form `kubectl describe` shows and that has no 1 KiB limit on the message, so an invalid ConfigMap's
-//! Warning can list every error. Events are best effort: a bounded queue (overflow is counted and dropped,
-//! as client-go does), a few requests in flight, and only while this replica leads.
+//! Warning can list every error. Events are best effort, as with client-go: a bounded queue (1,024; overflow
+//! is counted and dropped, Normal Events first), a few requests in flight, and only while this replica leads.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,7 +26,7 @@ pub const COMPONENT: &str = "ferrolb-controller";
 /// Longest message sent (legacy Events have no limit of their own; this keeps them far below etcd's).
 const MAX_MESSAGE: usize = 32 * 1024;
 /// Events waiting to be published; more are dropped.
-const QUEUE: usize = 4096;
+const QUEUE: usize = 1024;
 /// Event creations in flight.
 const IN_FLIGHT: usize = 4;
 
@@ -169,12 +169,19 @@ impl EventPublisher {
         }
     }
 
-    /// Queues an Event; when the queue is full it is dropped (and counted).
+    /// Queues an Event; when the queue is full it is dropped (and counted). The last quarter of the queue is
+    /// kept for Warnings: in a burst (thousands of Services served at once) the `IPAllocated` notes go first.
     pub fn publish(&self, ev: EventRecord) {
-        if self.tx.try_send(ev).is_err() {
+        if !admit(self.tx.capacity(), ev.reason) || self.tx.try_send(ev).is_err() {
             self.metrics.events_dropped.inc();
         }
     }
+}
+
+/// Whether an Event with `reason` may be queued when `free` places are left: Warnings while there is room,
+/// Normal Events only while more than a quarter of the queue is free.
+fn admit(free: usize, reason: Reason) -> bool {
+    free > 0 && (reason.is_warning() || free >= QUEUE / 4)
 }
 
 async fn publish_loop(
@@ -257,6 +264,15 @@ mod tests {
         let ev = warn.to_event("ctrl-1", 4, Timestamp::UNIX_EPOCH);
         assert_eq!(ev.type_.as_deref(), Some("Warning"));
         assert!(ev.message.as_deref().is_some_and(|m| m.len() <= MAX_MESSAGE + 4));
+    }
+
+    #[test]
+    fn a_crowded_queue_keeps_room_for_warnings() {
+        assert!(admit(QUEUE, Reason::IpAllocated));
+        assert!(admit(QUEUE / 4, Reason::IpAllocated));
+        assert!(!admit(QUEUE / 4 - 1, Reason::IpAllocated));
+        assert!(admit(1, Reason::AllocationFailed));
+        assert!(!admit(0, Reason::AllocationFailed));
     }
 
     #[test]

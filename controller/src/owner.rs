@@ -311,6 +311,8 @@ async fn write_status(client: Client, leadership: Leadership, op: WriteOp) -> (S
     if !leadership.is_leader() {
         return (op.key, WriteOutcome::NotLeader);
     }
+    tracing::debug!(service = %op.key, rv = %op.patch.resource_version, ips = ?op.patch.ips(),
+        pool = ?op.patch.pool, "writing status");
     let params = PatchParams::default();
     let patch = Patch::Merge(&body);
     let sent = api.patch_status(&op.key.name, &params, &patch);

@@ -108,7 +108,7 @@ async fn restart_with_1000_services_changes_no_ip() {
         distinct.len() < before.values().flatten().count(),
         "the fixture shares IPs"
     );
-    let writes = lab.status_writes();
+    let writes = lab.status_writes_at_least(N).await;
     assert_eq!(writes, N, "exactly one status write per Service");
 
     // The controller stops; Services created meanwhile wait for the next one.
@@ -142,7 +142,7 @@ async fn restart_with_1000_services_changes_no_ip() {
         );
     }
     assert_eq!(
-        lab.status_writes(),
+        lab.status_writes_at_least(writes + 20).await,
         writes + 20,
         "the restart wrote only the waiting Services' status"
     );

@@ -7,7 +7,7 @@ mod controller_common;
 use std::time::{Duration, Instant};
 
 use controller_common::*;
-use ferrolb_controller::leader::{LeaderElector, Leadership};
+use ferrolb_controller::leader::{LeaderElector, Leadership, Timings};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, DeleteParams};
 use tokio::sync::oneshot;
@@ -21,10 +21,20 @@ struct Candidate {
     task: JoinHandle<()>,
 }
 
+/// Long leases with fast retries: a takeover within seconds can only come from a release, and a loaded machine
+/// cannot make a healthy leader miss its renew deadline.
+fn long_timings() -> Timings {
+    Timings {
+        lease_duration: Duration::from_secs(10),
+        renew_deadline: Duration::from_secs(7),
+        retry_period: Duration::from_millis(100),
+    }
+}
+
 impl Candidate {
-    fn start(lab: &Lab, identity: &str) -> Self {
+    fn start(lab: &Lab, identity: &str, timings: Timings) -> Self {
         let api: Api<Lease> = Api::namespaced(lab.client.clone(), SYSTEM);
-        let (elector, leadership) = LeaderElector::new(api, LEASE, identity, fast_timings());
+        let (elector, leadership) = LeaderElector::new(api, LEASE, identity, timings);
         let (stop, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(elector.run(async {
             let _ = rx.await;
@@ -79,12 +89,12 @@ async fn never_both(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_leader_then_a_fast_takeover_after_release() {
     let lab = Lab::start().await;
-    let a = Candidate::start(&lab, "a");
+    let a = Candidate::start(&lab, "a", long_timings());
     eventually(5, "a to lead", || async {
         a.leadership.is_leader().then_some(())
     })
     .await;
-    let b = Candidate::start(&lab, "b");
+    let b = Candidate::start(&lab, "b", long_timings());
     let (_, b_led) = never_both(
         &a.leadership,
         &b.leadership,
@@ -97,7 +107,7 @@ async fn one_leader_then_a_fast_takeover_after_release() {
     assert_eq!(b.leadership.term(), None);
     let l = lease(&lab).await.and_then(|l| l.spec).expect("lease");
     assert_eq!(l.holder_identity.as_deref(), Some("a"));
-    assert_eq!(l.lease_duration_seconds, Some(1));
+    assert_eq!(l.lease_duration_seconds, Some(10));
     assert_eq!(l.lease_transitions, Some(0));
     let acquired = l.acquire_time.clone();
     assert!(
@@ -115,8 +125,8 @@ async fn one_leader_then_a_fast_takeover_after_release() {
     .await;
     let took = released.elapsed();
     assert!(
-        took < Duration::from_millis(800),
-        "a release hands over at the next retry, took {took:?}"
+        took < Duration::from_secs(5),
+        "a release hands over at the next retry, not at expiry (10 s): took {took:?}"
     );
     let l = lease(&lab).await.and_then(|l| l.spec).expect("lease");
     assert_eq!(l.holder_identity.as_deref(), Some("b"));
@@ -129,12 +139,12 @@ async fn one_leader_then_a_fast_takeover_after_release() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_leader_is_not_replaced_before_its_fence_closes() {
     let lab = Lab::start().await;
-    let a = Candidate::start(&lab, "a");
+    let a = Candidate::start(&lab, "a", fast_timings());
     eventually(5, "a to lead", || async {
         a.leadership.is_leader().then_some(())
     })
     .await;
-    let b = Candidate::start(&lab, "b");
+    let b = Candidate::start(&lab, "b", fast_timings());
     never_both(
         &a.leadership,
         &b.leadership,
@@ -154,12 +164,12 @@ async fn a_crashed_leader_is_not_replaced_before_its_fence_closes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_the_lease_never_makes_two_leaders() {
     let lab = Lab::start().await;
-    let a = Candidate::start(&lab, "a");
+    let a = Candidate::start(&lab, "a", long_timings());
     eventually(5, "a to lead", || async {
         a.leadership.is_leader().then_some(())
     })
     .await;
-    let b = Candidate::start(&lab, "b");
+    let b = Candidate::start(&lab, "b", long_timings());
     never_both(
         &a.leadership,
         &b.leadership,

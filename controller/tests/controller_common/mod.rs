@@ -173,6 +173,26 @@ impl Lab {
             .filter(|h| !h.is_empty())
     }
 
+    /// Status writes of Service `name` served so far.
+    pub fn status_writes_of(&self, name: &str) -> usize {
+        self.server.audit().count(|e| {
+            e.resource_request
+                && e.rbac_resource() == "services/status"
+                && e.name == name
+                && matches!(e.verb.as_str(), "patch" | "update")
+        })
+    }
+
+    /// Waits until the audit log shows at least `n` status writes, then returns the count. (The API server
+    /// records a request after committing it, so a reader can see an object before its write is counted.)
+    pub async fn status_writes_at_least(&self, n: usize) -> usize {
+        eventually(10, &format!("{n} status writes in the audit log"), || async {
+            let c = self.status_writes();
+            (c >= n).then_some(c)
+        })
+        .await
+    }
+
     /// Number of status writes (PATCH/PUT of services/status) the API server has served so far.
     pub fn status_writes(&self) -> usize {
         self.server.audit().count(|e| {
