@@ -3,6 +3,7 @@
 
 use anyhow::Context as _;
 use clap::Parser;
+use ferrolb_speaker::bgp::{BgpMetrics, BgpOptions, BgpSpeaker};
 use ferrolb_speaker::cli::{Args, LogFormat};
 use tracing_subscriber::EnvFilter;
 
@@ -65,7 +66,16 @@ fn main() -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     runtime.block_on(async {
         let client = client(&args).await?;
-        ferrolb_speaker::run(args.settings(), client, None, shutdown_signal())
+        let settings = args.settings();
+        // BGP mode is always on: with no peer selecting this node it has no session and does nothing
+        let bgp = BgpSpeaker::new(
+            BgpOptions {
+                node_name: settings.node.clone(),
+                ..BgpOptions::default()
+            },
+            BgpMetrics::new(),
+        );
+        ferrolb_speaker::run(settings, client, Some(Box::new(bgp)), shutdown_signal())
             .await
             .context("speaker")
     })

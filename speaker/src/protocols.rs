@@ -17,6 +17,15 @@ pub trait Layer2Announcer: Send {
 pub trait BgpAnnouncer: Send {
     /// Every bgp-pool IP in use with this node's decision, and this node's peers (replaces the previous state).
     fn set(&mut self, desired: &BgpDesired);
+
+    /// Registers BGP mode's metrics in the speaker's registry (called once, before the first `set`).
+    fn register_metrics(&self, _registry: &mut prometheus_client::registry::Registry) {}
+
+    /// Ends every session cleanly (a Cease, so routers withdraw at once), bounded in time; called once when
+    /// the speaker stops.
+    fn shutdown(self: Box<Self>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        Box::pin(async {})
+    }
 }
 
 /// The announcers the owner loop drives.

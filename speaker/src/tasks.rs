@@ -82,6 +82,9 @@ pub async fn run(
 ) -> Result<(), RunError> {
     let mut registry = Registry::default();
     let metrics = Metrics::register(&mut registry);
+    if let Some(bgp) = &bgp {
+        bgp.register_metrics(registry.sub_registry_with_prefix("ferrolb_speaker"));
+    }
     let (ready_tx, ready_rx) = watch::channel::<Readiness>(Err("start-up".into()));
     let _http = http::serve(settings.metrics_addr, Arc::new(registry), ready_rx).await?;
 
@@ -187,6 +190,9 @@ pub async fn run(
         });
     }
     tracing::info!("shutting down: withdrawing and leaving the speaker cluster");
+    if let Some(bgp) = protocols.bgp.take() {
+        bgp.shutdown().await;
+    }
     protocols.set(&Desired::default());
     let _ = ml_ctl.try_send(Control::Leave);
     let _ = tokio::time::timeout(LEAVE_GRACE, ml_task.join()).await;

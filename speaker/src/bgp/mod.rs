@@ -14,7 +14,8 @@
 //!   communities, local-pref; per session NEXT_HOP, AS_PATH and the iBGP/eBGP rules.
 //! - [`peer`]: a configured peer plus this node to a session's settings (pure): router ID, source address,
 //!   TTL, timers, graceful restart, MD5 password.
-//! - [`speaker`]: [`BgpSpeaker`], the owner's declarative handle.
+//! - `speaker`: [`BgpSpeaker`], the owner's declarative handle; `announcer`: the same behind the owner
+//!   loop's seam ([`crate::protocols::BgpAnnouncer`], [`BgpTarget::from_election`]).
 //! - `session`: one task per peer driving `ferrolb_proto::bgp::Session` over TCP.
 //! - [`transport`] and [`sockopt`]: the connection and its socket options (TCP MD5 is the one `unsafe`).
 //! - [`metrics`]: session state, UPDATEs and prefixes sent, NOTIFICATIONs sent and received.
@@ -24,6 +25,7 @@
 //! NOTIFICATION, so routers that help keep its routes (and traffic flows) until it is back and has sent
 //! End-of-RIB again. [`BgpSpeaker::shutdown`] sends Cease instead, and routers withdraw at once.
 
+mod announcer;
 pub mod desired;
 pub mod metrics;
 pub mod peer;

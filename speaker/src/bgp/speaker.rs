@@ -217,6 +217,11 @@ impl BgpSpeaker {
         self.sessions.get(&peer).map(|h| h.status.clone())
     }
 
+    /// The metric families the sessions update (register them with [`BgpMetrics::register`]).
+    pub fn metrics(&self) -> &BgpMetrics {
+        &self.metrics
+    }
+
     /// Peers of the last target that got no session, and why.
     pub fn peer_errors(&self) -> &BTreeMap<SocketAddr, PeerError> {
         &self.errors
