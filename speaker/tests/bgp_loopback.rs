@@ -4,7 +4,8 @@
 //! then End-of-RIB; minimal UPDATEs for each change; iBGP/eBGP attributes over IPv4 and IPv6 (MP_REACH with
 //! the local IPv6 next hop); the right NOTIFICATION and a backed-off reconnect after bad input; hold timer
 //! expiry; a silent or unreachable peer not delaying another; a settings change resetting only its peer;
-//! Cease on de-configuration and on shutdown; TCP MD5 with the right and a wrong key; metrics.
+//! Cease on de-configuration and on shutdown, none when the speaker is dropped; TCP MD5 with the right and a
+//! wrong key; the socket options (TTL, DSCP, source address); ROUTE-REFRESH; metrics.
 
 mod bgp_support;
 
@@ -416,4 +417,75 @@ async fn dropping_the_speaker_closes_without_a_notification() {
         msgs.iter().all(|m| !matches!(m, Message::Notification(_))),
         "{msgs:?}"
     );
+}
+
+#[test]
+fn socket_options_are_set_before_connecting() {
+    use ferrolb_speaker::bgp::{ConnectError, SocketFactory, Transport, transport::configured_socket};
+    let factory = SocketFactory::default();
+    // directly connected eBGP over IPv4, with MD5, from the node's address
+    let t = Transport {
+        remote: "127.0.0.1:179".parse().unwrap(),
+        bind: Some(LO),
+        bind_required: false,
+        md5_password: Some("s3cret".into()),
+        ttl: Some(1),
+    };
+    let s = configured_socket(&t, &factory).unwrap();
+    assert_eq!(s.ttl_v4().unwrap(), 1);
+    assert_eq!(s.tos_v4().unwrap(), 0xc0, "DSCP CS6");
+    assert!(s.tcp_nodelay().unwrap());
+    let local = s.local_addr().unwrap().as_socket().unwrap();
+    assert_eq!(local.ip(), LO, "bound to the source address");
+    // over IPv6 with ebgp-multihop
+    let t6 = Transport {
+        remote: "[::1]:179".parse().unwrap(),
+        bind: None,
+        bind_required: false,
+        md5_password: None,
+        ttl: Some(255),
+    };
+    let s = configured_socket(&t6, &factory).unwrap();
+    assert_eq!(s.unicast_hops_v6().unwrap(), 255);
+    // the node's address may not be local (NAT): the kernel chooses; an explicit source-address must bind
+    let not_local = Transport {
+        bind: Some(ip("192.0.2.250")),
+        ..t.clone()
+    };
+    let s = configured_socket(&not_local, &factory).unwrap();
+    assert!(s.local_addr().unwrap().as_socket().unwrap().ip().is_unspecified());
+    let required = Transport {
+        bind_required: true,
+        ..not_local
+    };
+    let err = configured_socket(&required, &factory).unwrap_err();
+    assert!(matches!(err, ConnectError::Bind { .. }), "{err}");
+    assert!(err.to_string().contains("192.0.2.250"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route_refresh_gets_every_route_again() {
+    use ferrolb_proto::bgp::RouteRefresh;
+    let router = FakeRouter::bind(LO, ROUTER_AS, None).await;
+    let (mut speaker, _registry) = speaker();
+    let ips = [ip("203.0.113.10"), ip("203.0.113.11")];
+    speaker.set(&target(
+        &[LO],
+        vec![peer(router.addr(), ROUTER_AS, NODE_AS)],
+        &ips,
+        &advertisement(None, &["64513:7"]),
+    ));
+    let (mut conn, _) = router.accept_established(9).await;
+    let first = conn.recv_until_end_of_rib(Family::Ipv4Unicast).await;
+    conn.send(Message::RouteRefresh(RouteRefresh::request(Family::Ipv4Unicast)))
+        .await;
+    let Message::Update(again) = conn.recv_significant().await else {
+        panic!()
+    };
+    assert_eq!(again, first[0], "the same routes, the same attributes");
+    // a family that was not negotiated is ignored (RFC 2918)
+    conn.send(Message::RouteRefresh(RouteRefresh::request(Family::Ipv6Unicast)))
+        .await;
+    assert!(conn.recv_within(Duration::from_millis(300)).await.is_none());
+    speaker.shutdown().await;
 }
