@@ -333,7 +333,7 @@ async fn a_silent_or_unreachable_peer_never_delays_another() {
         panic!()
     };
     assert_eq!(announced(&[u]), [net("203.0.113.20/32")]);
-    assert!(t.elapsed() < Duration::from_millis(500), "{:?}", t.elapsed());
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
     speaker.shutdown().await;
 }
 
