@@ -14,7 +14,7 @@ use std::sync::Arc;
 use ferrolb_config::Config;
 use k8s_openapi::api::core::v1::ConfigMap;
 
-use crate::allocator::PoolDef;
+use crate::allocator::{Allocator, PoolDef};
 
 /// The key of the ConfigMap that holds the config text.
 pub const CONFIG_KEY: &str = "config";
@@ -92,7 +92,14 @@ impl ConfigState {
                 errors: vec![format!("the ConfigMap has no key {CONFIG_KEY:?}")],
             };
         };
-        match ferrolb_config::parse(text) {
+        let parsed =
+            ferrolb_config::parse(text).map_err(|errors| errors.iter().map(ToString::to_string).collect());
+        // The allocator's own checks of the pools (the parser's are stricter; this keeps the two in step).
+        let checked = parsed.and_then(|config| match Allocator::new(&pool_defs(&config)) {
+            Ok(_) => Ok(config),
+            Err(e) => Err(vec![e.to_string()]),
+        });
+        match checked {
             Ok(config) => {
                 self.stale = false;
                 if self.current.as_deref() == Some(&config) {
@@ -104,9 +111,7 @@ impl ConfigState {
             }
             Err(errors) => {
                 self.stale = true;
-                Outcome::Invalid {
-                    errors: errors.iter().map(ToString::to_string).collect(),
-                }
+                Outcome::Invalid { errors }
             }
         }
     }

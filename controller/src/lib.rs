@@ -3,7 +3,7 @@
 //! Pure parts: [`allocator`] (which IPs), [`service`] (a Service, projected), [`status`] (what its status
 //! should say), [`index`], [`config_map`] and [`reconciler`] (the state machine tying them together), and
 //! [`leader::decide`]. I/O at the edges: [`owner`] (the one task holding the reconciler), [`leader`]'s elector,
-//! [`events`], [`membership`], [`http`], and [`run`] wiring it all.
+//! [`events`], [`membership`], [`http`], and [`mod@run`] wiring it all.
 
 #![forbid(unsafe_code)]
 
