@@ -8,6 +8,8 @@
 //!   manifest objects against the Kubernetes types.
 //! - [`programs`]: the built programs, kubectl, commands with deadlines.
 //! - [`pods`]: a container run as its manifest runs it (arguments, environment), and the kubelet's probes.
+//! - [`system`]: the whole system in a lab (API server, two controllers, a speaker per node, routers, the
+//!   kube-proxy stand-in), for the end-to-end tests, the benchmark and `ferrolb-lab demo`.
 
 #![forbid(unsafe_code)]
 
@@ -16,3 +18,4 @@ pub mod manifest;
 pub mod pods;
 pub mod programs;
 pub mod rbac;
+pub mod system;

@@ -5,27 +5,31 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// A program built by this workspace (`ferrolb-controller`, `ferrolb-speaker`, `ferrolb`), next to the test
-/// binary's own profile directory (`target/<profile>/`).
+/// A program built by this workspace (`ferrolb-controller`, `ferrolb-speaker`, `ferrolb`, `ferrolb-lab`), next
+/// to the running executable: in its own directory (a program such as `ferrolb-lab` in `target/<profile>/`) or
+/// the one above (a test binary in `target/<profile>/deps/`).
 ///
 /// `cargo test --workspace` builds every package's programs before it runs any test. Run alone
 /// (`cargo test -p ferrolb-e2e`), the tests need them built first: the panic says how.
 pub fn program(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("the test's own path: {e}"));
-    // target/<profile>/deps/<test>-<hash>
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .unwrap_or_else(|| panic!("{} is not under target/<profile>/deps", exe.display()));
-    let path = profile_dir.join(name);
-    assert!(
-        path.is_file(),
-        "{} is not built: run the workspace's tests (`cargo test --workspace`), or build it first \
-         (`cargo build -p {}`)",
-        path.display(),
-        package_of(name)
-    );
-    path
+    find_program(name).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`program`], or why it is not there (with the command that builds it).
+pub fn find_program(name: &str) -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("the running program's own path: {e}"))?;
+    let dirs: Vec<&Path> = exe.ancestors().skip(1).take(2).collect();
+    dirs.iter()
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            format!(
+                "{name} is not built next to {}: run the workspace's tests (`cargo test --workspace`), or \
+                 build it first (`cargo build -p {}`, with `--release` for a release build)",
+                exe.display(),
+                package_of(name)
+            )
+        })
 }
 
 fn package_of(program: &str) -> &str {
