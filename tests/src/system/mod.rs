@@ -17,6 +17,7 @@
 //! Waits poll a condition with a deadline ([`System::wait`]); an interrupt flag (the demo's Ctrl-C) ends
 //! them early. Dropping a [`System`] stops the programs, the API server and the lab, in that order.
 
+pub mod ledger;
 mod network;
 pub mod objects;
 mod programs;
