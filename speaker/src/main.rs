@@ -56,7 +56,27 @@ async fn shutdown_signal() {
     }
 }
 
+/// glibc gives every thread that allocates its own malloc arena; for a daemon that allocates little, the
+/// arenas' free pages are most of its private memory. One arena is plenty, but glibc reads the setting only
+/// at start-up, so the speaker re-executes itself once with it (same PID, same arguments) unless the
+/// environment already chose a value.
+fn single_malloc_arena() {
+    use std::os::unix::process::CommandExt;
+    const VAR: &str = "MALLOC_ARENA_MAX";
+    if std::env::var_os(VAR).is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else { return };
+    // exec only returns on failure; then carry on with the default arenas
+    let err = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env(VAR, "1")
+        .exec();
+    eprintln!("ferrolb-speaker: re-executing with {VAR}=1 failed ({err}); continuing");
+}
+
 fn main() -> anyhow::Result<()> {
+    single_malloc_arena();
     let args = Args::parse();
     init_logging(&args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -21,6 +21,59 @@ impl<T: Send + 'static> TaskHandle<T> {
     }
 }
 
+impl<T: Send + 'static> TaskHandle<T> {
+    /// Spawns `fut` on the runtime of `handle`.
+    pub fn spawn_on(
+        handle: &tokio::runtime::Handle,
+        name: &'static str,
+        fut: impl Future<Output = T> + Send + 'static,
+    ) -> Self {
+        TaskHandle {
+            name,
+            inner: Some(handle.spawn(fut)),
+        }
+    }
+}
+
+/// A single-threaded runtime on its own OS thread, for latency-sensitive I/O that must not queue behind the
+/// rest of the program. Dropping it stops the thread and every task on it.
+#[derive(Debug)]
+pub struct DedicatedRuntime {
+    handle: tokio::runtime::Handle,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl DedicatedRuntime {
+    /// Starts the runtime on a thread named `name`.
+    pub fn start(name: &str) -> std::io::Result<DedicatedRuntime> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let handle = rt.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new().name(name.to_owned()).spawn(move || {
+            let _ = rt.block_on(stopped);
+        })?;
+        Ok(DedicatedRuntime {
+            handle,
+            stop: Some(stop),
+        })
+    }
+
+    /// Its handle, for spawning.
+    pub fn handle(&self) -> &tokio::runtime::Handle {
+        &self.handle
+    }
+}
+
+impl Drop for DedicatedRuntime {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
 impl<T> TaskHandle<T> {
     /// The task's name (for logs).
     pub fn name(&self) -> &'static str {

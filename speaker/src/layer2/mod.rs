@@ -32,7 +32,7 @@ use crate::interfaces::{Interface, InterfaceFilter, Interfaces};
 use crate::metrics::Metrics;
 use crate::netlink::Links;
 use crate::protocols::Layer2Announcer;
-use crate::task::TaskHandle;
+use crate::task::{DedicatedRuntime, TaskHandle};
 use responder::OwnedSet;
 
 /// The owner loop's handle on layer2 mode.
@@ -105,6 +105,14 @@ async fn run(
     mut interfaces: watch::Receiver<Arc<Links>>,
     metrics: Metrics,
 ) {
+    // the responders run on their own thread: an ARP reply never waits behind watch events or elections
+    let io_runtime = match DedicatedRuntime::start("ferrolb-l2-io") {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            tracing::warn!(error = %e, "no dedicated thread for the responders; sharing the main runtime");
+            None
+        }
+    };
     let mut running: HashMap<u32, Running> = HashMap::new();
     loop {
         let d = desired.borrow_and_update().clone();
@@ -133,7 +141,11 @@ async fn run(
                 }
                 None => {
                     let (tx, rx) = watch::channel(set);
-                    let task = TaskHandle::spawn("responder", io::run(iface.clone(), rx, metrics.clone()));
+                    let fut = io::run(iface.clone(), rx, metrics.clone());
+                    let task = match &io_runtime {
+                        Some(rt) => TaskHandle::spawn_on(rt.handle(), "responder", fut),
+                        None => TaskHandle::spawn("responder", fut),
+                    };
                     running.insert(
                         index,
                         Running {

@@ -79,6 +79,7 @@ struct Runner {
     /// only `settle` later (a joining speaker needs that long before it announces anything itself).
     up_since: HashMap<String, Instant>,
     last_join_announce: Option<Instant>,
+    last_publish: Option<Instant>,
     view_tx: watch::Sender<View>,
     buf: Vec<u8>,
 }
@@ -109,6 +110,7 @@ async fn run(
         stepped_aside: false,
         up_since: HashMap::new(),
         last_join_announce: None,
+        last_publish: None,
         view_tx,
         buf: vec![0u8; RECV_BUF],
     };
@@ -399,16 +401,17 @@ impl Runner {
         Some(self.last_join_announce.or(self.started_at)? + every)
     }
 
-    /// When the next recently seen member becomes live.
+    /// When the next recently seen member becomes live: the earliest maturity the last published view does
+    /// not reflect yet (possibly already past, if another event won the race at that instant).
     fn next_maturity(&self) -> Option<Instant> {
         if !self.settled {
             return None;
         }
-        let now = Instant::now();
+        let published = self.last_publish?;
         self.up_since
             .values()
             .map(|t| *t + self.settings.timings.settle)
-            .filter(|t| *t > now)
+            .filter(|t| *t > published)
             .min()
     }
 
@@ -514,6 +517,7 @@ impl Runner {
 
     fn publish(&mut self) {
         let now = Instant::now();
+        self.last_publish = Some(now);
         let settle = self.settings.timings.settle;
         let mut live: BTreeSet<String> = self
             .active_names()

@@ -299,9 +299,19 @@ impl Cluster {
         })
     }
 
-    /// Starts the speaker of `node` and waits until it is ready.
+    /// Starts the speaker of `node` and waits until it is ready. `FERROLB_SPEAKER_WRAPPER` (a command line,
+    /// e.g. `valgrind --tool=massif`) runs it under a tool.
     pub fn start_speaker(&self, node: &str) {
-        let spec = ProcessSpec::new(format!("{node}-speaker"), speaker_binary())
+        let wrapper: Vec<String> = std::env::var("FERROLB_SPEAKER_WRAPPER")
+            .map(|w| w.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default();
+        let spec = match wrapper.split_first() {
+            Some((tool, args)) => ProcessSpec::new(format!("{node}-speaker"), tool)
+                .args(args)
+                .arg(speaker_binary()),
+            None => ProcessSpec::new(format!("{node}-speaker"), speaker_binary()),
+        };
+        let spec = spec
             .args(["--node-name", node, "--kubeconfig"])
             .arg(&self.kubeconfig)
             .args(["--log-level", "debug"])
@@ -367,6 +377,22 @@ impl Cluster {
             .expect("generation in the log")
     }
 
+    /// Stops `node`'s speaker with SIGTERM (it withdraws and leaves the cluster), waiting up to 10 s.
+    pub fn stop_speaker(&self, node: &str) {
+        let p = self
+            .speakers
+            .lock()
+            .unwrap()
+            .remove(node)
+            .expect("running speaker");
+        let status = p.stop(Duration::from_secs(10)).expect("stop");
+        assert!(
+            status.success(),
+            "{node}'s speaker exited with {status}:\n{}",
+            p.log()
+        );
+    }
+
     /// `kill -9` of `node`'s speaker.
     pub fn kill_speaker(&self, node: &str) {
         let p = self
@@ -376,6 +402,16 @@ impl Cluster {
             .remove(node)
             .expect("running speaker");
         p.kill().expect("kill");
+    }
+
+    /// The PID of `node`'s speaker.
+    pub fn speaker_pid(&self, node: &str) -> u32 {
+        self.speakers
+            .lock()
+            .unwrap()
+            .get(node)
+            .expect("running speaker")
+            .pid()
     }
 
     /// The speaker's log.
