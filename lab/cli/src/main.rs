@@ -1,7 +1,10 @@
 //! `ferrolb-lab`: lab tooling. `ferrolb-lab apiserver` runs the embedded Kubernetes API server and writes
-//! kubeconfigs that `kube` and `kubectl` accept.
+//! kubeconfigs that `kube` and `kubectl` accept; `ferrolb-lab demo` (as root) runs the whole system in a
+//! network-namespace lab and shows that it works.
 
 #![forbid(unsafe_code)]
+
+mod demo;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,6 +24,8 @@ struct Cli {
 enum Command {
     /// Run the embedded Kubernetes API server (plain HTTP) until interrupted.
     Apiserver(ApiserverArgs),
+    /// As root: build a lab, run ferrolb in it (the examples/ manifests), show that it works, tear it down.
+    Demo(demo::DemoArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -172,16 +177,30 @@ async fn apiserver(args: ApiserverArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<std::process::ExitCode> {
+    let cli = Cli::parse();
+    // The demo's own API server logs nothing below warnings: its output is the story.
+    let default_filter = match cli.command {
+        Command::Demo(_) => "warn",
+        Command::Apiserver(_) => "info",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter.into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
-        Command::Apiserver(a) => apiserver(a).await,
+    match cli.command {
+        Command::Apiserver(a) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            rt.block_on(apiserver(a))?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        // The demo runs its own runtime inside the lab's api namespace; it blocks on the lab's tools.
+        Command::Demo(a) => Ok(demo::run(&a)),
     }
 }
 
