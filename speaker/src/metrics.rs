@@ -11,6 +11,8 @@
 //! | `ferrolb_layer2_responses_sent_total` | `protocol` | replies sent |
 //! | `ferrolb_layer2_requests_ignored_total` | `protocol`, `reason` | requests not answered, by `DropReason` |
 //! | `ferrolb_layer2_gratuitous_sent_total` | `protocol` | gratuitous ARPs / unsolicited NAs sent |
+//! | `ferrolb_layer2_fast_path_enabled` | | 1 when ARP is answered in the kernel (eBPF) for owned IPv4 addresses |
+//! | `ferrolb_layer2_fast_path_responses_total` | | ARP replies the fast path sent (also counted in `responses_sent`) |
 //! | `ferrolb_memberlist_members` | | live members, this node included |
 //! | `ferrolb_memberlist_member_changes_total` | `change` (`up`, `down`) | membership changes seen |
 //! | `ferrolb_memberlist_suspicions_total` | | probes of other members that failed (suspicions raised here) |
@@ -103,6 +105,10 @@ pub struct Metrics {
     pub requests_ignored: Family<DropLabels, Counter>,
     /// `layer2_gratuitous_sent_total{protocol}`.
     pub gratuitous_sent: Family<ProtocolLabel, Counter>,
+    /// `layer2_fast_path_enabled`.
+    pub fast_path_enabled: Gauge,
+    /// `layer2_fast_path_responses_total`.
+    pub fast_path_responses: Counter,
     /// `memberlist_members`.
     pub members: Gauge,
     /// `memberlist_member_changes_total{change}`.
@@ -178,6 +184,16 @@ impl Metrics {
                 "requests_ignored",
                 "ARP/NDP requests not answered, by reason",
                 m.requests_ignored.clone(),
+            );
+            l.register(
+                "fast_path_enabled",
+                "1 when ARP is answered in the kernel (eBPF) for owned IPv4 addresses",
+                m.fast_path_enabled.clone(),
+            );
+            l.register(
+                "fast_path_responses",
+                "ARP replies sent by the in-kernel fast path (also counted in responses_sent)",
+                m.fast_path_responses.clone(),
             );
             l.register(
                 "gratuitous_sent",

@@ -10,9 +10,12 @@
 //! then it is bound to the EtherType and interface, so no unfiltered frame from any interface is ever queued.
 //!
 //! Every `unsafe` block is a libc call on a descriptor this module owns, with pointers to properly sized,
-//! initialised locals; each says so in its `// SAFETY:` line.
+//! initialised locals; each says so in its `// SAFETY:` line. [`bpf`] holds the `bpf(2)` calls of the ARP fast
+//! path, under the same rules.
 
 #![allow(unsafe_code)]
+
+pub mod bpf;
 
 use std::io;
 use std::mem::{size_of, zeroed};

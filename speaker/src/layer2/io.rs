@@ -17,6 +17,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
+use super::fastpath::{FastPath, FastPathInterface};
 use super::garp::GarpSchedule;
 use super::responder::{DropReason, OwnedSet, answer_arp, answer_ndp};
 use crate::interfaces::Interface;
@@ -41,7 +42,12 @@ fn open(ifindex: u32) -> io::Result<Sockets> {
 }
 
 /// Runs the responder of `iface` until the task is dropped.
-pub async fn run(iface: Interface, mut owned: watch::Receiver<Arc<OwnedSet>>, metrics: Metrics) {
+pub async fn run(
+    iface: Interface,
+    mut owned: watch::Receiver<Arc<OwnedSet>>,
+    metrics: Metrics,
+    fast: Option<Arc<FastPath>>,
+) {
     let Some(mac) = iface.mac else { return };
     let sockets = loop {
         match open(iface.index) {
@@ -52,11 +58,19 @@ pub async fn run(iface: Interface, mut owned: watch::Receiver<Arc<OwnedSet>>, me
             }
         }
     };
-    tracing::info!(interface = %iface.name, %mac, "answering ARP and NDP");
+    let fast = fast.and_then(|f| match f.attach(iface.index, mac) {
+        Ok(fp) => Some(fp),
+        Err(e) => {
+            tracing::info!(interface = %iface.name, error = %e, "ARP fast path not attached; answering from user space");
+            None
+        }
+    });
+    tracing::info!(interface = %iface.name, %mac, fast_path = fast.is_some(), "answering ARP and NDP");
     let mut r = Responder {
         name: iface.name.clone(),
         mac,
         metrics,
+        fast,
         garp: GarpSchedule::new(),
         current: Arc::new(OwnedSet::default()),
         groups: HashMap::new(),
@@ -98,6 +112,8 @@ struct Responder {
     name: String,
     mac: MacAddr,
     metrics: Metrics,
+    /// The in-kernel ARP responder on this interface, when available.
+    fast: Option<FastPathInterface>,
     garp: GarpSchedule,
     current: Arc<OwnedSet>,
     /// Solicited-node multicast MACs joined, with how many owned IPv6 addresses need each.
@@ -112,6 +128,11 @@ impl Responder {
         let prev = std::mem::replace(&mut self.current, next);
         for ip in prev.v4.difference(&self.current.v4) {
             self.garp.cancel(&IpAddr::V4(*ip));
+            if let Some(fp) = self.fast.as_mut()
+                && let Err(e) = fp.remove(*ip)
+            {
+                tracing::error!(interface = %self.name, %ip, error = %e, "removing an IP from the ARP fast path");
+            }
         }
         for ip in prev.v6.difference(&self.current.v6) {
             self.garp.cancel(&IpAddr::V6(*ip));
@@ -128,6 +149,11 @@ impl Responder {
         }
         for ip in self.current.v4.difference(&prev.v4) {
             self.garp.start(IpAddr::V4(*ip), now);
+            if let Some(fp) = self.fast.as_mut()
+                && let Err(e) = fp.insert(*ip)
+            {
+                tracing::warn!(interface = %self.name, %ip, error = %e, "the ARP fast path cannot take an IP; user space answers it");
+            }
         }
         for ip in self.current.v6.difference(&prev.v6) {
             self.garp.start(IpAddr::V6(*ip), now);

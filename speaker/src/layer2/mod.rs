@@ -16,7 +16,10 @@
 //!
 //! - [`responder`]: the pure decision for one frame.
 //! - [`garp`]: the pure takeover announcement schedule.
+//! - [`fastpath`]: the in-kernel ARP responder (eBPF on tcx ingress) that answers owned IPv4 addresses at
+//!   kernel speed; the `AF_PACKET` responder handles everything it leaves alone.
 
+pub mod fastpath;
 pub mod garp;
 mod io;
 pub mod responder;
@@ -29,10 +32,11 @@ use tokio::sync::watch;
 
 use crate::election::Layer2Desired;
 use crate::interfaces::{Interface, InterfaceFilter, Interfaces};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, ProtocolLabel};
 use crate::netlink::Links;
 use crate::protocols::Layer2Announcer;
 use crate::task::{DedicatedRuntime, TaskHandle};
+use fastpath::FastPath;
 use responder::OwnedSet;
 
 /// The owner loop's handle on layer2 mode.
@@ -113,6 +117,19 @@ async fn run(
             None
         }
     };
+    let fast = match FastPath::load() {
+        Ok(f) => {
+            tracing::info!("ARP fast path loaded (eBPF, tcx ingress)");
+            metrics.fast_path_enabled.set(1);
+            Some(f)
+        }
+        Err(e) => {
+            tracing::info!(error = %e, "ARP fast path unavailable; answering ARP from user space");
+            None
+        }
+    };
+    let mut fast_counted = 0u64;
+    let mut poll = tokio::time::interval(std::time::Duration::from_secs(1));
     let mut running: HashMap<u32, Running> = HashMap::new();
     loop {
         let d = desired.borrow_and_update().clone();
@@ -141,7 +158,7 @@ async fn run(
                 }
                 None => {
                     let (tx, rx) = watch::channel(set);
-                    let fut = io::run(iface.clone(), rx, metrics.clone());
+                    let fut = io::run(iface.clone(), rx, metrics.clone(), fast.clone());
                     let task = match &io_runtime {
                         Some(rt) => TaskHandle::spawn_on(rt.handle(), "responder", fut),
                         None => TaskHandle::spawn("responder", fut),
@@ -157,9 +174,25 @@ async fn run(
                 }
             }
         }
-        tokio::select! {
-            r = desired.changed() => if r.is_err() { return },
-            r = interfaces.changed() => if r.is_err() { return },
+        loop {
+            tokio::select! {
+                r = desired.changed() => if r.is_err() { return } else { break },
+                r = interfaces.changed() => if r.is_err() { return } else { break },
+                _ = poll.tick() => {
+                    // replies the fast path sent count as requests received and answered
+                    if let Some(f) = &fast {
+                        let total = f.answered();
+                        let delta = total.saturating_sub(fast_counted);
+                        fast_counted = total;
+                        if delta > 0 {
+                            let arp = ProtocolLabel { protocol: "arp" };
+                            metrics.requests_received.get_or_create(&arp).inc_by(delta);
+                            metrics.responses_sent.get_or_create(&arp).inc_by(delta);
+                            metrics.fast_path_responses.inc_by(delta);
+                        }
+                    }
+                }
+            }
         }
     }
 }
