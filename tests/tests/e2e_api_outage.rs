@@ -96,7 +96,7 @@ fn the_api_server_away_for_a_minute_changes_nothing() {
             (*name, p)
         })
         .collect();
-    let writes = sys.status_writes();
+    let writes = sys.wait_status_writes(services.len(), WAIT).unwrap();
     let events = event_counts(&sys);
 
     // Away: nobody reaches the server.

@@ -88,6 +88,7 @@ fn the_leader_killed_while_services_come_and_go() {
             (format!("default/{name}"), ip)
         })
         .collect();
+    sys.wait_status_writes(8, WAIT).unwrap();
     let stable_writes = status_writes_for(&sys, "stable-");
     assert_eq!(stable_writes, 8, "one status write per Service");
 
@@ -245,7 +246,7 @@ fn a_broken_config_withdraws_nothing_and_fixing_it_resumes() {
         owners["b"].1.0, "node3",
         "a Local Service is announced where its endpoint is"
     );
-    let writes = sys.status_writes();
+    let writes = sys.wait_status_writes(2, WAIT).unwrap();
 
     // Broken: the Warning Event lists both errors; every program says its config is stale.
     sys.set_config(BROKEN).unwrap();
@@ -290,7 +291,11 @@ fn a_broken_config_withdraws_nothing_and_fixing_it_resumes() {
         Ok(config_stale_everywhere(&sys, 0.0).then_some(()))
     })
     .unwrap();
-    assert_eq!(sys.status_writes(), writes + 2, "writes for plain and late only");
+    assert_eq!(
+        sys.wait_status_writes(writes + 2, WAIT).unwrap(),
+        writes + 2,
+        "writes for plain and late only"
+    );
 
     // The data path never noticed.
     for (name, probe) in probes {

@@ -103,7 +103,7 @@ fn a_layer2_service_from_creation_to_deletion() {
     assert_eq!(answer, owner, "curl http://{ip}/");
 
     // Deleted: nobody answers any more, and the IP goes to the next Service.
-    let writes_before = sys.status_writes();
+    let writes_before = sys.wait_status_writes(1, WAIT).unwrap();
     sys.delete_service("default", "web").unwrap();
     sys.unserve("default", "web").unwrap();
     sys.wait_no_arp(v4(ip), WAIT).unwrap();
@@ -118,7 +118,7 @@ fn a_layer2_service_from_creation_to_deletion() {
         "the IP is free again"
     );
     assert_eq!(
-        sys.status_writes(),
+        sys.wait_status_writes(writes_before + 1, WAIT).unwrap(),
         writes_before + 1,
         "one status write for the new Service, none for the deleted one"
     );

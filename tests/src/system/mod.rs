@@ -441,9 +441,9 @@ impl System {
             Err(SystemError::Timeout { what, timeout, .. }) => Err(SystemError::Timeout {
                 what,
                 timeout,
-                last: last.map(|mut l| {
-                    l.truncate(600);
-                    l
+                last: last.map(|l| match l.char_indices().nth(600) {
+                    Some((cut, _)) => format!("{}…", &l[..cut]),
+                    None => l,
                 }),
             }),
             other => other,

@@ -122,8 +122,8 @@ fn slice_name(service: &str) -> String {
 pub type ObjectRef = (String, String, String);
 
 impl System {
-    /// Applies every object of a YAML manifest (one or more documents): created when absent, else its
-    /// metadata labels and annotations, `data`, `spec` merged in (like `kubectl apply` for these fields).
+    /// Applies every object of a YAML manifest (one or more documents): created when absent, else merged in
+    /// ([`System::apply`]; like `kubectl apply` for those fields).
     /// Namespaced objects without a namespace go to `default_namespace`.
     pub fn apply_yaml(&self, what: &str, text: &str, default_namespace: &str) -> Result<Vec<ObjectRef>> {
         let manifest = Manifest::parse(what, text)?;
@@ -145,7 +145,8 @@ impl System {
         Ok(applied)
     }
 
-    /// Creates `object`, or merges its labels, annotations, `data` and `spec` into the stored one.
+    /// Creates `object`, or merges its labels, annotations, `data` and `spec` (an EndpointSlice's `endpoints`
+    /// and `ports`) into the stored one.
     pub fn apply(&self, object: &Value) -> Result<()> {
         let admin = self.admin();
         let kind = object["kind"].as_str().unwrap_or_default();
@@ -160,7 +161,7 @@ impl System {
                 patch["metadata"][field] = object["metadata"][field].clone();
             }
         }
-        for field in ["data", "spec"] {
+        for field in ["data", "spec", "endpoints", "ports"] {
             if !object[field].is_null() {
                 patch[field] = object[field].clone();
             }
@@ -194,18 +195,7 @@ impl System {
 
     /// Replaces the endpoints of Service `namespace/name` (ready pods on `nodes`).
     pub fn set_endpoints(&self, namespace: &str, name: &str, nodes: &[&str]) -> Result<()> {
-        self.apply(&endpoint_slice(namespace, name, nodes))?;
-        // `apply` merges `spec`; an EndpointSlice keeps its endpoints at the top level
-        self.admin()
-            .merge(
-                "EndpointSlice",
-                namespace,
-                &slice_name(name),
-                &json!({"endpoints": endpoint_slice(namespace, name, nodes)["endpoints"]}),
-                false,
-            )
-            .map(drop)
-            .map_err(SystemError::Api)
+        self.apply(&endpoint_slice(namespace, name, nodes))
     }
 
     /// The nodes with a ready endpoint of Service `namespace/name`.
@@ -339,6 +329,17 @@ impl System {
                 && matches!(e.verb.as_str(), "patch" | "update")
                 && e.code < 300
         })
+    }
+
+    /// Waits until the controllers have had at least `n` status writes accepted (an accepted write is in the
+    /// audit log only once its response is on its way, a moment after the store shows it); returns the count.
+    pub fn wait_status_writes(&self, n: usize, timeout: Duration) -> Result<usize> {
+        self.wait_until(
+            &format!("{n} status writes"),
+            timeout,
+            || Ok(self.status_writes()),
+            |w| *w >= n,
+        )
     }
 
     /// kubectl with the administrator's kubeconfig, run inside the api host; its standard output.
