@@ -129,6 +129,12 @@ impl Owner {
         if self.index.key().is_none() && self.sent_key.is_none() {
             w.push("the membership Secret's key".into());
         }
+        if self.index.synced() && self.own_address().is_none() {
+            w.push(format!(
+                "this node's address (Node {} has no InternalIP or ExternalIP; or give --memberlist-addr)",
+                self.settings.node
+            ));
+        }
         if !self.view.settled {
             w.push("the membership to settle".into());
         }
