@@ -314,10 +314,10 @@ mod tests {
         let spk = m.container("DaemonSet", "ferrolb-speaker", "speaker").unwrap();
         let s = Security::of(&spk).unwrap();
         assert_eq!(s.uid, 0);
-        assert_eq!(s.capabilities, ["NET_ADMIN", "NET_RAW"]);
+        assert_eq!(s.capabilities, ["BPF", "NET_ADMIN", "NET_RAW"]);
         assert!(
             s.setpriv_args()
-                .contains(&"--bounding-set=-all,+net_admin,+net_raw".to_owned())
+                .contains(&"--bounding-set=-all,+bpf,+net_admin,+net_raw".to_owned())
         );
 
         let mut c = spk.clone();

@@ -146,7 +146,11 @@ fn the_objects_say_what_the_install_needs() {
     assert_eq!(strings(&caps["drop"]), ["ALL"]);
     let mut added = strings(&caps["add"]);
     added.sort_unstable();
-    assert_eq!(added, ["NET_ADMIN", "NET_RAW"], "NET_RAW and NET_ADMIN only");
+    assert_eq!(
+        added,
+        ["BPF", "NET_ADMIN", "NET_RAW"],
+        "NET_RAW, NET_ADMIN and BPF only"
+    );
     assert_eq!(s.raw["securityContext"]["allowPrivilegeEscalation"], false);
     assert!(
         s.env
