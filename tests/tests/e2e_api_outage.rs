@@ -122,6 +122,11 @@ fn the_api_server_away_for_a_minute_changes_nothing() {
             );
         }
         assert_eq!(sys.crashed(&[]), Vec::<String>::new());
+        assert_eq!(
+            sys.rbac_denied(),
+            Vec::<String>::new(),
+            "requests the manifest's RBAC denies"
+        );
         rounds += 1;
     }
     assert_eq!(
@@ -205,5 +210,10 @@ fn the_api_server_away_for_a_minute_changes_nothing() {
         sys.leader()
     );
     assert_eq!(sys.crashed(&[]), Vec::<String>::new());
+    assert_eq!(
+        sys.rbac_denied(),
+        Vec::<String>::new(),
+        "requests the manifest's RBAC denies"
+    );
     assert!(sys.admin().get("Secret", NS, "ferrolb-memberlist").is_some());
 }

@@ -143,4 +143,9 @@ fn bgp_routes_at_bird_and_frr_with_a_next_hop_per_eligible_node() {
     wait_next_hops(&sys, &frr, web, &BTreeSet::new());
     wait_next_hops(&sys, &frr, local, &node_ips(&sys, &["node1", "node3"]));
     assert_eq!(sys.crashed(&[]), Vec::<String>::new());
+    assert_eq!(
+        sys.rbac_denied(),
+        Vec::<String>::new(),
+        "requests the manifest's RBAC denies"
+    );
 }

@@ -169,6 +169,11 @@ fn the_leader_killed_while_services_come_and_go() {
         "no status write for a Service whose IP did not change"
     );
     assert_eq!(sys.crashed(&[]), Vec::<String>::new());
+    assert_eq!(
+        sys.rbac_denied(),
+        Vec::<String>::new(),
+        "requests the manifest's RBAC denies"
+    );
 }
 
 const VALID: &str = "address-pools:
@@ -324,4 +329,9 @@ fn a_broken_config_withdraws_nothing_and_fixing_it_resumes() {
         assert_eq!(&sys.wait_arp_owner(v4(*ip), WAIT).unwrap(), owner, "{name}");
     }
     assert_eq!(sys.crashed(&[]), Vec::<String>::new());
+    assert_eq!(
+        sys.rbac_denied(),
+        Vec::<String>::new(),
+        "requests the manifest's RBAC denies"
+    );
 }

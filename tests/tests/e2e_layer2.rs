@@ -125,6 +125,11 @@ fn a_layer2_service_from_creation_to_deletion() {
     let owner = elected(ip, &nodes);
     assert_eq!(sys.wait_arp_owner(v4(ip), WAIT).unwrap().0, owner);
     assert_eq!(sys.crashed(&[]), Vec::<String>::new());
+    assert_eq!(
+        sys.rbac_denied(),
+        Vec::<String>::new(),
+        "requests the manifest's RBAC denies"
+    );
 }
 
 #[test]
@@ -226,4 +231,9 @@ fn layer2_failover_when_the_owner_node_dies() {
     );
     assert_eq!(sys.wait_arp_owner(v4(ip), WAIT).unwrap().0, owner);
     assert_eq!(sys.crashed(&[]), Vec::<String>::new());
+    assert_eq!(
+        sys.rbac_denied(),
+        Vec::<String>::new(),
+        "requests the manifest's RBAC denies"
+    );
 }

@@ -9,7 +9,9 @@ use ferrolb_netlab::Lab;
 use serde_json::{Value, json};
 
 use super::{Result, System, SystemError};
+use crate::cluster::{CONTROLLER_USER, SPEAKER_USER};
 use crate::manifest::Manifest;
+use crate::rbac::{Policy, Request};
 
 /// The Node object of lab host `name`: labels as a kubelet sets them, InternalIPs (IPv4 first), Ready.
 pub fn node(lab: &Lab, name: &str) -> Value {
@@ -320,10 +322,35 @@ impl System {
         })
     }
 
+    /// The programs' requests so far that the install manifest's RBAC would deny, each distinct request
+    /// once. Every end-to-end test checks it is empty at its end, so the manifest's RBAC is proven for what
+    /// the whole system does — BGP mode, outages and failovers included — not only for `tests/tests/rbac.rs`'s
+    /// scenario (which also proves that nothing granted goes unused).
+    pub fn rbac_denied(&self) -> Vec<String> {
+        let policy = match Policy::from_objects(&self.manifest.objects) {
+            Ok(p) => p,
+            Err(e) => return vec![format!("the manifest's RBAC does not parse: {e}")],
+        };
+        let requests: Vec<Request> = self
+            .server()
+            .audit()
+            .entries()
+            .iter()
+            .filter(|e| e.user == CONTROLLER_USER || e.user == SPEAKER_USER)
+            .filter_map(Request::from_audit)
+            .collect();
+        policy
+            .audit(&requests)
+            .denied
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
     /// How many status writes (`patch`/`update` of `services/status`) the controllers have had accepted.
     pub fn status_writes(&self) -> usize {
         self.server().audit().count(|e| {
-            e.user == crate::cluster::CONTROLLER_USER
+            e.user == CONTROLLER_USER
                 && e.resource == "services"
                 && e.subresource == "status"
                 && matches!(e.verb.as_str(), "patch" | "update")
