@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README): installs what the tests need on a Debian machine, then runs every test.
 #
-#   sudo ./scripts/test.sh            # everything: lint, unit, property, lab and end-to-end tests
+#   ./scripts/test.sh                 # as root: everything: lint, unit, property, lab and end-to-end tests
 #   ./scripts/test.sh --no-install    # skip the apt step (packages already present)
 #
 # Lab tests (network namespaces, real arping/ndisc6/GoBGP/BIRD/FRR) need root. Under CI (CI=true) a lab test
