@@ -3,7 +3,8 @@
 #   docker build -t ghcr.io/ferrolb/ferrolb:v0.1.0 .
 #
 # The manifests (deploy/) run /usr/local/bin/ferrolb-controller and /usr/local/bin/ferrolb-speaker from it.
-# Build stage: the workspace at its locked versions, release profile. Runtime stage: distroless (glibc, CA
+# Build stage: the workspace at its locked versions, the `image` profile (Cargo.toml: release plus LTO, one
+# codegen unit, opt-level s, panic abort — a smaller speaker resident set). Runtime stage: distroless (glibc, CA
 # certificates, no shell); TLS is rustls, so no OpenSSL is needed.
 
 # The toolchain the project is tested with (kube 5 needs Rust >= 1.89).
@@ -12,8 +13,8 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p ferrolb-controller -p ferrolb-speaker -p ferrolb \
- && install -D -m 0755 -t /out target/release/ferrolb-controller target/release/ferrolb-speaker target/release/ferrolb
+    cargo build --profile image --locked -p ferrolb-controller -p ferrolb-speaker -p ferrolb \
+ && install -D -m 0755 -t /out target/image/ferrolb-controller target/image/ferrolb-speaker target/image/ferrolb
 
 FROM gcr.io/distroless/cc-debian12:nonroot
 LABEL org.opencontainers.image.source="https://github.com/ferrolb/ferrolb" \
