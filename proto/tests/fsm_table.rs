@@ -114,7 +114,7 @@ fn timer(t: Timer) -> &'static str {
 }
 
 /// Actions as short tokens: `connect`, `send OPEN`, `send NOTIFICATION 4/0`, `close`, `arm Hold 9s`,
-/// `arm CR backoff` (jittered), `disarm KA`, `up`, `down`, `refresh ipv4-unicast`.
+/// `arm CR backoff` (jittered), `disarm KA`, `up`, `down`, `refresh ipv4-unicast`, `ignore UPDATE treat-as-withdraw`.
 fn tokens(actions: &[Action]) -> String {
     let mut out = Vec::new();
     for action in actions {
@@ -146,6 +146,7 @@ fn tokens(actions: &[Action]) -> String {
             Action::SessionUp(_) => out.push("up".into()),
             Action::SessionDown(_) => out.push("down".into()),
             Action::RouteRefreshRequested(f) => out.push(format!("refresh {f}")),
+            Action::UpdateIgnored(i) => out.push(format!("ignore UPDATE {}", i.handling)),
         }
     }
     out.join(", ")

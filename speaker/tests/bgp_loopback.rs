@@ -2,8 +2,8 @@
 //!
 //! Covered: OPEN (4-octet AS, graceful restart with forwarding preserved, timers, router ID); initial routes
 //! then End-of-RIB; minimal UPDATEs for each change; iBGP/eBGP attributes over IPv4 and IPv6 (MP_REACH with
-//! the local IPv6 next hop); the right NOTIFICATION and a backed-off reconnect after bad input; hold timer
-//! expiry; a silent or unreachable peer not delaying another; a settings change resetting only its peer;
+//! the local IPv6 next hop); the right NOTIFICATION and a backed-off reconnect after bad input; a malformed
+//! attribute ignored with the session kept up (RFC 7606); hold timer expiry; a silent or unreachable peer not delaying another; a settings change resetting only its peer;
 //! Cease on de-configuration and on shutdown, none when the speaker is dropped; TCP MD5 with the right and a
 //! wrong key; the socket options (TTL, DSCP, source address); ROUTE-REFRESH; metrics.
 
@@ -53,6 +53,28 @@ fn expect_notification(msgs: &[Message], code: u8, subcode: u8) -> Notification 
     match msgs.iter().find(|m| matches!(m, Message::Notification(_))) {
         Some(Message::Notification(n)) if n.code == code && n.subcode == subcode => n.clone(),
         other => panic!("expected NOTIFICATION {code}/{subcode}, got {other:?} in {msgs:?}"),
+    }
+}
+
+/// An UPDATE message with this body, built by hand (the codec refuses to write malformed ones).
+fn raw_update(body: &[u8]) -> Vec<u8> {
+    let mut out = vec![0xff; 16];
+    out.extend_from_slice(&((19 + body.len()) as u16).to_be_bytes());
+    out.push(2);
+    out.extend_from_slice(body);
+    out
+}
+
+/// Waits (at most [`WAIT`]) until the metrics contain `line`.
+async fn wait_metric(registry: &Registry, line: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let text = metrics_text(registry);
+        if text.contains(line) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "missing {line} in\n{text}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -239,15 +261,12 @@ async fn bad_input_gets_the_right_notification_and_a_backed_off_reconnect() {
     conn.handshake_refused(65000).await;
     expect_notification(&conn.until_closed().await, 2, 2);
 
-    // 3. an UPDATE without mandatory attributes: UPDATE Message Error / Missing Well-known Attribute
+    // 3. an UPDATE whose Total Path Attribute Length runs past the message (RFC 7606 still resets):
+    // UPDATE Message Error / Malformed Attribute List
     let (mut conn, _) = router.accept_established(9).await;
     conn.recv_until_end_of_rib(Family::Ipv4Unicast).await;
-    let bad = Update {
-        nlri: vec!["198.51.100.0/24".parse().unwrap()],
-        ..Update::default()
-    };
-    conn.send(Message::Update(bad)).await;
-    expect_notification(&conn.until_closed().await, 3, 3);
+    conn.send_raw(&raw_update(&[0, 0, 0, 200])).await;
+    expect_notification(&conn.until_closed().await, 3, 1);
 
     // 4. the router ends the session: counted as received, then a reconnect
     let (mut conn, _) = router.accept_established(9).await;
@@ -259,12 +278,66 @@ async fn bad_input_gets_the_right_notification_and_a_backed_off_reconnect() {
 
     let text = metrics_text(&registry);
     let label = format!("peer=\"{}\"", router.addr());
-    for (kind, code, subcode) in [("sent", 1, 1), ("sent", 2, 2), ("sent", 3, 3), ("received", 6, 4)] {
+    for (kind, code, subcode) in [("sent", 1, 1), ("sent", 2, 2), ("sent", 3, 1), ("received", 6, 4)] {
         let line = format!(
             "ferrolb_speaker_bgp_notifications_{kind}_total{{{label},code=\"{code}\",subcode=\"{subcode}\"}} 1"
         );
         assert!(text.contains(&line), "missing {line} in\n{text}");
     }
+    speaker.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_attribute_is_ignored_and_the_session_stays_up() {
+    let router = FakeRouter::bind(LO, ROUTER_AS, None).await;
+    let (mut speaker, registry) = speaker();
+    let adv = advertisement(None, &[]);
+    let peers = || vec![peer(router.addr(), ROUTER_AS, NODE_AS)];
+    speaker.set(&target(&[LO], peers(), &[ip("203.0.113.10")], &adv));
+    let (mut conn, _) = router.accept_established(9).await;
+    let updates = conn.recv_until_end_of_rib(Family::Ipv4Unicast).await;
+    assert_eq!(announced(&updates), [net("203.0.113.10/32")]);
+
+    // the router forwards a route whose ORIGIN is 7 (undefined): RFC 4271 would reset the session
+    let attrs: &[u8] = &[
+        0x40, 1, 1, 7, // ORIGIN 7
+        0x40, 2, 6, 2, 1, 0, 0, 0xfc, 0x00, // AS_PATH 64512
+        0x40, 3, 4, 192, 0, 2, 1, // NEXT_HOP 192.0.2.1
+    ];
+    let mut body = vec![0, 0, 0, attrs.len() as u8];
+    body.extend_from_slice(attrs);
+    body.extend_from_slice(&[24, 198, 51, 100]);
+    conn.send_raw(&raw_update(&body)).await;
+    let label = format!("peer=\"{}\"", router.addr());
+    wait_metric(
+        &registry,
+        &format!("ferrolb_speaker_bgp_updates_ignored_total{{{label}}} 1"),
+    )
+    .await;
+
+    // still up: a new service IP is advertised on the same connection, nothing else was sent
+    speaker.set(&target(
+        &[LO],
+        peers(),
+        &[ip("203.0.113.10"), ip("203.0.113.11")],
+        &adv,
+    ));
+    match conn.recv_significant().await {
+        Message::Update(u) => assert_eq!(announced(&[u]), [net("203.0.113.11/32")]),
+        other => panic!("expected the new route, got {other:?}"),
+    }
+    let status = wait_established(&speaker, router.addr(), WAIT).await;
+    assert_eq!(status.established_count, 1, "never reset");
+    assert_eq!(status.advertised_prefixes, 2);
+    let text = metrics_text(&registry);
+    assert!(
+        !text.contains("bgp_notifications_sent_total{"),
+        "no NOTIFICATION sent:\n{text}"
+    );
+    assert!(
+        text.contains(&format!("ferrolb_speaker_bgp_session_up{{{label}}} 1")),
+        "{text}"
+    );
     speaker.shutdown().await;
 }
 

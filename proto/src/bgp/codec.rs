@@ -4,7 +4,9 @@
 //! stream into messages). It checks the header itself (marker, length against the 4,096-byte limit and the
 //! per-type minimum, type), then lets netgauze parse the body, then checks what netgauze leaves to the
 //! receiver (duplicate attributes, missing well-known attributes). Every failure is a [`DecodeError`] that
-//! names the culprit and carries the NOTIFICATION RFC 4271 §6 prescribes ([`DecodeError::notification`]).
+//! names the culprit and carries the NOTIFICATION RFC 4271 §6 prescribes ([`DecodeError::notification`]),
+//! except the UPDATE errors that RFC 7606 handles without a session reset: those are
+//! [`DecodeError::UpdateIgnored`] (see [`super::update_error`] for which is which).
 //!
 //! [`Message::encode`] refuses what would not fit or could not be encoded faithfully (message over 4,096
 //! bytes, restart time over 12 bits, next hop of the wrong family, …) instead of writing a corrupt message.
@@ -18,6 +20,7 @@ use netgauze_parse_utils::traits::{ParseFrom, ParseFromWithOneInput};
 use super::convert;
 use super::notification::{self as n, Notification};
 use super::types::{HEADER_LEN, MAX_MESSAGE_LEN, Message, RouteRefresh};
+use super::update_error::{self, IgnoredUpdate};
 
 /// What the session negotiated that changes the encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -73,11 +76,16 @@ pub enum DecodeError {
         /// The NOTIFICATION to send, or `None` for a malformed NOTIFICATION (never answered).
         notification: Option<Notification>,
     },
+    /// A malformed UPDATE that RFC 7606 handles by treat-as-withdraw or attribute discard: no NOTIFICATION,
+    /// the session stays up, the UPDATE is ignored.
+    #[error("malformed UPDATE message ignored: {0}")]
+    UpdateIgnored(IgnoredUpdate),
 }
 
 impl DecodeError {
-    /// The NOTIFICATION RFC 4271 §6 says to send for this error, or `None` when the bad message was
-    /// itself a NOTIFICATION (the session is closed without one).
+    /// The NOTIFICATION RFC 4271 §6 (as revised by RFC 7606) says to send for this error, or `None` when the
+    /// bad message was itself a NOTIFICATION (the session is closed without one) or is an UPDATE to ignore
+    /// ([`DecodeError::UpdateIgnored`]: nothing is sent and the session stays up).
     pub fn notification(&self) -> Option<Notification> {
         match self {
             DecodeError::Truncated { .. } => Some(Notification::new(
@@ -101,6 +109,7 @@ impl DecodeError {
                 [*code],
             )),
             DecodeError::Malformed { notification, .. } => notification.clone(),
+            DecodeError::UpdateIgnored(_) => None,
         }
     }
 
@@ -117,6 +126,7 @@ impl DecodeError {
                 kind: "NOTIFICATION", ..
             } => "malformed_notification",
             DecodeError::Malformed { .. } => "malformed_route_refresh",
+            DecodeError::UpdateIgnored(_) => "update_ignored",
         }
     }
 
@@ -247,17 +257,13 @@ impl Message {
             });
         }
         let body = &bytes[HEADER_LEN..];
-        let mut ctx = BgpParsingContext::new(
-            cxt.four_octet_as,
-            Default::default(),
-            Default::default(),
-            // RFC 4271 §6.3: a semantically incorrect (non-unicast) prefix is logged and ignored.
-            false,
-            false,
-            // Malformed capabilities and attributes are errors (netgauze cannot resynchronise after one).
-            true,
-            true,
-        );
+        let mut ctx = parsing_context(cxt);
+        if code == 2 {
+            // RFC 7606: find every error (netgauze stops at the first) and how it is handled.
+            if let Some(ignored) = update_error::check(body, &mut ctx)? {
+                return Err(DecodeError::UpdateIgnored(ignored));
+            }
+        }
         match ng::BgpMessage::parse(&mut SliceReader::new(bytes), &mut ctx) {
             Ok(msg) => convert::from_ng(msg, cxt),
             Err(err) => {
@@ -291,6 +297,22 @@ impl Message {
         })?;
         Ok(out)
     }
+}
+
+/// The netgauze parsing context ferrolb decodes with.
+fn parsing_context(cxt: &CodecContext) -> BgpParsingContext {
+    BgpParsingContext::new(
+        cxt.four_octet_as,
+        Default::default(),
+        Default::default(),
+        // RFC 4271 §6.3: a semantically incorrect (non-unicast) prefix is logged and ignored.
+        false,
+        false,
+        // Malformed capabilities and attributes are errors (netgauze cannot resynchronise after one;
+        // UPDATEs are checked attribute by attribute before, see `update_error`).
+        true,
+        true,
+    )
 }
 
 /// Turns a netgauze parse failure into a [`DecodeError`] with the NOTIFICATION netgauze maps it to.

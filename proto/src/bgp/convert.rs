@@ -22,6 +22,7 @@ use super::types::{
     AS_TRANS, AsPath, AsSegment, Capabilities, Community, Family, GracefulRestart, LargeCommunity, Message,
     MpReach, MpUnreach, Open, Origin, PathAttributes, RawCapability, RouteRefresh, SegmentKind, Update,
 };
+use super::update_error::{IgnoredUpdate, UpdateErrorHandling};
 
 // ===== decoding: netgauze -> ferrolb =====
 
@@ -169,33 +170,29 @@ fn merge_as4_path(as_path: AsPath, as4_path: AsPath) -> AsPath {
     AsPath { segments }
 }
 
-fn attribute_error(subcode: u8, reason: String, data: Vec<u8>) -> DecodeError {
-    DecodeError::malformed(
-        "UPDATE",
-        reason,
-        Notification::new(n::UPDATE_MESSAGE_ERROR, subcode, data),
-    )
+/// RFC 7606 §3 (d): a missing well-known attribute is handled by treat-as-withdraw.
+fn missing_attribute(code: u8) -> DecodeError {
+    DecodeError::UpdateIgnored(IgnoredUpdate {
+        handling: UpdateErrorHandling::TreatAsWithdraw,
+        error: Notification::new(
+            n::UPDATE_MESSAGE_ERROR,
+            n::update::MISSING_WELL_KNOWN_ATTRIBUTE,
+            [code],
+        ),
+        reason: format!("well-known attribute type {code} is missing"),
+    })
 }
 
 fn update_from_ng(update: &ng::update::BgpUpdateMessage, cxt: &CodecContext) -> Result<Update, DecodeError> {
     use netgauze_bgp_pkt::path_attribute::{MpReach as NgReach, MpUnreach as NgUnreach, Origin as NgOrigin};
     let mut attrs = PathAttributes::default();
     let mut as4_path = None;
-    let mut seen = [false; 256];
     for attr in update.path_attributes() {
         let code = match attr.path_attribute_type() {
             Ok(t) => u8::from(t),
             Err(code) => code,
         };
-        if std::mem::replace(&mut seen[usize::from(code)], true) {
-            // RFC 4271 §6.3 (RFC 7606 §3.g keeps this for MP_REACH/MP_UNREACH; the rest are discarded there,
-            // ferrolb is stricter since it never relies on a peer's routes).
-            return Err(attribute_error(
-                n::update::MALFORMED_ATTRIBUTE_LIST,
-                format!("path attribute type {code} appears more than once"),
-                Vec::new(),
-            ));
-        }
+        // Duplicates were found before netgauze parsed the message (`update_error::check`).
         match attr.value() {
             PathAttributeValue::Origin(origin) => {
                 attrs.origin = Some(match origin {
@@ -306,11 +303,7 @@ fn update_from_ng(update: &ng::update::BgpUpdateMessage, cxt: &CodecContext) -> 
         required.push((NEXT_HOP, attrs.next_hop.is_some()));
     }
     if let Some((code, _)) = required.into_iter().find(|(_, present)| !present) {
-        return Err(attribute_error(
-            n::update::MISSING_WELL_KNOWN_ATTRIBUTE,
-            format!("well-known attribute type {code} is missing"),
-            vec![code],
-        ));
+        return Err(missing_attribute(code));
     }
     Ok(Update {
         withdrawn: update

@@ -5,6 +5,8 @@
 //! - [`Framer`] cuts a TCP byte stream into messages.
 //! - [`Session`] ([`fsm`]) is the RFC 4271 §8 state machine: events in, actions out, no I/O and no clock.
 //! - [`AdjRibOut`] ([`rib_out`]) turns the desired routes into the fewest UPDATE messages.
+//! - [`update_error`] classifies malformed received UPDATEs per RFC 7606: most are ignored
+//!   ([`Action::UpdateIgnored`]), only those that cannot be delimited reset the session.
 //!
 //! How a speaker drives one peer (the I/O is the speaker's; here a peer is simulated with bytes):
 //!
@@ -55,6 +57,7 @@ pub mod fsm;
 pub mod notification;
 pub mod rib_out;
 pub mod types;
+pub mod update_error;
 
 pub use codec::{CodecContext, DecodeError, EncodeError, message_len};
 pub use framer::Framer;
@@ -69,3 +72,4 @@ pub use types::{
     LargeCommunity, MAX_MESSAGE_LEN, Message, MpReach, MpUnreach, Open, Origin, PathAttributes,
     RawCapability, RouteRefresh, SegmentKind, Update,
 };
+pub use update_error::{IgnoredUpdate, UpdateErrorHandling};

@@ -10,6 +10,7 @@
 //! | `bgp_prefixes_withdrawn_total` | counter: prefixes withdrawn in UPDATEs | `peer` |
 //! | `bgp_notifications_sent_total` | counter | `peer`, `code`, `subcode` |
 //! | `bgp_notifications_received_total` | counter | `peer`, `code`, `subcode` |
+//! | `bgp_updates_ignored_total` | counter: malformed UPDATEs received and ignored, session kept (RFC 7606) | `peer` |
 //! | `bgp_peer_errors` | gauge 0/1: a configured peer that gets no session | `peer`, `reason` |
 //!
 //! A peer's series are removed when its session ends (peer removed from the config or node unselected).
@@ -61,6 +62,7 @@ pub struct BgpMetrics {
     prefixes_withdrawn: Family<PeerLabels, Counter>,
     notifications_sent: Family<NotificationLabels, Counter>,
     notifications_received: Family<NotificationLabels, Counter>,
+    updates_ignored: Family<PeerLabels, Counter>,
     peer_errors: Family<PeerErrorLabels, Gauge>,
 }
 
@@ -112,6 +114,11 @@ impl BgpMetrics {
             "notifications_received",
             "BGP NOTIFICATION messages received from the peer",
             self.notifications_received.clone(),
+        );
+        r.register(
+            "updates_ignored",
+            "Malformed BGP UPDATE messages received from the peer and ignored, the session kept up (RFC 7606)",
+            self.updates_ignored.clone(),
         );
         r.register(
             "peer_errors",
@@ -217,6 +224,10 @@ impl PeerMetrics {
             .inc();
     }
 
+    pub(crate) fn update_ignored(&self) {
+        self.metrics.updates_ignored.get_or_create(&self.labels).inc();
+    }
+
     /// Removes the peer's gauges (counters stay: they are totals over the process's life).
     pub(crate) fn remove(&self) {
         let m = &self.metrics;
@@ -242,6 +253,7 @@ mod tests {
         peer.updates_sent(2, 3, 0);
         peer.notification_sent(6, 2);
         peer.notification_received(&Notification::new(6, 4, []));
+        peer.update_ignored();
         metrics.set_peer_error("[2001:db8::1]:179".parse().unwrap(), Some("no_router_id"));
         let mut text = String::new();
         encode(&mut text, &registry).unwrap();
@@ -253,6 +265,7 @@ mod tests {
             "ferrolb_speaker_bgp_prefixes_sent_total{peer=\"192.0.2.1:179\"} 3",
             "ferrolb_speaker_bgp_notifications_sent_total{peer=\"192.0.2.1:179\",code=\"6\",subcode=\"2\"} 1",
             "ferrolb_speaker_bgp_notifications_received_total{peer=\"192.0.2.1:179\",code=\"6\",subcode=\"4\"} 1",
+            "ferrolb_speaker_bgp_updates_ignored_total{peer=\"192.0.2.1:179\"} 1",
             "ferrolb_speaker_bgp_peer_errors{peer=\"[2001:db8::1]:179\",reason=\"no_router_id\"} 1",
         ] {
             assert!(text.contains(line), "missing {line} in\n{text}");

@@ -11,6 +11,9 @@
 //! - New settings for the same peer: Cease / Other Configuration Change, and a fresh session with them.
 //! - De-configured: Cease / Peer De-configured; shutdown: Cease / Administrative Shutdown; then the task ends.
 //! - Bad input, hold timer, lost connection: the state machine's NOTIFICATION and reconnect with backoff.
+//! - A malformed UPDATE that RFC 7606 lets a session survive: the session stays up, a warning is logged (at
+//!   most one line per peer every [`IGNORED_LOG_INTERVAL`], with the count of those not logged) and
+//!   `bgp_updates_ignored_total` counts it.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -42,6 +45,8 @@ const MAX_PENDING_OUTPUT: usize = 16 << 20;
 const READ_CHUNK: usize = 64 << 10;
 /// Culprit prefixes dropped from one update before giving up on it.
 const MAX_DROPPED_ROUTES: usize = 64;
+/// At most one log line per peer about ignored UPDATEs within this time.
+pub(crate) const IGNORED_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
 /// What the owner asks of a session task.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,6 +154,38 @@ pub(crate) struct SessionTask {
     timers: [Option<Instant>; 3],
     rib: Option<AdjRibOut>,
     buf: Vec<u8>,
+    ignored_log: LogLimiter,
+}
+
+/// Lets one log line through per interval and counts the ones held back.
+#[derive(Debug, Clone)]
+pub(crate) struct LogLimiter {
+    interval: Duration,
+    last: Option<std::time::Instant>,
+    held_back: u64,
+}
+
+impl LogLimiter {
+    pub(crate) fn new(interval: Duration) -> LogLimiter {
+        LogLimiter {
+            interval,
+            last: None,
+            held_back: 0,
+        }
+    }
+
+    /// `Some(n)`: log now, `n` events were held back since the last line; `None`: hold this one back.
+    pub(crate) fn allow(&mut self, now: std::time::Instant) -> Option<u64> {
+        if self
+            .last
+            .is_some_and(|last| now.saturating_duration_since(last) < self.interval)
+        {
+            self.held_back += 1;
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.held_back))
+    }
 }
 
 fn timer_index(t: Timer) -> usize {
@@ -191,6 +228,7 @@ impl SessionTask {
             timers: [None; 3],
             rib: None,
             buf: vec![0; READ_CHUNK],
+            ignored_log: LogLimiter::new(IGNORED_LOG_INTERVAL),
         }
     }
 
@@ -439,6 +477,18 @@ impl SessionTask {
                     });
                 }
                 Action::RouteRefreshRequested(family) => queue.extend(self.refresh(family)),
+                Action::UpdateIgnored(ignored) => {
+                    self.metrics.update_ignored();
+                    if let Some(held_back) = self.ignored_log.allow(std::time::Instant::now()) {
+                        tracing::warn!(
+                            %peer,
+                            error = %ignored,
+                            rfc4271_notification = %ignored.error,
+                            not_logged_before = held_back,
+                            "malformed UPDATE from the peer ignored, session kept up (RFC 7606)"
+                        );
+                    }
+                }
             }
         }
         self.publish_state();
@@ -583,6 +633,22 @@ fn describe(reason: &DownReason) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ignored_update_logs_are_limited_to_one_per_interval() {
+        let mut limiter = LogLimiter::new(Duration::from_secs(60));
+        let t0 = std::time::Instant::now();
+        assert_eq!(limiter.allow(t0), Some(0), "the first is logged");
+        assert_eq!(limiter.allow(t0 + Duration::from_secs(1)), None);
+        assert_eq!(limiter.allow(t0 + Duration::from_secs(59)), None);
+        assert_eq!(
+            limiter.allow(t0 + Duration::from_secs(60)),
+            Some(2),
+            "the next line says how many were held back"
+        );
+        assert_eq!(limiter.allow(t0 + Duration::from_secs(61)), None);
+        assert_eq!(limiter.allow(t0 + Duration::from_secs(200)), Some(1));
+    }
 
     #[test]
     fn notifications_are_recognised_in_outgoing_bytes() {

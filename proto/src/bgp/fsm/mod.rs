@@ -24,6 +24,10 @@
 //!   configured as passive or simply accept. An incoming connection the speaker chooses to hand over is
 //!   reported as `TcpConnected` while in Connect or Active.
 //! - Received UPDATEs are decoded for validity only: ferrolb originates routes and ignores the peer's.
+//!   A malformed UPDATE is handled per RFC 7606 ([`super::update_error`] has the table): when the message
+//!   cannot be delimited (inconsistent lengths, unparsable NLRI or MP_REACH/MP_UNREACH) the session is reset
+//!   with a NOTIFICATION as before; any other error leaves the session Established, restarts the hold timer
+//!   like any UPDATE, and yields [`Action::UpdateIgnored`] for the speaker to log and count.
 
 mod config;
 mod negotiate;
@@ -39,6 +43,7 @@ use super::codec::{CodecContext, DecodeError, EncodeError};
 use super::framer::Framer;
 use super::notification::{self as n, Notification};
 use super::types::{Family, Message, Update};
+use super::update_error::IgnoredUpdate;
 
 /// RFC 4271 §8.2.2 session states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -143,6 +148,9 @@ pub enum Action {
     SessionDown(DownReason),
     /// The peer asked for all our routes of this family again (ROUTE-REFRESH).
     RouteRefreshRequested(Family),
+    /// A malformed UPDATE was received and ignored (RFC 7606 treat-as-withdraw or attribute discard; the
+    /// peer's routes are not used anyway): the session stays up; log it and count it.
+    UpdateIgnored(IgnoredUpdate),
 }
 
 /// [`Session::send_updates`] refused.
@@ -462,6 +470,16 @@ impl Session {
     }
 
     fn on_decode_error(&mut self, err: DecodeError, out: &mut Vec<Action>) {
+        if let DecodeError::UpdateIgnored(ignored) = err {
+            if self.state == State::Established {
+                self.restart_hold(out);
+                out.push(Action::UpdateIgnored(ignored));
+            } else {
+                // RFC 6608: an UPDATE before Established is unexpected, malformed or not.
+                self.unexpected_type(2, "UPDATE", out);
+            }
+            return;
+        }
         match err.notification() {
             Some(notification) => self.fail(notification, err.to_string(), out),
             None => {
@@ -474,11 +492,6 @@ impl Session {
     }
 
     fn unexpected(&mut self, msg: &Message, out: &mut Vec<Action>) {
-        let subcode = match self.state {
-            State::OpenSent => n::fsm::UNEXPECTED_IN_OPEN_SENT,
-            State::OpenConfirm => n::fsm::UNEXPECTED_IN_OPEN_CONFIRM,
-            _ => n::fsm::UNEXPECTED_IN_ESTABLISHED,
-        };
         // RFC 6608 §4: the data field carries the type of the unexpected message.
         let code = match msg {
             Message::Open(_) => 1,
@@ -487,8 +500,17 @@ impl Session {
             Message::Keepalive => 4,
             Message::RouteRefresh(_) => 5,
         };
+        self.unexpected_type(code, msg.kind(), out);
+    }
+
+    fn unexpected_type(&mut self, code: u8, kind: &str, out: &mut Vec<Action>) {
+        let subcode = match self.state {
+            State::OpenSent => n::fsm::UNEXPECTED_IN_OPEN_SENT,
+            State::OpenConfirm => n::fsm::UNEXPECTED_IN_OPEN_CONFIRM,
+            _ => n::fsm::UNEXPECTED_IN_ESTABLISHED,
+        };
         let notification = Notification::new(n::FSM_ERROR, subcode, [code]);
-        let reason = format!("unexpected {} in {:?}", msg.kind(), self.state);
+        let reason = format!("unexpected {kind} in {:?}", self.state);
         self.fail(notification, reason, out);
     }
 
