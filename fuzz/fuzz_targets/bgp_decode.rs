@@ -1,13 +1,13 @@
 //! Fuzzes the BGP decoder and the framer with arbitrary bytes, on 4-octet and 2-octet AS sessions.
 //! Besides "never panics", it checks that every error names a NOTIFICATION to send (except for a malformed
-//! NOTIFICATION, which is never answered) and that an accepted message which re-encodes decodes back to
+//! NOTIFICATION, which is never answered, and an UPDATE that RFC 7606 lets the session ignore) and that an accepted message which re-encodes decodes back to
 //! the same message (apart from the codes of unmodelled attributes, which are decode-only).
 //!
 //! Seed it with the captures: `cargo fuzz run bgp_decode corpus/bgp_decode ../proto/tests/data/bgp/*`.
 
 #![no_main]
 
-use ferrolb_proto::bgp::{CodecContext, DecodeError, Framer, Message};
+use ferrolb_proto::bgp::{CodecContext, DecodeError, Framer, Message, UpdateErrorHandling};
 use libfuzzer_sys::fuzz_target;
 
 fn check(bytes: &[u8], cxt: &CodecContext) {
@@ -30,10 +30,13 @@ fn check(bytes: &[u8], cxt: &CodecContext) {
                         DecodeError::Malformed {
                             kind: "NOTIFICATION",
                             ..
-                        }
+                        } | DecodeError::UpdateIgnored(_)
                     ),
                 "{err} has no NOTIFICATION"
             );
+            if let DecodeError::UpdateIgnored(ignored) = &err {
+                assert!(ignored.handling < UpdateErrorHandling::SessionReset, "{ignored}");
+            }
         }
     }
 }

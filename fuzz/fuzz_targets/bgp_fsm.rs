@@ -15,7 +15,7 @@ use arbitrary::Arbitrary;
 use ferrolb_proto::bgp::notification::{CEASE, cease};
 use ferrolb_proto::bgp::{
     Action, Capabilities, CodecContext, Event, Family, Framer, GracefulRestartConfig, Message, Notification,
-    Open, RouteRefresh, Session, SessionConfig, State, Timer, Update,
+    Open, RouteRefresh, Session, SessionConfig, State, Timer, Update, UpdateErrorHandling,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -202,6 +202,11 @@ fuzz_target!(|input: Input| {
                 Action::SessionDown(_) => {
                     assert!(up, "down while not up");
                     up = false;
+                }
+                Action::UpdateIgnored(ignored) => {
+                    // RFC 7606: only while established, and never a session reset
+                    assert_eq!(session.state(), State::Established, "{ignored}");
+                    assert!(ignored.handling < UpdateErrorHandling::SessionReset, "{ignored}");
                 }
                 Action::Close | Action::RouteRefreshRequested(_) => {}
             }
