@@ -170,7 +170,7 @@ fn merge_as4_path(as_path: AsPath, as4_path: AsPath) -> AsPath {
     AsPath { segments }
 }
 
-/// RFC 7606 §3 (d): a missing well-known attribute is handled by treat-as-withdraw.
+/// RFC 7606 §3: a missing well-known attribute is handled by treat-as-withdraw.
 fn missing_attribute(code: u8) -> DecodeError {
     DecodeError::UpdateIgnored(IgnoredUpdate {
         handling: UpdateErrorHandling::TreatAsWithdraw,

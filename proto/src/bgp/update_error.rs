@@ -13,25 +13,25 @@
 //! The classification comes from what the decoder knows: [`check`] walks the UPDATE's fields itself (lengths,
 //! prefixes, attribute framing, duplicates) and has netgauze parse each path attribute on its own, so every
 //! error is found (not only the first one netgauze would stop at), and the strongest handling wins
-//! (RFC 7606 §3 (j): session reset > treat-as-withdraw > attribute discard).
+//! (RFC 7606 §3: session reset > treat-as-withdraw > attribute discard).
 //!
 //! | error in the UPDATE | RFC 4271 NOTIFICATION (3 = UPDATE Message Error) | RFC 7606 | ferrolb |
 //! |---|---|---|---|
 //! | Withdrawn Routes Length or Total Path Attribute Length beyond the message | 3/1 Malformed Attribute List | session reset (§4: attributes cannot be delimited) | NOTIFICATION, session down |
 //! | a withdrawn or NLRI prefix longer than 32 bits or running past its field | 3/10 Invalid Network Field | session reset (§5.3) | NOTIFICATION, session down |
 //! | MP_REACH_NLRI / MP_UNREACH_NLRI that netgauze cannot parse (next hop length, prefixes, AFI/SAFI) | 3/9 Optional Attribute Error (RFC 4760 §7) | session reset (§7.11, §5.3) | NOTIFICATION, session down |
-//! | MP_REACH_NLRI or MP_UNREACH_NLRI twice | 3/1 Malformed Attribute List | session reset (§3 (g)) | NOTIFICATION, session down |
+//! | MP_REACH_NLRI or MP_UNREACH_NLRI twice | 3/1 Malformed Attribute List | session reset (§3) | NOTIFICATION, session down |
 //! | fewer bytes left than an attribute header, or an attribute's length running past the attribute field | 3/1 Malformed Attribute List | treat-as-withdraw (§4) | ignored |
-//! | Optional/Transitive/Partial flags in conflict with the type (MP_REACH/MP_UNREACH included) | 3/4 Attribute Flags Error | treat-as-withdraw (§3 (c)) | ignored |
+//! | Optional/Transitive/Partial flags in conflict with the type (MP_REACH/MP_UNREACH included) | 3/4 Attribute Flags Error | treat-as-withdraw (§3) | ignored |
 //! | ORIGIN of bad length or undefined value | 3/6 Invalid ORIGIN Attribute | treat-as-withdraw (§7.1) | ignored |
 //! | malformed AS_PATH (segment type, length, overrun) | 3/11 Malformed AS_PATH | treat-as-withdraw (§7.2) | ignored |
 //! | NEXT_HOP of length other than 4 | 3/8 Invalid NEXT_HOP Attribute | treat-as-withdraw (§7.3) | ignored |
-//! | MULTI_EXIT_DISC, ORIGINATOR_ID, COMMUNITIES, CLUSTER_LIST, extended communities, LARGE_COMMUNITY, OTC of bad length | 3/9 Optional Attribute Error | treat-as-withdraw (§7.4, §7.8–§7.10, §7.14, §7.15, RFC 8092 §5, RFC 9234) | ignored |
+//! | MULTI_EXIT_DISC, ORIGINATOR_ID, COMMUNITIES, CLUSTER_LIST, extended communities, LARGE_COMMUNITY, OTC of bad length | 3/9 Optional Attribute Error | treat-as-withdraw (§7.4, §7.8–§7.10, §7.13, §7.14, RFC 8092, RFC 9234) | ignored |
 //! | LOCAL_PREF of length other than 4 | 3/9 (netgauze's mapping) | attribute discard (eBGP) / treat-as-withdraw (iBGP) (§7.5) | ignored, reported as treat-as-withdraw |
 //! | ATOMIC_AGGREGATE, AGGREGATOR, AS4_PATH, AS4_AGGREGATOR, AIGP, BGP-LS, Prefix-SID malformed | 3/9 Optional Attribute Error | attribute discard (§7.6, §7.7, RFC 6793 §6, RFC 7311, RFC 9552, RFC 8669) | ignored |
-//! | an attribute other than MP_REACH/MP_UNREACH more than once | 3/1 Malformed Attribute List | attribute discard (§3 (g)) | ignored |
+//! | an attribute other than MP_REACH/MP_UNREACH more than once | 3/1 Malformed Attribute List | attribute discard (§3) | ignored |
 //! | an unrecognized attribute with the Optional bit clear | 3/2 Unrecognized Well-known Attribute | treat-as-withdraw (ferrolb's reading: the attribute is malformed) | ignored |
-//! | routes announced without ORIGIN or AS_PATH, IPv4 NLRI without NEXT_HOP | 3/3 Missing Well-known Attribute | treat-as-withdraw (§3 (d)) | ignored |
+//! | routes announced without ORIGIN or AS_PATH, IPv4 NLRI without NEXT_HOP | 3/3 Missing Well-known Attribute | treat-as-withdraw (§3) | ignored |
 //! | an unrecognized optional attribute; a multicast prefix | none | none (RFC 4271 §5, §6.3) | accepted |
 //!
 //! Framing errors (marker, message length, type) and errors in OPEN and NOTIFICATION messages are not
