@@ -581,3 +581,159 @@ fn invalid_configurations_are_refused() {
         .is_err()
     );
 }
+
+/// A session with graceful restart announced (N bit as given) to a peer announcing it (N bit as given).
+fn establish_gr(ours_n: bool, theirs_n: bool) -> (Session, Negotiated) {
+    let mut c = config();
+    c.graceful_restart = Some(GracefulRestartConfig {
+        restart_time: 120,
+        restarting: false,
+        forwarding_preserved: true,
+    });
+    c.graceful_notification = ours_n;
+    let mut peer = open_from(64512, 90, &[Family::Ipv4Unicast]);
+    peer.capabilities.graceful_restart = Some(GracefulRestart {
+        restart_state: false,
+        notification: theirs_n,
+        restart_time: 120,
+        families: Vec::new(),
+    });
+    establish(c, peer)
+}
+
+#[test]
+fn the_n_bit_is_announced_when_configured_and_negotiated_only_when_both_set_it() {
+    let mut c = config();
+    c.graceful_restart = Some(GracefulRestartConfig {
+        restart_time: 90,
+        restarting: false,
+        forwarding_preserved: true,
+    });
+    c.graceful_notification = true;
+    let mut s = Session::new(c).expect("valid");
+    s.handle(Event::Start);
+    let Some(Message::Open(open)) = sent(&s.handle(Event::TcpConnected)).pop() else {
+        panic!("OPEN sent")
+    };
+    let gr = open.capabilities.graceful_restart.clone().expect("GR capability");
+    assert!(gr.notification && !gr.restart_state);
+    // the N bit survives the wire both ways
+    let bytes = encode(Message::Open(open.clone()));
+    let mut framer = Framer::new();
+    framer.push(&bytes);
+    let raw = framer.next_message().expect("framed").expect("one message");
+    assert_eq!(
+        Message::decode(raw, &CodecContext::default()).expect("decodes"),
+        Message::Open(open)
+    );
+    // (ours, theirs) -> negotiated
+    for (ours, theirs, negotiated) in [
+        (true, true, true),
+        (true, false, false),
+        (false, true, false),
+        (false, false, false),
+    ] {
+        let (_, n) = establish_gr(ours, theirs);
+        assert_eq!(
+            n.graceful_notification, negotiated,
+            "ours {ours}, theirs {theirs}"
+        );
+    }
+    // no GR capability from the peer: no N bit either
+    let mut c = config();
+    c.graceful_restart = Some(GracefulRestartConfig {
+        restart_time: 90,
+        restarting: false,
+        forwarding_preserved: true,
+    });
+    c.graceful_notification = true;
+    let (_, n) = establish(c, open_from(64512, 90, &[Family::Ipv4Unicast]));
+    assert!(!n.graceful_notification);
+}
+
+/// What a stop sends: `(code, subcode, data)` of the NOTIFICATION, or `None` when the connection is just
+/// closed; and that it closes and goes down as Stopped without reconnecting.
+fn stop(s: &mut Session, event: Event<'_>) -> Option<(u8, u8, Vec<u8>)> {
+    let actions = s.handle(event);
+    assert!(actions.contains(&Action::Close), "{actions:?}");
+    assert!(
+        actions.contains(&Action::SessionDown(DownReason::Stopped)),
+        "{actions:?}"
+    );
+    assert!(
+        !actions.iter().any(|a| matches!(a, Action::ArmTimer(..))),
+        "no reconnect: {actions:?}"
+    );
+    assert_eq!(s.state(), State::Idle);
+    notification_sent(&actions).map(|n| (n.code, n.subcode, n.data))
+}
+
+#[test]
+fn stopping_sends_the_cease_that_keeps_or_withdraws_the_routes() {
+    // (N bit ours, theirs, graceful) -> what goes on the wire
+    let hard_reset_of_shutdown = Some((6, 9, vec![6, 2]));
+    for (ours, theirs, graceful, expected) in [
+        // departure: Administrative Shutdown, as Hard Reset once N is negotiated (RFC 8538 §5.1)
+        (false, false, false, Some((6, 2, vec![]))),
+        (true, false, false, Some((6, 2, vec![]))),
+        (true, true, false, hard_reset_of_shutdown),
+        // restart: Administrative Reset with N (RFC 8538 §4), else no NOTIFICATION at all (RFC 4724)
+        (true, true, true, Some((6, 4, vec![]))),
+        (true, false, true, None),
+        (false, true, true, None),
+        (false, false, true, None),
+    ] {
+        let (mut s, _) = establish_gr(ours, theirs);
+        let event = if graceful {
+            Event::StopGraceful
+        } else {
+            Event::Stop
+        };
+        assert_eq!(
+            stop(&mut s, event),
+            expected,
+            "N ours {ours}, theirs {theirs}, graceful {graceful}"
+        );
+    }
+}
+
+#[test]
+fn with_the_n_bit_a_deconfigured_peer_gets_a_hard_reset_and_errors_stay_graceful() {
+    let (mut s, _) = establish_gr(true, true);
+    let deconfigured = Notification::new(6, 3, []);
+    let actions = s.handle(Event::Reset(deconfigured.clone()));
+    let wire = notification_sent(&actions).expect("sent");
+    assert_eq!((wire.code, wire.subcode), (6, 9));
+    assert_eq!(wire.hard_reset_cause(), Some(deconfigured.clone()));
+    assert_eq!(
+        actions.iter().find_map(|a| match a {
+            Action::SessionDown(r) => Some(r.clone()),
+            _ => None,
+        }),
+        Some(DownReason::Reset(deconfigured)),
+        "the reason names what was meant, not its wrapping"
+    );
+    // a configuration change and the hold timer are sent as they are: the peer keeps the routes
+    let (mut s, _) = establish_gr(true, true);
+    let change = notification_sent(&s.handle(Event::Reset(Notification::new(6, 6, [])))).expect("sent");
+    assert_eq!((change.code, change.subcode), (6, 6));
+    let (mut s, _) = establish_gr(true, true);
+    let hold = notification_sent(&s.handle(Event::TimerExpired(Timer::Hold))).expect("sent");
+    assert_eq!((hold.code, hold.subcode), (4, 0));
+    // without N a deconfigured peer gets the plain Cease
+    let (mut s, _) = establish_gr(true, false);
+    let plain = notification_sent(&s.handle(Event::Reset(Notification::new(6, 3, [])))).expect("sent");
+    assert_eq!((plain.code, plain.subcode), (6, 3));
+}
+
+#[test]
+fn a_graceful_stop_before_established_closes_without_a_notification() {
+    let mut s = Session::new(config()).expect("valid");
+    s.handle(Event::Start);
+    s.handle(Event::TcpConnected);
+    let actions = s.handle(Event::StopGraceful);
+    assert_eq!(notification_sent(&actions), None);
+    assert!(actions.contains(&Action::Close));
+    assert_eq!(s.state(), State::Idle);
+    assert_eq!(s.handle(Event::TimerExpired(Timer::ConnectRetry)), []);
+}

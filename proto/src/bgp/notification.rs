@@ -1,5 +1,5 @@
-//! NOTIFICATION messages and the error codes of RFC 4271 §4.5 (with RFC 4486, RFC 7313, RFC 8203 and
-//! RFC 9234 subcodes).
+//! NOTIFICATION messages and the error codes of RFC 4271 §4.5 (with RFC 4486, RFC 7313, RFC 8203,
+//! RFC 8538 and RFC 9234 subcodes).
 
 use std::fmt;
 
@@ -98,6 +98,20 @@ pub mod cease {
     pub const CONNECTION_COLLISION_RESOLUTION: u8 = 7;
     /// Out of Resources.
     pub const OUT_OF_RESOURCES: u8 = 8;
+    /// Hard Reset (RFC 8538; data: the code, subcode and data of the NOTIFICATION it stands for).
+    pub const HARD_RESET: u8 = 9;
+    /// BFD Down (RFC 9384).
+    pub const BFD_DOWN: u8 = 10;
+
+    /// Whether RFC 8538 §5.1 says a Cease with this subcode is sent as Hard Reset once the N bit is
+    /// negotiated: the session is meant to end for good, so the peer must not keep the routes. Administrative
+    /// Reset is left to the operator there; ferrolb sends it as a graceful Cease.
+    pub const fn hard_reset_suggested(subcode: u8) -> bool {
+        matches!(
+            subcode,
+            MAX_PREFIXES | ADMINISTRATIVE_SHUTDOWN | PEER_DECONFIGURED | HARD_RESET | BFD_DOWN
+        )
+    }
 }
 
 /// A NOTIFICATION message: error code, subcode and data.
@@ -138,6 +152,45 @@ impl Notification {
             data.extend_from_slice(&message.as_bytes()[..end]);
         }
         Notification::new(CEASE, cease::ADMINISTRATIVE_SHUTDOWN, data)
+    }
+
+    /// Cease / Administrative Reset (RFC 4486): with the N bit negotiated, the peer keeps our routes as
+    /// stale until we reconnect and send End-of-RIB (RFC 8538 §4).
+    pub fn administrative_reset() -> Notification {
+        Notification::new(CEASE, cease::ADMINISTRATIVE_RESET, [])
+    }
+
+    /// Cease / Hard Reset standing for `inner` (RFC 8538 §3: the data carries its code, subcode and data).
+    pub fn hard_reset(inner: &Notification) -> Notification {
+        let mut data = Vec::with_capacity(inner.data.len() + 2);
+        data.extend_from_slice(&[inner.code, inner.subcode]);
+        data.extend_from_slice(&inner.data);
+        Notification::new(CEASE, cease::HARD_RESET, data)
+    }
+
+    /// The NOTIFICATION a Hard Reset stands for, if this is one with at least a code and subcode.
+    pub fn hard_reset_cause(&self) -> Option<Notification> {
+        match (self.code, self.subcode, self.data.as_slice()) {
+            (CEASE, cease::HARD_RESET, [code, subcode, data @ ..]) => {
+                Some(Notification::new(*code, *subcode, data.to_vec()))
+            }
+            _ => None,
+        }
+    }
+
+    /// What goes on the wire for this NOTIFICATION on a session with (`true`) or without the N bit
+    /// negotiated: with it, a Cease that RFC 8538 §5.1 wants to end the session for good is wrapped in a
+    /// Hard Reset; everything else is sent as it is.
+    pub fn for_session(&self, graceful_notification: bool) -> Notification {
+        if graceful_notification
+            && self.code == CEASE
+            && self.subcode != cease::HARD_RESET
+            && cease::hard_reset_suggested(self.subcode)
+        {
+            Notification::hard_reset(self)
+        } else {
+            self.clone()
+        }
     }
 
     /// The error code's name.
@@ -216,5 +269,52 @@ impl fmt::Display for Notification {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc8538_hard_reset_wraps_only_the_ceases_meant_to_end_the_session() {
+        // (subcode, wrapped with N negotiated)
+        for (subcode, wrapped) in [
+            (cease::MAX_PREFIXES, true),
+            (cease::ADMINISTRATIVE_SHUTDOWN, true),
+            (cease::PEER_DECONFIGURED, true),
+            (cease::ADMINISTRATIVE_RESET, false),
+            (cease::CONNECTION_REJECTED, false),
+            (cease::OTHER_CONFIGURATION_CHANGE, false),
+            (cease::CONNECTION_COLLISION_RESOLUTION, false),
+            (cease::OUT_OF_RESOURCES, false),
+            (cease::HARD_RESET, false),
+            (cease::BFD_DOWN, true),
+        ] {
+            let n = Notification::new(CEASE, subcode, [1, 2]);
+            assert_eq!(n.for_session(false), n, "without N: as it is");
+            let wire = n.for_session(true);
+            if wrapped {
+                assert_eq!((wire.code, wire.subcode), (CEASE, cease::HARD_RESET), "{n}");
+                assert_eq!(wire.data, [CEASE, subcode, 1, 2]);
+                assert_eq!(wire.hard_reset_cause(), Some(n));
+            } else {
+                assert_eq!(wire, n);
+            }
+        }
+        let hold = Notification::hold_timer_expired();
+        assert_eq!(
+            hold.for_session(true),
+            hold,
+            "errors other than Cease stay graceful"
+        );
+        assert_eq!(
+            Notification::new(CEASE, cease::HARD_RESET, [6]).hard_reset_cause(),
+            None
+        );
+        assert_eq!(
+            Notification::administrative_reset().to_string(),
+            "Cease (6) / Administrative Reset (4)"
+        );
     }
 }

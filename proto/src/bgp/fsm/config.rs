@@ -54,6 +54,11 @@ pub struct SessionConfig {
     pub families: Vec<Family>,
     /// Graceful restart capability to announce, if any.
     pub graceful_restart: Option<GracefulRestartConfig>,
+    /// Set the N bit in the graceful restart capability (RFC 8538, ignored without `graceful_restart`). Once
+    /// both sides set it, a NOTIFICATION other than Cease / Hard Reset also lets the peer keep our routes, and
+    /// the session sends Hard Reset where RFC 8538 §5.1 says to (Administrative Shutdown, Peer
+    /// De-configured, …), so that those still withdraw at once.
+    pub graceful_notification: bool,
     /// How long a TCP connect may take before it counts as failed.
     pub connect_timeout: Duration,
     /// Hold timer while waiting for the peer's OPEN (RFC 4271 §8 suggests 4 minutes).
@@ -66,7 +71,7 @@ pub struct SessionConfig {
 
 impl SessionConfig {
     /// A configuration with ferrolb's defaults: hold time 90 s, keepalive hold/3, IPv4 and IPv6 unicast,
-    /// no graceful restart, 10 s connect timeout, 240 s OPEN hold time, backoff 1 s to 120 s.
+    /// no graceful restart (and no N bit), 10 s connect timeout, 240 s OPEN hold time, backoff 1 s to 120 s.
     pub fn new(local_asn: u32, peer_asn: u32, router_id: Ipv4Addr) -> SessionConfig {
         SessionConfig {
             local_asn,
@@ -76,6 +81,7 @@ impl SessionConfig {
             keepalive_time: None,
             families: Family::ALL.to_vec(),
             graceful_restart: None,
+            graceful_notification: false,
             connect_timeout: Duration::from_secs(10),
             open_hold_time: Duration::from_secs(240),
             backoff: Backoff::default(),

@@ -20,6 +20,10 @@
 //!   `Connect`); stale TCP events in states without a connection are ignored anyway.
 //! - `SessionUp` is followed by exactly one `SessionDown` before the next `SessionUp`. UPDATEs are sent with
 //!   [`Session::send_updates`] while established.
+//! - Leaving: [`Event::Stop`] makes the peer withdraw our routes at once, [`Event::StopGraceful`] lets a
+//!   graceful restart helper keep them until the next session's End-of-RIB. With the N bit of RFC 8538
+//!   negotiated ([`SessionConfig::graceful_notification`]) every NOTIFICATION except Hard Reset keeps them,
+//!   so the session wraps the Cease subcodes meant to end it for good in a Hard Reset (RFC 8538 §5.1).
 //! - Only active opens are made and no collision detection is done: ferrolb dials its routers, which are
 //!   configured as passive or simply accept. An incoming connection the speaker chooses to hand over is
 //!   reported as `TcpConnected` while in Connect or Active.
@@ -88,8 +92,15 @@ impl Timer {
 pub enum Event<'a> {
     /// Start the session (manual start); it then reconnects on its own after every failure.
     Start,
-    /// Stop the session: Cease / Administrative Shutdown if connected, and no more reconnects.
+    /// Stop the session for good, so that the peer withdraws our routes at once: Cease / Administrative
+    /// Shutdown if connected (sent as Hard Reset when the N bit is negotiated, RFC 8538), and no more
+    /// reconnects.
     Stop,
+    /// Stop the session so that the peer keeps our routes as stale until we are back (graceful restart):
+    /// once established with the N bit negotiated, Cease / Administrative Reset (RFC 8538 §4: anything but
+    /// Hard Reset keeps them); otherwise the connection is closed without a NOTIFICATION (RFC 4724 §4.2).
+    /// No more reconnects either.
+    StopGraceful,
     /// Send this NOTIFICATION (e.g. Cease / Other Configuration Change), close, and reconnect after the
     /// initial backoff delay.
     Reset(Notification),
@@ -233,7 +244,8 @@ impl Session {
         let mut out = Vec::new();
         match event {
             Event::Start => self.on_start(&mut out),
-            Event::Stop => self.on_stop(&mut out),
+            Event::Stop => self.on_stop(false, &mut out),
+            Event::StopGraceful => self.on_stop(true, &mut out),
             Event::Reset(notification) => self.on_reset(notification, &mut out),
             Event::TcpConnected => self.on_connected(&mut out),
             Event::TcpConnectFailed | Event::TcpClosed => self.on_connection_lost(&mut out),
@@ -331,12 +343,24 @@ impl Session {
         }
     }
 
-    /// Sends a NOTIFICATION, closes, and goes to Idle with backoff (RFC 4271 §8.2.2 error handling).
-    fn fail(&mut self, notification: Notification, reason: String, out: &mut Vec<Action>) {
+    /// Whether both sides set the N bit (RFC 8538) on the current connection.
+    fn graceful_notification(&self) -> bool {
+        self.negotiated.as_ref().is_some_and(|n| n.graceful_notification)
+    }
+
+    /// Queues `notification` as this session sends it: wrapped in a Hard Reset where RFC 8538 §5.1 wants
+    /// one and the N bit is negotiated.
+    fn send_notification(&self, notification: &Notification, out: &mut Vec<Action>) {
+        let wire = notification.for_session(self.graceful_notification());
         // A NOTIFICATION always encodes: its codes come from this crate or from netgauze's own mapping.
-        if let Ok(bytes) = Message::Notification(notification.clone()).encode(&self.codec) {
+        if let Ok(bytes) = Message::Notification(wire).encode(&self.codec) {
             out.push(Action::Send(bytes));
         }
+    }
+
+    /// Sends a NOTIFICATION, closes, and goes to Idle with backoff (RFC 4271 §8.2.2 error handling).
+    fn fail(&mut self, notification: Notification, reason: String, out: &mut Vec<Action>) {
+        self.send_notification(&notification, out);
         out.push(Action::Close);
         self.drop_connection(
             State::Idle,
@@ -358,7 +382,7 @@ impl Session {
         }
     }
 
-    fn on_stop(&mut self, out: &mut Vec<Action>) {
+    fn on_stop(&mut self, graceful: bool, out: &mut Vec<Action>) {
         self.started = false;
         match self.state {
             State::Idle | State::Active => {
@@ -370,10 +394,12 @@ impl Session {
                 self.drop_connection(State::Idle, DownReason::Stopped, false, out);
             }
             State::OpenSent | State::OpenConfirm | State::Established => {
-                let notification = Notification::administrative_shutdown("");
-                if let Ok(bytes) = Message::Notification(notification).encode(&self.codec) {
-                    out.push(Action::Send(bytes));
+                if !graceful {
+                    self.send_notification(&Notification::administrative_shutdown(""), out);
+                } else if self.state == State::Established && self.graceful_notification() {
+                    self.send_notification(&Notification::administrative_reset(), out);
                 }
+                // else: graceful without the N bit: close without a NOTIFICATION, as a restart would
                 out.push(Action::Close);
                 self.drop_connection(State::Idle, DownReason::Stopped, false, out);
             }
@@ -385,9 +411,7 @@ impl Session {
             State::Idle | State::Active => {}
             State::Connect => out.push(Action::Close),
             State::OpenSent | State::OpenConfirm | State::Established => {
-                if let Ok(bytes) = Message::Notification(notification.clone()).encode(&self.codec) {
-                    out.push(Action::Send(bytes));
-                }
+                self.send_notification(&notification, out);
                 out.push(Action::Close);
             }
         }
@@ -578,10 +602,7 @@ impl Session {
                 self.drop_connection(State::Active, DownReason::ConnectionLost, true, out);
             }
             (State::OpenSent | State::OpenConfirm | State::Established, Timer::Hold) => {
-                let notification = Notification::hold_timer_expired();
-                if let Ok(bytes) = Message::Notification(notification).encode(&self.codec) {
-                    out.push(Action::Send(bytes));
-                }
+                self.send_notification(&Notification::hold_timer_expired(), out);
                 out.push(Action::Close);
                 self.drop_connection(State::Idle, DownReason::HoldTimerExpired, true, out);
             }

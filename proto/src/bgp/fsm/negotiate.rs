@@ -27,6 +27,9 @@ pub struct Negotiated {
     pub route_refresh: bool,
     /// The peer's graceful restart capability, if it announced one.
     pub graceful_restart: Option<GracefulRestart>,
+    /// Both sides set the N bit of the graceful restart capability (RFC 8538): a NOTIFICATION other than
+    /// Cease / Hard Reset no longer makes the peer withdraw our routes.
+    pub graceful_notification: bool,
 }
 
 impl Negotiated {
@@ -96,7 +99,7 @@ impl OpenError {
 pub(crate) fn local_open(config: &SessionConfig) -> Open {
     let graceful_restart = config.graceful_restart.map(|gr| GracefulRestart {
         restart_state: gr.restarting,
-        notification: false,
+        notification: config.graceful_notification,
         restart_time: gr.restart_time,
         families: config
             .families
@@ -166,5 +169,8 @@ pub(crate) fn negotiate(config: &SessionConfig, peer: &Open) -> Result<Negotiate
         four_octet_as: caps.four_octet_as.is_some(),
         route_refresh: caps.route_refresh,
         graceful_restart: caps.graceful_restart.clone(),
+        graceful_notification: config.graceful_restart.is_some()
+            && config.graceful_notification
+            && caps.graceful_restart.as_ref().is_some_and(|gr| gr.notification),
     })
 }
