@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 
+use crate::bgp::ShutdownPolicy;
 use crate::index::IndexSettings;
 use crate::interfaces::{DEFAULT_EXCLUDES, InterfaceFilter};
 use crate::membership::Timings;
@@ -62,6 +63,11 @@ pub struct Args {
     /// Interfaces never to announce on, as glob patterns; replaces the default list (see `--help`).
     #[arg(long = "exclude-interfaces", value_delimiter = ',', default_values_t = DEFAULT_EXCLUDES.iter().map(|s| s.to_string()))]
     pub exclude_interfaces: Vec<String>,
+    /// How BGP sessions end on SIGTERM: `auto` keeps the routes at graceful-restart peers while this Node is
+    /// schedulable, Ready and not leaving (a restart or upgrade) and withdraws them otherwise; `withdraw`
+    /// always withdraws at once; `graceful` always keeps them.
+    #[arg(long, env = "FERROLB_BGP_SHUTDOWN", value_enum, default_value_t = ShutdownPolicy::Auto)]
+    pub bgp_shutdown: ShutdownPolicy,
 }
 
 impl Args {
@@ -84,6 +90,7 @@ impl Args {
                 exclude: self.exclude_interfaces.clone(),
             },
             metrics_addr: self.metrics_addr,
+            bgp_shutdown: self.bgp_shutdown,
         }
     }
 }
@@ -104,6 +111,7 @@ mod tests {
         assert_eq!(s.metrics_addr.port(), 7473);
         assert_eq!(s.index.lb_class, None);
         assert_eq!(s.interfaces, InterfaceFilter::default());
+        assert_eq!(s.bgp_shutdown, ShutdownPolicy::Auto);
         let a = Args::try_parse_from([
             "ferrolb-speaker",
             "--node-name",
@@ -116,6 +124,8 @@ mod tests {
             "eth9",
             "--log-format",
             "json",
+            "--bgp-shutdown",
+            "withdraw",
         ])
         .unwrap();
         let s = a.settings();
@@ -123,5 +133,6 @@ mod tests {
         assert_eq!(s.interfaces.include, ["eth*", "bond0"]);
         assert_eq!(s.interfaces.exclude, ["eth9"]);
         assert_eq!(a.log_format, LogFormat::Json);
+        assert_eq!(s.bgp_shutdown, ShutdownPolicy::Withdraw);
     }
 }

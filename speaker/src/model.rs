@@ -71,6 +71,12 @@ pub struct NodeInfo {
     pub network_unavailable: bool,
     /// `status.addresses`: InternalIPs first, then ExternalIPs (membership seeds).
     pub addresses: Vec<IpAddr>,
+    /// `spec.unschedulable` (cordoned, e.g. being drained).
+    pub unschedulable: bool,
+    /// The `Ready` condition is `True`.
+    pub ready: bool,
+    /// `metadata.deletionTimestamp` is set.
+    pub deleting: bool,
 }
 
 impl NodeInfo {

@@ -21,9 +21,17 @@ pub trait BgpAnnouncer: Send {
     /// Registers BGP mode's metrics in the speaker's registry (called once, before the first `set`).
     fn register_metrics(&self, _registry: &mut prometheus_client::registry::Registry) {}
 
-    /// Ends every session cleanly (a Cease, so routers withdraw at once), bounded in time; called once when
-    /// the speaker stops.
-    fn shutdown(self: Box<Self>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    /// Whether any IP is advertised right now (one input of the shutdown decision).
+    fn announcing(&self) -> bool {
+        false
+    }
+
+    /// Ends every session as `mode` says (routers withdraw at once, or keep the routes through a restart),
+    /// bounded in time; called once when the speaker stops.
+    fn shutdown(
+        self: Box<Self>,
+        _mode: crate::bgp::ShutdownMode,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
         Box::pin(async {})
     }
 }

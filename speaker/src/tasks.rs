@@ -14,6 +14,10 @@
 //! The owner loop is the only writer of the index, the election result and the membership commands. It drains
 //! whatever is queued, then runs one [`Owner::step`], so a burst of watch events costs one election. Every task
 //! is held by a [`crate::task::TaskHandle`] here: when `run` returns, they are all aborted.
+//!
+//! On shutdown, BGP mode ends its sessions as [`crate::bgp::shutdown::decide`] chooses from the own Node's
+//! last known state and `--bgp-shutdown` (keep the routes through a restart, or withdraw them when the node
+//! leaves); layer2 stops answering and the membership is left at once either way.
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -23,6 +27,7 @@ use std::time::Duration;
 use prometheus_client::registry::Registry;
 use tokio::sync::{mpsc, watch};
 
+use crate::bgp::{ShutdownPolicy, decide_shutdown};
 use crate::election::Desired;
 use crate::http::{self, HttpError, Readiness};
 use crate::index::{IndexEvent, IndexSettings};
@@ -55,6 +60,8 @@ pub struct RunSettings {
     pub interfaces: InterfaceFilter,
     /// `/metrics`, `/healthz`, `/readyz`.
     pub metrics_addr: SocketAddr,
+    /// How BGP sessions end when the speaker stops (`--bgp-shutdown`).
+    pub bgp_shutdown: ShutdownPolicy,
 }
 
 /// Why the speaker stopped.
@@ -189,9 +196,16 @@ pub async fn run(
             }
         });
     }
-    tracing::info!("shutting down: withdrawing and leaving the speaker cluster");
     if let Some(bgp) = protocols.bgp.take() {
-        bgp.shutdown().await;
+        let node = owner.index().nodes().get(&settings.node);
+        let decision = decide_shutdown(settings.bgp_shutdown, &settings.node, node, bgp.announcing());
+        tracing::info!(
+            bgp_shutdown = %settings.bgp_shutdown,
+            "shutting down: BGP {decision}; layer2 and the speaker cluster left at once"
+        );
+        bgp.shutdown(decision.mode).await;
+    } else {
+        tracing::info!("shutting down: withdrawing and leaving the speaker cluster");
     }
     protocols.set(&Desired::default());
     let _ = ml_ctl.try_send(Control::Leave);

@@ -4,8 +4,9 @@
 //! One scenario, in order: every node advertises a Cluster Service's IP with the pool's communities; BIRD
 //! installs it as ECMP and `ext` reaches several nodes through it; a Local Service is advertised by its
 //! endpoint's node only, and withdrawn when the endpoint goes away; every speaker is killed (`kill -9`) and
-//! restarted while BIRD keeps the routes and `ext` its traffic (graceful restart); `SIGTERM` makes a speaker
-//! send Cease and BIRD drop its path at once; deleting the Service withdraws it.
+//! restarted while BIRD keeps the routes and `ext` its traffic (graceful restart); `SIGTERM` of a cordoned
+//! node's speaker makes it send Cease and BIRD drop its path at once (a SIGTERM on a schedulable, Ready
+//! node keeps the routes: `bgp_shutdown.rs`); deleting the Service withdraws it.
 
 mod common;
 
@@ -20,8 +21,9 @@ use ferrolb_netlab::{
     ProcessSpec, RibPath, Router, RouterKind, Tool,
 };
 use ipnet::IpNet;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Node, Service};
 use kube::Api;
+use kube::api::{Patch, PatchParams};
 
 const CONFIG: &str = "peers:
 - peer-address: 192.0.2.1
@@ -147,6 +149,20 @@ fn bgp_mode_from_services_to_the_routers_fib() {
     )
     .unwrap();
     assert_eq!(router.rib(Family::Ipv4).unwrap().paths(&host(VIP)).len(), 3);
+    // node1 is cordoned (drained for maintenance) while no speaker runs: its next speaker lists it so, and
+    // its SIGTERM below is a departure
+    let client = c.client.clone();
+    c.block(async move {
+        Api::<Node>::all(client)
+            .patch(
+                "node1",
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({"spec": {"unschedulable": true}})),
+            )
+            .await
+            .map(drop)
+    })
+    .expect("cordon node1");
     speakers = nodes
         .iter()
         .map(|n| (n.clone(), start_speaker(&c, n, 2)))
@@ -169,13 +185,15 @@ fn bgp_mode_from_services_to_the_routers_fib() {
         "traffic kept flowing while the speakers restarted: {outage:?}"
     );
 
-    // SIGTERM: Cease, BIRD drops node1's path at once
+    // SIGTERM of the cordoned node's speaker: Cease, BIRD drops node1's path at once
     let t = Instant::now();
-    speakers
-        .remove("node1")
-        .unwrap()
-        .stop(Duration::from_secs(10))
-        .unwrap();
+    let p = speakers.remove("node1").unwrap();
+    assert!(p.stop(Duration::from_secs(10)).unwrap().success());
+    assert!(
+        p.log().contains("withdrawing: node node1 is cordoned"),
+        "{}",
+        p.log()
+    );
     let paths = router.wait_route(host(VIP), WAIT, |p| p.len() == 2).unwrap();
     assert!(!next_hops(&paths).contains(&IpAddr::V4(c.lab.node(1).ipv4())));
     println!(

@@ -10,6 +10,7 @@ use std::pin::Pin;
 use prometheus_client::registry::Registry;
 
 use super::desired::BgpTarget;
+use super::shutdown::ShutdownMode;
 use super::speaker::BgpSpeaker;
 use crate::election::BgpDesired;
 use crate::protocols::BgpAnnouncer;
@@ -37,8 +38,12 @@ impl BgpAnnouncer for BgpSpeaker {
         self.metrics().register(registry);
     }
 
-    fn shutdown(self: Box<Self>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-        Box::pin(BgpSpeaker::shutdown(*self))
+    fn announcing(&self) -> bool {
+        BgpSpeaker::announcing(self)
+    }
+
+    fn shutdown(self: Box<Self>, mode: ShutdownMode) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(BgpSpeaker::shutdown_as(*self, mode))
     }
 }
 

@@ -20,16 +20,20 @@
 //! - [`transport`] and [`sockopt`]: the connection and its socket options (TCP MD5 is the one `unsafe`).
 //! - [`metrics`]: session state, UPDATEs and prefixes sent, NOTIFICATIONs sent and received.
 //!
-//! Graceful restart (RFC 4724): every session announces the capability with forwarding preserved and sends
-//! End-of-RIB after its initial routes. A speaker that dies or is dropped closes its connections without a
-//! NOTIFICATION, so routers that help keep its routes (and traffic flows) until it is back and has sent
-//! End-of-RIB again. [`BgpSpeaker::shutdown`] sends Cease instead, and routers withdraw at once.
+//! Graceful restart (RFC 4724, with the N bit of RFC 8538): every session announces the capability with
+//! forwarding preserved and sends End-of-RIB after its initial routes. A speaker that dies or is dropped
+//! closes its connections without a NOTIFICATION, so routers that help keep its routes (and traffic flows)
+//! until it is back and has sent End-of-RIB again. [`BgpSpeaker::shutdown`] ends the sessions as
+//! [`shutdown::decide`] chose: [`ShutdownMode::Graceful`] (a restart: Cease / Administrative Reset with the
+//! N bit, else no NOTIFICATION, and routers keep the routes) or [`ShutdownMode::Withdraw`] (the node leaves:
+//! Cease / Administrative Shutdown, as Hard Reset with the N bit, and routers withdraw at once).
 
 mod announcer;
 pub mod desired;
 pub mod metrics;
 pub mod peer;
 mod session;
+pub mod shutdown;
 pub mod sockopt;
 mod speaker;
 pub mod transport;
@@ -38,5 +42,8 @@ pub use desired::{Advertisements, BgpTarget, PrefixAttributes, SessionRouteConte
 pub use metrics::BgpMetrics;
 pub use peer::{PeerError, PeerSettings, SessionOptions, Transport};
 pub use session::PeerStatus;
+pub use shutdown::{
+    ShutdownDecision, ShutdownMode, ShutdownPolicy, ShutdownReason, decide as decide_shutdown,
+};
 pub use speaker::{BgpOptions, BgpSpeaker};
 pub use transport::{ConnectError, SocketFactory};

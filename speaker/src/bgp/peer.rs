@@ -153,6 +153,7 @@ pub fn resolve(
     session.hold_time = hold_time;
     session.keepalive_time = Some(if hold_time == 0 { 0 } else { keepalive });
     session.families = vec![family];
+    session.graceful_notification = true;
     session.graceful_restart = Some(GracefulRestartConfig {
         restart_time: options.graceful_restart_time.min(0x0fff),
         restarting: false,
@@ -248,6 +249,7 @@ mod tests {
         assert_eq!(s.session.families, [Family::Ipv4Unicast]);
         let gr = s.session.graceful_restart.unwrap();
         assert!(gr.forwarding_preserved && !gr.restarting);
+        assert!(s.session.graceful_notification, "the N bit of RFC 8538");
         assert_eq!(gr.restart_time, 120);
         assert_eq!(s.transport.ttl, Some(1));
         assert_eq!(s.transport.bind, Some("192.0.2.11".parse().unwrap()));

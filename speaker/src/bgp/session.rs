@@ -9,7 +9,9 @@
 //! - Established: the routes of the current advertisements are sent, then End-of-RIB; every later change
 //!   of the advertisements is sent at once as the minimal UPDATEs ([`AdjRibOut::update`]).
 //! - New settings for the same peer: Cease / Other Configuration Change, and a fresh session with them.
-//! - De-configured: Cease / Peer De-configured; shutdown: Cease / Administrative Shutdown; then the task ends.
+//! - De-configured: Cease / Peer De-configured; shutdown: Cease / Administrative Shutdown (withdraw) or
+//!   the graceful end of [`Event::StopGraceful`] (keep routes); then the task ends. With the N bit of
+//!   RFC 8538 negotiated, the state machine sends the first two as Cease / Hard Reset.
 //! - Bad input, hold timer, lost connection: the state machine's NOTIFICATION and reconnect with backoff.
 //! - A malformed UPDATE that RFC 7606 lets a session survive: the session stays up, a warning is logged (at
 //!   most one line per peer every [`IGNORED_LOG_INTERVAL`], with the count of those not logged) and
@@ -35,6 +37,7 @@ use tokio::time::Instant;
 use super::desired::{Advertisements, SessionRouteContext, session_routes};
 use super::metrics::PeerMetrics;
 use super::peer::PeerSettings;
+use super::shutdown::ShutdownMode;
 use super::transport::{ConnectError, SocketFactory, connect};
 
 /// How long a closing connection may take to flush what was queued (a NOTIFICATION).
@@ -55,8 +58,8 @@ pub(crate) enum Control {
     Run(Box<PeerSettings>),
     /// The peer left the config (or the node is no longer selected): Cease / Peer De-configured, end.
     Deconfigure,
-    /// The speaker stops: Cease / Administrative Shutdown, end.
-    Shutdown,
+    /// The speaker stops: end the session so that the peer withdraws or keeps the routes, then end.
+    Shutdown(ShutdownMode),
 }
 
 /// A peer session as its task reports it.
@@ -255,7 +258,7 @@ impl SessionTask {
                         self.start_session().await;
                     }
                 }
-                Wake::Control(end @ (Control::Deconfigure | Control::Shutdown)) => break end,
+                Wake::Control(end @ (Control::Deconfigure | Control::Shutdown(_))) => break end,
                 Wake::Abandoned => return,
                 Wake::Connected(Ok(stream)) => self.connected(stream).await,
                 Wake::Connected(Err(err)) => {
@@ -298,7 +301,8 @@ impl SessionTask {
                 let n = Notification::new(notification::CEASE, notification::cease::PEER_DECONFIGURED, []);
                 self.feed(Event::Reset(n)).await;
             }
-            _ => self.feed(Event::Stop).await,
+            Control::Shutdown(ShutdownMode::Graceful) => self.feed(Event::StopGraceful).await,
+            Control::Shutdown(ShutdownMode::Withdraw) | Control::Run(_) => self.feed(Event::Stop).await,
         }
         if let Some(conn) = self.conn.take() {
             conn.close().await;

@@ -20,9 +20,10 @@ use super::desired::{Advertisements, BgpTarget};
 use super::metrics::BgpMetrics;
 use super::peer::{PeerError, PeerSettings, SessionOptions, resolve};
 use super::session::{Control, PeerStatus, SessionTask};
+use super::shutdown::ShutdownMode;
 use super::transport::SocketFactory;
 
-/// How long [`BgpSpeaker::shutdown`] waits for the Cease NOTIFICATIONs to go out.
+/// How long [`BgpSpeaker::shutdown`] waits for the NOTIFICATIONs to go out and the connections to close.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// Options of the BGP speaker that do not come from the config.
@@ -60,7 +61,8 @@ struct SessionHandle {
 ///
 /// Dropping it aborts every session without a NOTIFICATION (as a crash or `kill -9` would): peers that
 /// support graceful restart keep the routes until the speaker is back. [`BgpSpeaker::shutdown`] ends
-/// every session with a Cease instead, so peers withdraw the routes at once.
+/// every session as asked: peers keep the routes ([`ShutdownMode::Graceful`]) or withdraw them at once
+/// ([`ShutdownMode::Withdraw`]).
 #[derive(Debug)]
 pub struct BgpSpeaker {
     options: BgpOptions,
@@ -227,14 +229,25 @@ impl BgpSpeaker {
         &self.errors
     }
 
-    /// Ends every session with Cease / Administrative Shutdown and waits (a few seconds at most) for the
-    /// NOTIFICATIONs to be written.
-    pub async fn shutdown(mut self) {
+    /// Whether any IP is advertised (to the sessions that are up or will come up).
+    pub fn announcing(&self) -> bool {
+        !self.routes.borrow().is_empty()
+    }
+
+    /// Ends every session so that peers withdraw the routes at once ([`ShutdownMode::Withdraw`]); see
+    /// [`BgpSpeaker::shutdown_as`].
+    pub async fn shutdown(self) {
+        self.shutdown_as(ShutdownMode::Withdraw).await;
+    }
+
+    /// Ends every session as `mode` says and waits (a few seconds at most) for the NOTIFICATIONs to be
+    /// written and the connections closed. Sessions of removed peers still finish their Peer De-configured.
+    pub async fn shutdown_as(mut self, mode: ShutdownMode) {
         let mut handles: Vec<SessionHandle> = std::mem::take(&mut self.sessions).into_values().collect();
-        handles.append(&mut self.retiring);
         for h in &handles {
-            h.control.send_replace(Control::Shutdown);
+            h.control.send_replace(Control::Shutdown(mode));
         }
+        handles.append(&mut self.retiring);
         let wait = async {
             for h in &mut handles {
                 let _ = (&mut h.task.0).await;

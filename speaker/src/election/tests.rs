@@ -55,6 +55,7 @@ impl World {
                         labels: BTreeMap::from([("zone".to_owned(), zone.to_owned())]),
                         network_unavailable: false,
                         addresses: vec![format!("192.0.2.{}", 10 + i).parse().unwrap()],
+                        ..NodeInfo::default()
                     },
                 )
             })

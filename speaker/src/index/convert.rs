@@ -89,14 +89,16 @@ pub fn slice(s: &EndpointSlice) -> Option<SliceInfo> {
     Some(info)
 }
 
-/// A Node as the election needs it.
+/// A Node as the election (and the BGP shutdown decision) needs it.
 pub fn node(n: &Node) -> NodeInfo {
     let status = n.status.as_ref();
-    let network_unavailable = status
-        .and_then(|s| s.conditions.as_ref())
-        .into_iter()
-        .flatten()
-        .any(|c| c.type_ == "NetworkUnavailable" && c.status == "True");
+    let condition = |kind: &str| {
+        status
+            .and_then(|s| s.conditions.as_ref())
+            .into_iter()
+            .flatten()
+            .any(|c| c.type_ == kind && c.status == "True")
+    };
     let mut addresses: Vec<IpAddr> = Vec::new();
     for kind in ["InternalIP", "ExternalIP"] {
         for a in status.and_then(|s| s.addresses.as_ref()).into_iter().flatten() {
@@ -110,7 +112,10 @@ pub fn node(n: &Node) -> NodeInfo {
     }
     NodeInfo {
         labels: n.metadata.labels.clone().unwrap_or_default(),
-        network_unavailable,
+        network_unavailable: condition("NetworkUnavailable"),
         addresses,
+        unschedulable: n.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false),
+        ready: condition("Ready"),
+        deleting: n.metadata.deletion_timestamp.is_some(),
     }
 }

@@ -3,7 +3,7 @@
 //! ```text
 //!  [ Service ]──ingress IPs──▶ services ──┐
 //!  [ EndpointSlice ]──service-name──▶ endpoints (per Service) ──┤
-//!  [ Node ]──labels, NetworkUnavailable, addresses──▶ nodes ──┼──▶ election input
+//!  [ Node ]──labels, conditions, addresses, cordon──▶ nodes ──┼──▶ election input
 //!  [ ConfigMap config ]──parse──▶ config (last valid kept) ──┤
 //!  [ Secret ferrolb-memberlist ]──secretkey──▶ membership key ──┘
 //! ```

@@ -279,6 +279,37 @@ fn nodes_keep_labels_conditions_and_internal_addresses_first() {
 }
 
 #[test]
+fn nodes_keep_what_the_bgp_shutdown_decision_reads() {
+    let mut ix = Index::new(IndexSettings::default());
+    let mut n = node("node1", "192.0.2.11", false);
+    ix.handle(IndexEvent::node(Event::Apply(n.clone())));
+    let info = &ix.nodes()["node1"];
+    assert!(!info.unschedulable && !info.ready && !info.deleting, "{info:?}");
+    if let Some(c) = n.status.as_mut().and_then(|s| s.conditions.as_mut()) {
+        c.push(NodeCondition {
+            type_: "Ready".into(),
+            status: "True".into(),
+            ..NodeCondition::default()
+        });
+    }
+    assert!(
+        ix.handle(IndexEvent::node(Event::Apply(n.clone()))),
+        "Ready changes the node"
+    );
+    assert!(ix.nodes()["node1"].ready);
+    n.spec = Some(k8s_openapi::api::core::v1::NodeSpec {
+        unschedulable: Some(true),
+        ..Default::default()
+    });
+    n.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+    ));
+    assert!(ix.handle(IndexEvent::node(Event::Apply(n))));
+    let info = &ix.nodes()["node1"];
+    assert!(info.unschedulable && info.ready && info.deleting, "{info:?}");
+}
+
+#[test]
 fn an_invalid_config_keeps_the_last_valid_one() {
     let mut ix = Index::new(IndexSettings::default());
     assert!(ix.config().current.is_none());
