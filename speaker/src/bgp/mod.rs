@@ -20,13 +20,14 @@
 //! - [`transport`] and [`sockopt`]: the connection and its socket options (TCP MD5 is the one `unsafe`).
 //! - [`metrics`]: session state, UPDATEs and prefixes sent, NOTIFICATIONs sent and received.
 //!
-//! Graceful restart (RFC 4724, with the N bit of RFC 8538): every session announces the capability with
+//! Graceful restart (RFC 4724; the N bit of RFC 8538 is not announced): every session announces the capability with
 //! forwarding preserved and sends End-of-RIB after its initial routes. A speaker that dies or is dropped
 //! closes its connections without a NOTIFICATION, so routers that help keep its routes (and traffic flows)
 //! until it is back and has sent End-of-RIB again. [`BgpSpeaker::shutdown`] ends the sessions as
-//! [`shutdown::decide`] chose: [`ShutdownMode::Graceful`] (a restart: Cease / Administrative Reset with the
-//! N bit, else no NOTIFICATION, and routers keep the routes) or [`ShutdownMode::Withdraw`] (the node leaves:
-//! Cease / Administrative Shutdown, as Hard Reset with the N bit, and routers withdraw at once).
+//! [`shutdown::decide`] chose: [`ShutdownMode::Graceful`] (a restart: no NOTIFICATION, and routers keep the
+//! routes) or [`ShutdownMode::Withdraw`] (the node leaves: Cease / Administrative Shutdown, and routers
+//! withdraw at once). Without the N bit a router that detects a hold timer expiry withdraws at once, so a node
+//! that died is no next hop for longer than the hold time.
 
 mod announcer;
 pub mod desired;

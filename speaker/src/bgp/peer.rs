@@ -153,7 +153,10 @@ pub fn resolve(
     session.hold_time = hold_time;
     session.keepalive_time = Some(if hold_time == 0 { 0 } else { keepalive });
     session.families = vec![family];
-    session.graceful_notification = true;
+    // No N bit (RFC 8538): a restart keeps the routes anyway by closing without a NOTIFICATION (RFC 4724),
+    // and with N negotiated a router would also keep them after a hold timer expiry — a node that lost power
+    // would stay a next hop for the restart time on top of the hold time.
+    session.graceful_notification = false;
     session.graceful_restart = Some(GracefulRestartConfig {
         restart_time: options.graceful_restart_time.min(0x0fff),
         restarting: false,
@@ -249,7 +252,7 @@ mod tests {
         assert_eq!(s.session.families, [Family::Ipv4Unicast]);
         let gr = s.session.graceful_restart.unwrap();
         assert!(gr.forwarding_preserved && !gr.restarting);
-        assert!(s.session.graceful_notification, "the N bit of RFC 8538");
+        assert!(!s.session.graceful_notification, "no N bit of RFC 8538");
         assert_eq!(gr.restart_time, 120);
         assert_eq!(s.transport.ttl, Some(1));
         assert_eq!(s.transport.bind, Some("192.0.2.11".parse().unwrap()));

@@ -10,8 +10,8 @@
 //!   of the advertisements is sent at once as the minimal UPDATEs ([`AdjRibOut::update`]).
 //! - New settings for the same peer: Cease / Other Configuration Change, and a fresh session with them.
 //! - De-configured: Cease / Peer De-configured; shutdown: Cease / Administrative Shutdown (withdraw) or
-//!   the graceful end of [`Event::StopGraceful`] (keep routes); then the task ends. With the N bit of
-//!   RFC 8538 negotiated, the state machine sends the first two as Cease / Hard Reset.
+//!   the graceful end of [`Event::StopGraceful`] (keep routes); then the task ends. (Were the N bit of
+//!   RFC 8538 negotiated, the state machine would send the first two as Cease / Hard Reset.)
 //! - Bad input, hold timer, lost connection: the state machine's NOTIFICATION and reconnect with backoff.
 //! - A malformed UPDATE that RFC 7606 lets a session survive: the session stays up, a warning is logged (at
 //!   most one line per peer every [`IGNORED_LOG_INTERVAL`], with the count of those not logged) and
