@@ -4,7 +4,9 @@
 //! - the timers the session reports as armed are exactly those its actions armed and did not disarm;
 //! - `SessionUp` and `SessionDown` alternate, and the session is Established exactly when it is up;
 //! - everything sent is a valid BGP message of at most 4,096 bytes;
-//! - `Connect` is only asked for when no connection exists, and the state after it is Connect.
+//! - `Connect` is only asked for when no connection exists, and the state after it is Connect;
+//! - after a stop the session is Idle; a stop sends only Cease, and a graceful stop sends none without the
+//!   N bit of RFC 8538 and never a Hard Reset.
 
 #![no_main]
 
@@ -14,8 +16,9 @@ use std::net::Ipv4Addr;
 use arbitrary::Arbitrary;
 use ferrolb_proto::bgp::notification::{CEASE, cease};
 use ferrolb_proto::bgp::{
-    Action, Capabilities, CodecContext, Event, Family, Framer, GracefulRestartConfig, Message, Notification,
-    Open, RouteRefresh, Session, SessionConfig, State, Timer, Update, UpdateErrorHandling,
+    Action, Capabilities, CodecContext, Event, Family, Framer, GracefulRestart, GracefulRestartConfig,
+    Message, Notification, Open, RouteRefresh, Session, SessionConfig, State, Timer, Update,
+    UpdateErrorHandling,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -23,6 +26,7 @@ use libfuzzer_sys::fuzz_target;
 enum Step {
     Start,
     Stop,
+    StopGraceful,
     Reset,
     TcpConnected,
     TcpConnectFailed,
@@ -35,6 +39,8 @@ enum Step {
         v6: bool,
         four_octet: bool,
         id: u32,
+        /// The peer announces graceful restart with the N bit of RFC 8538.
+        n_bit: bool,
     },
     Keepalive,
     Update,
@@ -50,6 +56,7 @@ struct Input {
     keepalive: Option<u16>,
     ipv6_only: bool,
     graceful_restart: bool,
+    n_bit: bool,
     seed: u64,
     steps: Vec<Step>,
 }
@@ -66,6 +73,7 @@ fuzz_target!(|input: Input| {
     if input.ipv6_only {
         config.families = vec![Family::Ipv6Unicast];
     }
+    config.graceful_notification = input.n_bit;
     if input.graceful_restart {
         config.graceful_restart = Some(GracefulRestartConfig {
             restart_time: 120,
@@ -84,6 +92,7 @@ fuzz_target!(|input: Input| {
         let event = match step {
             Step::Start => Event::Start,
             Step::Stop => Event::Stop,
+            Step::StopGraceful => Event::StopGraceful,
             Step::Reset => Event::Reset(Notification::new(CEASE, cease::OTHER_CONFIGURATION_CHANGE, [])),
             Step::TcpConnected => Event::TcpConnected,
             Step::TcpConnectFailed => Event::TcpConnectFailed,
@@ -99,6 +108,7 @@ fuzz_target!(|input: Input| {
                 v6,
                 four_octet,
                 id,
+                n_bit,
             } => {
                 let mut families = Vec::new();
                 if v4 {
@@ -107,9 +117,16 @@ fuzz_target!(|input: Input| {
                 if v6 {
                     families.push(Family::Ipv6Unicast);
                 }
+                let graceful_restart = n_bit.then(|| GracefulRestart {
+                    restart_state: false,
+                    notification: true,
+                    restart_time: 120,
+                    families: families.iter().map(|f| (*f, true)).collect(),
+                });
                 let caps = Capabilities {
                     multiprotocol: families,
                     route_refresh: true,
+                    graceful_restart,
                     ..Capabilities::default()
                 };
                 let mut open = Open::new(
@@ -163,7 +180,33 @@ fuzz_target!(|input: Input| {
                 }
             },
         };
+        let stop = match event {
+            Event::Stop => Some(false),
+            Event::StopGraceful => Some(true),
+            _ => None,
+        };
+        let n_negotiated = input.n_bit && session.state() == State::Established;
         let actions = session.handle(event);
+        if let Some(graceful) = stop {
+            assert_eq!(session.state(), State::Idle, "after a stop");
+            for action in &actions {
+                let Action::Send(b) = action else { continue };
+                let mut framer = Framer::new();
+                framer.push(b);
+                while let Ok(Some(raw)) = framer.next_message() {
+                    if let Ok(Message::Notification(n)) = Message::decode(raw, &CodecContext::default()) {
+                        assert_eq!(n.code, CEASE, "a stop sends only Cease");
+                        if graceful {
+                            assert!(
+                                n_negotiated,
+                                "a graceful stop without the N bit sends nothing: {n:?}"
+                            );
+                            assert_ne!(n.subcode, cease::HARD_RESET, "a graceful stop is no Hard Reset");
+                        }
+                    }
+                }
+            }
+        }
         for action in &actions {
             match action {
                 Action::Connect => {
