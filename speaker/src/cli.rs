@@ -63,10 +63,10 @@ pub struct Args {
     /// Interfaces never to announce on, as glob patterns; replaces the default list (see `--help`).
     #[arg(long = "exclude-interfaces", value_delimiter = ',', default_values_t = DEFAULT_EXCLUDES.iter().map(|s| s.to_string()))]
     pub exclude_interfaces: Vec<String>,
-    /// How BGP sessions end on SIGTERM: `auto` keeps the routes at graceful-restart peers while this Node is
-    /// schedulable, Ready and not leaving (a restart or upgrade) and withdraws them otherwise; `withdraw`
-    /// always withdraws at once; `graceful` always keeps them.
-    #[arg(long, env = "FERROLB_BGP_SHUTDOWN", value_enum, default_value_t = ShutdownPolicy::Auto)]
+    /// How BGP sessions end on SIGTERM: `withdraw` (default) withdraws at once; `auto` keeps the routes at
+    /// graceful-restart peers while this Node is schedulable, Ready and not leaving (a restart or upgrade; for
+    /// clusters that cordon nodes before they go down) and withdraws them otherwise; `graceful` always keeps them.
+    #[arg(long, env = "FERROLB_BGP_SHUTDOWN", value_enum, default_value_t = ShutdownPolicy::Withdraw)]
     pub bgp_shutdown: ShutdownPolicy,
 }
 
@@ -111,7 +111,7 @@ mod tests {
         assert_eq!(s.metrics_addr.port(), 7473);
         assert_eq!(s.index.lb_class, None);
         assert_eq!(s.interfaces, InterfaceFilter::default());
-        assert_eq!(s.bgp_shutdown, ShutdownPolicy::Auto);
+        assert_eq!(s.bgp_shutdown, ShutdownPolicy::Withdraw);
         let a = Args::try_parse_from([
             "ferrolb-speaker",
             "--node-name",
@@ -125,7 +125,7 @@ mod tests {
             "--log-format",
             "json",
             "--bgp-shutdown",
-            "withdraw",
+            "auto",
         ])
         .unwrap();
         let s = a.settings();
@@ -133,6 +133,6 @@ mod tests {
         assert_eq!(s.interfaces.include, ["eth*", "bond0"]);
         assert_eq!(s.interfaces.exclude, ["eth9"]);
         assert_eq!(a.log_format, LogFormat::Json);
-        assert_eq!(s.bgp_shutdown, ShutdownPolicy::Withdraw);
+        assert_eq!(s.bgp_shutdown, ShutdownPolicy::Auto);
     }
 }

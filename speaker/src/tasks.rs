@@ -79,6 +79,8 @@ pub enum RunError {
 const BATCH: usize = 1024;
 /// How long a leaving speaker waits for its goodbye datagrams to go out.
 const LEAVE_GRACE: Duration = Duration::from_millis(300);
+/// At most this many index events still queued at shutdown are applied before the BGP decision.
+const SHUTDOWN_DRAIN: usize = 10_000;
 
 /// Runs the speaker until `shutdown` completes. `bgp` is BGP mode's announcer, when enabled.
 pub async fn run(
@@ -196,19 +198,31 @@ pub async fn run(
             }
         });
     }
-    if let Some(bgp) = protocols.bgp.take() {
+    // What the watches delivered just before the signal (a cordon, NotReady) counts for the decision.
+    for _ in 0..SHUTDOWN_DRAIN {
+        match index_rx.try_recv() {
+            Ok(ev) => {
+                owner.input(Input::Index(ev));
+            }
+            Err(_) => break,
+        }
+    }
+    // Layer2 first, and at once: stop answering and tell the other speakers, so they take the IPs over
+    // while the BGP sessions close (bounded well inside the DaemonSet's grace period).
+    let bgp = protocols.bgp.take();
+    protocols.set(&Desired::default());
+    let _ = ml_ctl.try_send(Control::Leave);
+    if let Some(bgp) = bgp {
         let node = owner.index().nodes().get(&settings.node);
         let decision = decide_shutdown(settings.bgp_shutdown, &settings.node, node, bgp.announcing());
         tracing::info!(
             bgp_shutdown = %settings.bgp_shutdown,
-            "shutting down: BGP {decision}; layer2 and the speaker cluster left at once"
+            "shutting down: left layer2 and the speaker cluster; BGP {decision}"
         );
         bgp.shutdown(decision.mode).await;
     } else {
         tracing::info!("shutting down: withdrawing and leaving the speaker cluster");
     }
-    protocols.set(&Desired::default());
-    let _ = ml_ctl.try_send(Control::Leave);
     let _ = tokio::time::timeout(LEAVE_GRACE, ml_task.join()).await;
     Ok(())
 }

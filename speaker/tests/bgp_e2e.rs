@@ -53,7 +53,7 @@ fn start_speaker(c: &Cluster, node: &str, n: usize) -> Process {
     let spec = ProcessSpec::new(format!("{node}-speaker-{n}"), common::speaker_binary())
         .args(["--node-name", node, "--kubeconfig"])
         .arg(c.lab.dir().join("kubeconfig"))
-        .args(["--log-level", "debug"]);
+        .args(["--log-level", "debug", "--bgp-shutdown", "auto"]);
     let p = c.lab.spawn(node, &spec).expect("speaker");
     let start = Instant::now();
     while c.http_get(node, "/readyz").map(|r| r.0) != Some(200) {

@@ -41,7 +41,7 @@ use super::shutdown::ShutdownMode;
 use super::transport::{ConnectError, SocketFactory, connect};
 
 /// How long a closing connection may take to flush what was queued (a NOTIFICATION).
-const CLOSE_FLUSH: Duration = Duration::from_secs(2);
+const CLOSE_FLUSH: Duration = Duration::from_secs(1);
 /// A peer that leaves this much of our output unread is reset.
 const MAX_PENDING_OUTPUT: usize = 16 << 20;
 /// Read buffer size.

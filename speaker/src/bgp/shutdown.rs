@@ -6,16 +6,22 @@
 //! routes as stale until the new speaker has sent End-of-RIB, so no flow is rehashed to another node and a
 //! Local Service whose endpoints run only here stays reachable. A node that leaves (drained, shutting down,
 //! deleted, excluded from load balancers) must be withdrawn at once instead. The speaker only knows its own
-//! Node, so that is what [`decide`] reads; `--bgp-shutdown` overrides it.
+//! Node, so that is what [`decide`] reads with `--bgp-shutdown=auto`.
+//!
+//! `withdraw` is the default: a node rebooted without a drain, and without the kubelet's graceful node
+//! shutdown, stops its speaker while the Node still looks schedulable and Ready, and `auto` would then let
+//! routers keep a powered-off next hop for the restart time. `auto` is for clusters that cordon nodes before
+//! they go down (`kubectl drain`, kured, kubespray's upgrades) or run graceful node shutdown with the speaker
+//! in a late priority group (`priorityClassName: system-node-critical`).
 //!
 //! | `--bgp-shutdown` | own Node | result |
 //! |---|---|---|
 //! | `withdraw` | any | withdraw |
 //! | `graceful` | any | keep routes |
-//! | `auto` | never seen | withdraw (no information: the traditional choice) |
+//! | `auto` | not known (never seen, or deleted) | withdraw (no information: the traditional choice) |
 //! | `auto` | `deletionTimestamp` set | withdraw |
 //! | `auto` | cordoned (`spec.unschedulable`) | withdraw |
-//! | `auto` | `Ready` not `True` (the kubelet's graceful node shutdown sets it first) | withdraw |
+//! | `auto` | `Ready` not `True` (the kubelet's graceful node shutdown sets it, racing with killing pods) | withdraw |
 //! | `auto` | `node.kubernetes.io/exclude-from-external-load-balancers` | withdraw |
 //! | `auto` | announces nothing | withdraw |
 //! | `auto` | otherwise | keep routes |
@@ -28,9 +34,9 @@ use crate::model::NodeInfo;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, clap::ValueEnum)]
 pub enum ShutdownPolicy {
     /// Keep the routes when the own Node is schedulable, Ready and not leaving; withdraw otherwise.
-    #[default]
     Auto,
-    /// Always withdraw at once (Cease).
+    /// Always withdraw at once (Cease): the default, safe when a node reboots without a drain.
+    #[default]
     Withdraw,
     /// Always let peers keep the routes (graceful restart).
     Graceful,
@@ -138,7 +144,7 @@ impl fmt::Display for ShutdownDecision {
         let node = &self.node;
         match self.reason {
             ShutdownReason::Configured(policy) => write!(f, "--bgp-shutdown={policy}"),
-            ShutdownReason::NodeUnknown => write!(f, "node {node} was never seen"),
+            ShutdownReason::NodeUnknown => write!(f, "node {node} is not known (never seen, or deleted)"),
             ShutdownReason::NodeDeleting => write!(f, "node {node} is being deleted"),
             ShutdownReason::NodeCordoned => write!(f, "node {node} is cordoned"),
             ShutdownReason::NodeNotReady => write!(f, "node {node} is not Ready"),
@@ -249,7 +255,7 @@ mod tests {
                 true,
                 Withdraw,
                 R::NodeUnknown,
-                "withdrawing: node n1 was never seen",
+                "withdrawing: node n1 is not known (never seen, or deleted)",
             ),
             (
                 Auto,
@@ -321,6 +327,6 @@ mod tests {
         ] {
             assert_eq!(ShutdownPolicy::from_str(&p.to_string(), false), Ok(p));
         }
-        assert_eq!(ShutdownPolicy::default(), ShutdownPolicy::Auto);
+        assert_eq!(ShutdownPolicy::default(), ShutdownPolicy::Withdraw);
     }
 }

@@ -24,7 +24,7 @@ use super::shutdown::ShutdownMode;
 use super::transport::SocketFactory;
 
 /// How long [`BgpSpeaker::shutdown`] waits for the NOTIFICATIONs to go out and the connections to close.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(1200);
 
 /// Options of the BGP speaker that do not come from the config.
 #[derive(Debug, Clone, Default)]
