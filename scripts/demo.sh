@@ -14,4 +14,6 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 cargo build --release --locked -p ferrolb-lab -p ferrolb-controller -p ferrolb-speaker
-exec "${CARGO_TARGET_DIR:-target}/release/ferrolb-lab" demo --no-build "$@"
+# wherever cargo puts its target directory (CARGO_TARGET_DIR, build.target-dir, ...)
+target=$(cargo metadata --no-deps --format-version 1 | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+exec "${target:-target}/release/ferrolb-lab" demo --no-build "$@"
