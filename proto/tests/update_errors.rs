@@ -247,6 +247,24 @@ fn each_malformation_falls_in_its_rfc7606_class() {
             Reset(10),
         ),
         (
+            "MP_UNREACH_NLRI of AFI 1 / SAFI 200, which the session does not carry",
+            update(&[&[0x90, 15, 0, 4, 0, 1, 200, 0]], &[]),
+            Ignored(TreatAsWithdraw, 9),
+        ),
+        (
+            "MP_REACH_NLRI of AFI 1 / SAFI 200 beside a valid route",
+            update(
+                &[
+                    ORIGIN,
+                    AS_PATH,
+                    NEXT_HOP,
+                    &[0x90, 14, 0, 9, 0, 1, 200, 4, 192, 0, 2, 1, 0],
+                ],
+                NLRI,
+            ),
+            Ignored(TreatAsWithdraw, 9),
+        ),
+        (
             "MP_REACH_NLRI with a 5-byte next hop",
             update(&[MP_REACH_BAD_NEXT_HOP, ORIGIN, AS_PATH], &[]),
             Reset(9),

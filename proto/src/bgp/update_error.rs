@@ -19,7 +19,8 @@
 //! |---|---|---|---|
 //! | Withdrawn Routes Length or Total Path Attribute Length beyond the message | 3/1 Malformed Attribute List | session reset (§4: attributes cannot be delimited) | NOTIFICATION, session down |
 //! | a withdrawn or NLRI prefix longer than 32 bits or running past its field | 3/10 Invalid Network Field | session reset (§5.3) | NOTIFICATION, session down |
-//! | MP_REACH_NLRI / MP_UNREACH_NLRI that netgauze cannot parse (next hop length, prefixes, AFI/SAFI) | 3/9 Optional Attribute Error (RFC 4760 §7) | session reset (§7.11, §5.3) | NOTIFICATION, session down |
+//! | MP_REACH_NLRI / MP_UNREACH_NLRI of IPv4/IPv6 unicast/multicast that netgauze cannot parse (next hop length, prefixes) | 3/9 Optional Attribute Error (RFC 4760 §7) | session reset (§7.11, §5.3) | NOTIFICATION, session down |
+//! | MP_REACH_NLRI / MP_UNREACH_NLRI of another AFI/SAFI that netgauze cannot parse | 3/9 Optional Attribute Error | AFI/SAFI disable (§7.11; the routes of that family are not used) | ignored |
 //! | MP_REACH_NLRI or MP_UNREACH_NLRI twice | 3/1 Malformed Attribute List | session reset (§3) | NOTIFICATION, session down |
 //! | fewer bytes left than an attribute header, or an attribute's length running past the attribute field | 3/1 Malformed Attribute List | treat-as-withdraw (§4) | ignored |
 //! | Optional/Transitive/Partial flags in conflict with the type (MP_REACH/MP_UNREACH included) | 3/4 Attribute Flags Error | treat-as-withdraw (§3) | ignored |
@@ -274,6 +275,15 @@ fn walk_attributes(attrs: &[u8], ctx: &mut BgpParsingContext) -> Result<Option<I
                 n::update::ATTRIBUTE_FLAGS_ERROR,
                 format!("path attribute type {code} (flags {flags:#04x}): {err}"),
             ),
+            Err(err) if (code == MP_REACH || code == MP_UNREACH) && !known_family(&attr[header..]) => {
+                // RFC 7606 §7.11 lets a speaker disable just that AFI/SAFI; ferrolb carries none of the
+                // peer's routes, so for it that is ignoring the UPDATE
+                findings.add(
+                    TreatAsWithdraw,
+                    n::update::OPTIONAL_ATTRIBUTE_ERROR,
+                    format!("path attribute type {code} (MP_REACH/MP_UNREACH) of an AFI/SAFI this session does not carry: {err}"),
+                );
+            }
             Err(err) if code == MP_REACH || code == MP_UNREACH => {
                 return Err(reset(
                     n::update::OPTIONAL_ATTRIBUTE_ERROR,
@@ -294,4 +304,13 @@ fn walk_attributes(attrs: &[u8], ctx: &mut BgpParsingContext) -> Result<Option<I
         }
     }
     Ok(findings.0)
+}
+
+/// Whether an MP_REACH/MP_UNREACH value starts with an AFI/SAFI ferrolb knows (IPv4 or IPv6, unicast or
+/// multicast); a value too short to say counts as known, so its error keeps the session reset.
+fn known_family(value: &[u8]) -> bool {
+    match value {
+        [a0, a1, safi, ..] => matches!((u16::from_be_bytes([*a0, *a1]), *safi), (1 | 2, 1 | 2)),
+        _ => true,
+    }
 }
