@@ -1,6 +1,6 @@
 //! Object operations with kube-apiserver semantics, independent of HTTP: create, update (main or status),
-//! patch (merge, JSON, strategic, apply), delete (preconditions, finalizers, namespace cascade), each as
-//! one store transaction. Objects enter and leave in their external form (the served API version).
+//! patch (merge, JSON, strategic, apply), delete (preconditions, finalizers, pods' graceful deletion, namespace
+//! cascade), each as one store transaction. Objects enter and leave in their external form (the served API version).
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::apply::{Applier, ApplyError, apply};
 use crate::convert::{to_external, to_storage};
+use crate::defaults::pod::{self, GracefulDelete};
 use crate::defaults::{self, Target, service};
 use crate::error::{ApiError, Cause};
 use crate::meta::{self, meta_str};
@@ -477,7 +478,8 @@ impl Ops {
         })
     }
 
-    /// DELETE of one object with `DeleteOptions` (preconditions honoured; finalizers defer deletion).
+    /// DELETE of one object with `DeleteOptions` (preconditions honoured; finalizers defer deletion; pods
+    /// are deleted gracefully: [`pod::graceful_delete`]).
     pub fn delete(
         &self,
         def: &ResourceDef,
@@ -499,6 +501,15 @@ impl Ops {
             }
             if dry_run {
                 return Ok(to_external(def, &old));
+            }
+            if def.strategy == Strategy::Pod {
+                match pod::graceful_delete(&old, options, SystemTime::now()) {
+                    GracefulDelete::NotGraceful => {}
+                    GracefulDelete::Pending => return Ok(to_external(def, &old)),
+                    GracefulDelete::Mark(marked) => {
+                        return Ok(to_external(def, &txn.put(&def.storage, namespace, name, marked)));
+                    }
+                }
             }
             let has_finalizers = old["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty());
             if has_finalizers {

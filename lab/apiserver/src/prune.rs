@@ -33,6 +33,7 @@ pub fn prune(strategy: Strategy, obj: &Value) -> Result<(Value, Vec<String>), De
         Strategy::Namespace => round_trip::<core::v1::Namespace>(obj),
         Strategy::Service => round_trip::<core::v1::Service>(obj),
         Strategy::Node => round_trip::<core::v1::Node>(obj),
+        Strategy::Pod => round_trip::<core::v1::Pod>(obj),
         Strategy::ConfigMap => round_trip::<core::v1::ConfigMap>(obj),
         Strategy::Secret => round_trip::<core::v1::Secret>(obj),
         Strategy::Event => round_trip::<core::v1::Event>(obj),

@@ -17,6 +17,8 @@ pub enum Strategy {
     Service,
     /// core/v1 Node.
     Node,
+    /// core/v1 Pod (graceful deletion).
+    Pod,
     /// core/v1 ConfigMap.
     ConfigMap,
     /// core/v1 Secret.
@@ -127,6 +129,15 @@ impl ResourceDef {
             Strategy::Service => &["spec.clusterIP", "spec.type"],
             Strategy::Secret => &["type"],
             Strategy::Node => &["spec.unschedulable"],
+            Strategy::Pod => &[
+                "spec.nodeName",
+                "spec.restartPolicy",
+                "spec.schedulerName",
+                "spec.serviceAccountName",
+                "status.phase",
+                "status.podIP",
+                "status.nominatedNodeName",
+            ],
             Strategy::Namespace => &["status.phase"],
             Strategy::Event => &[
                 "involvedObject.kind",
@@ -182,7 +193,7 @@ fn builtin(
         kind: kind.to_owned(),
         namespaced,
         short_names: short.iter().map(|s| (*s).to_owned()).collect(),
-        categories: if strategy == Strategy::Service {
+        categories: if matches!(strategy, Strategy::Service | Strategy::Pod) {
             vec!["all".to_owned()]
         } else {
             Vec::new()
@@ -240,7 +251,7 @@ impl Default for Registry {
 }
 
 impl Registry {
-    /// The built-in resources: core Namespaces, Services, Nodes, ConfigMaps, Secrets, Events; events.k8s.io/v1
+    /// The built-in resources: core Namespaces, Services, Nodes, Pods, ConfigMaps, Secrets, Events; events.k8s.io/v1
     /// Events; discovery.k8s.io/v1 EndpointSlices; coordination.k8s.io/v1 Leases.
     pub fn builtin() -> Self {
         use Strategy::*;
@@ -248,6 +259,7 @@ impl Registry {
             builtin("", "namespaces", "Namespace", false, &["ns"], true, Namespace),
             builtin("", "services", "Service", true, &["svc"], true, Service),
             builtin("", "nodes", "Node", false, &["no"], true, Node),
+            builtin("", "pods", "Pod", true, &["po"], true, Pod),
             builtin("", "configmaps", "ConfigMap", true, &["cm"], false, ConfigMap),
             builtin("", "secrets", "Secret", true, &[], false, Secret),
             builtin("", "events", "Event", true, &["ev"], false, Event),

@@ -172,6 +172,45 @@ pub fn columns(def: &ResourceDef) -> Vec<Value> {
             col("Holder", "string", "", 0, "The holder of the lease"),
             age,
         ],
+        Strategy::Pod => vec![
+            name,
+            col(
+                "Ready",
+                "string",
+                "",
+                0,
+                "The aggregate readiness state of this pod for accepting traffic.",
+            ),
+            col(
+                "Status",
+                "string",
+                "",
+                0,
+                "The aggregate status of the containers in this pod.",
+            ),
+            col(
+                "Restarts",
+                "string",
+                "",
+                0,
+                "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.",
+            ),
+            age,
+            col(
+                "IP",
+                "string",
+                "",
+                1,
+                "IP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated.",
+            ),
+            col(
+                "Node",
+                "string",
+                "",
+                1,
+                "NodeName is a request to schedule this pod onto a specific node.",
+            ),
+        ],
         Strategy::Custom => {
             let mut cols = vec![name];
             if def.printer_columns.is_empty() {
@@ -295,6 +334,35 @@ pub fn cells(def: &ResourceDef, obj: &Value, now: SystemTime) -> Vec<Value> {
             json!(selector(obj)),
         ],
         Strategy::ConfigMap => vec![name, json!(count("data") + count("binaryData")), age],
+        Strategy::Pod => {
+            let statuses = obj["status"]["containerStatuses"].as_array();
+            let total = obj["spec"]["containers"].as_array().map_or(0, Vec::len);
+            let ready = statuses
+                .into_iter()
+                .flatten()
+                .filter(|c| c["ready"] == json!(true))
+                .count();
+            let restarts: i64 = statuses
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["restartCount"].as_i64())
+                .sum();
+            // the printer's "Terminating" wins over the phase
+            let status = if obj["metadata"]["deletionTimestamp"].is_string() {
+                "Terminating"
+            } else {
+                s(obj, "/status/phase")
+            };
+            vec![
+                name,
+                json!(format!("{ready}/{total}")),
+                json!(status),
+                json!(restarts.to_string()),
+                age,
+                json!(none_if_empty(s(obj, "/status/podIP").to_owned())),
+                json!(none_if_empty(s(obj, "/spec/nodeName").to_owned())),
+            ]
+        }
         Strategy::Secret => vec![name, json!(s(obj, "/type")), json!(count("data")), age],
         Strategy::Namespace => vec![name, json!(s(obj, "/status/phase")), age],
         Strategy::Node => {

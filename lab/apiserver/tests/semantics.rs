@@ -1,13 +1,15 @@
 //! kube-apiserver semantics through the real kube client: optimistic concurrency, status/spec separation,
-//! the controller's status patch, Leases, Events (kube-runtime's Recorder), finalizers, namespaces,
+//! the controller's status patch, Leases, Events (kube-runtime's Recorder), finalizers, pods' graceful deletion,
+//! namespaces,
 //! field validation, server-side apply, and the audit log with per-user tokens.
 
 mod common;
 
 use common::{eventually, start};
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ObjectReference, Service};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ObjectReference, Pod, Service};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use serde_json::json;
 
@@ -332,6 +334,102 @@ async fn finalizers_defer_deletion_and_namespaces_terminate() {
         .await
         .unwrap_err();
     assert_eq!(status_code(&err), 404);
+}
+
+fn pod(name: &str, node: Option<&str>) -> Pod {
+    serde_json::from_value(json!({"metadata": {"name": name},
+        "spec": {"nodeName": node, "terminationGracePeriodSeconds": 5,
+                 "containers": [{"name": "c", "image": "example.com/c:1"}]}}))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn pods_are_deleted_gracefully() {
+    let (_s, client) = start().await;
+    let pods: Api<Pod> = Api::namespaced(client, "default");
+    let created = pods
+        .create(&PostParams::default(), &pod("p", Some("node1")))
+        .await
+        .unwrap();
+    let rv0 = created.metadata.resource_version.clone().unwrap();
+    assert_eq!(created.status.unwrap().phase.as_deref(), Some("Pending"));
+    let mut events = pods
+        .watch(&WatchParams::default().fields("metadata.name=p"), &rv0)
+        .await
+        .unwrap()
+        .boxed();
+
+    // DELETE without a grace period: the pod's own (5 s); kept, marked, MODIFIED.
+    let before = std::time::SystemTime::now();
+    let deleted = pods.delete("p", &DeleteParams::default()).await.unwrap();
+    let marked = deleted.left().expect("the pod, not a Status");
+    let m = &marked.metadata;
+    assert_eq!(m.deletion_grace_period_seconds, Some(5));
+    let at = std::time::SystemTime::from(m.deletion_timestamp.clone().unwrap().0);
+    let ahead = at.duration_since(before).unwrap_or_default().as_secs_f64();
+    assert!(
+        (3.0..=6.0).contains(&ahead),
+        "deletionTimestamp {ahead} s ahead, want now + 5 s"
+    );
+    assert_ne!(m.resource_version.as_deref(), Some(rv0.as_str()));
+    match events.try_next().await.unwrap() {
+        Some(WatchEvent::Modified(p)) => assert!(p.metadata.deletion_timestamp.is_some()),
+        other => panic!("want MODIFIED, got {other:?}"),
+    }
+    assert!(pods.get("p").await.unwrap().metadata.deletion_timestamp.is_some());
+
+    // Again without a shorter period: nothing changes. A longer one neither.
+    let rv1 = m.resource_version.clone();
+    for dp in [DeleteParams::default(), DeleteParams::default().grace_period(30)] {
+        let again = pods.delete("p", &dp).await.unwrap().left().unwrap();
+        assert_eq!(again.metadata.resource_version, rv1);
+        assert_eq!(again.metadata.deletion_grace_period_seconds, Some(5));
+    }
+    // A shorter period moves the deletionTimestamp earlier.
+    let shorter = pods
+        .delete("p", &DeleteParams::default().grace_period(1))
+        .await
+        .unwrap()
+        .left()
+        .unwrap();
+    assert_eq!(shorter.metadata.deletion_grace_period_seconds, Some(1));
+    assert!(shorter.metadata.deletion_timestamp.unwrap().0 < m.deletion_timestamp.clone().unwrap().0);
+    assert!(matches!(
+        events.try_next().await.unwrap(),
+        Some(WatchEvent::Modified(_))
+    ));
+    // The kubelet's final DELETE (grace period 0) removes it.
+    pods.delete("p", &DeleteParams::default().grace_period(0))
+        .await
+        .unwrap();
+    assert_eq!(status_code(&pods.get("p").await.unwrap_err()), 404);
+    match events.try_next().await.unwrap() {
+        Some(WatchEvent::Deleted(p)) => assert_eq!(p.metadata.name.as_deref(), Some("p")),
+        other => panic!("want DELETED, got {other:?}"),
+    }
+
+    // gracePeriodSeconds=0 at once; a pod not bound to a node goes at once too.
+    pods.create(&PostParams::default(), &pod("now", Some("node1")))
+        .await
+        .unwrap();
+    pods.delete("now", &DeleteParams::default().grace_period(0))
+        .await
+        .unwrap();
+    assert_eq!(status_code(&pods.get("now").await.unwrap_err()), 404);
+    pods.create(&PostParams::default(), &pod("unbound", None))
+        .await
+        .unwrap();
+    pods.delete("unbound", &DeleteParams::default()).await.unwrap();
+    assert_eq!(status_code(&pods.get("unbound").await.unwrap_err()), 404);
+
+    // A pod needs containers with images.
+    let bad: Pod =
+        serde_json::from_value(json!({"metadata": {"name": "bad"}, "spec": {"containers": [{"name": "c"}]}}))
+            .unwrap();
+    assert_eq!(
+        status_code(&pods.create(&PostParams::default(), &bad).await.unwrap_err()),
+        422
+    );
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! reset, and validation, dispatched on [`Strategy`]. Services live in [`service`].
 
 mod alloc;
+pub mod pod;
 pub mod service;
 mod service_validation;
 
@@ -25,6 +26,7 @@ pub enum Target {
 pub fn set_defaults(def: &ResourceDef, obj: &mut Value) {
     match def.strategy {
         Strategy::Service => service::set_defaults(obj),
+        Strategy::Pod => pod::set_defaults(obj),
         Strategy::Secret => {
             if obj["type"].as_str().is_none_or(str::is_empty) {
                 obj["type"] = json!("Opaque");
@@ -65,6 +67,8 @@ pub fn prepare_create(def: &ResourceDef, obj: &mut Value) {
             obj["status"] = json!({"phase": "Active"});
         }
         Strategy::Node => {}
+        // `PrepareForCreate`: a new pod is Pending (the kubelet reports the rest)
+        Strategy::Pod => obj["status"] = json!({"phase": "Pending"}),
         _ if def.status => {
             if let Some(o) = obj.as_object_mut() {
                 o.remove("status");
@@ -160,6 +164,7 @@ pub fn validate(
             }
         }
         (Strategy::EndpointSlice, _) => errs.extend(validate_endpoint_slice(obj, old)),
+        (Strategy::Pod, Target::Main) => errs.extend(pod::validate(obj, old)),
         (Strategy::Lease, _) => {
             if let Some(d) = obj["spec"]["leaseDurationSeconds"].as_i64().filter(|d| *d <= 0) {
                 errs.push(Cause::invalid(

@@ -112,6 +112,13 @@ fn delete_options(q: &HashMap<String, String>, body: &[u8]) -> Result<Value, Api
     if q.get("dryRun").is_some_and(|d| d == "All") {
         opts["dryRun"] = json!(["All"]);
     }
+    // the query parameter, as kube-apiserver decodes DeleteOptions from the query too
+    if let Some(g) = q.get("gracePeriodSeconds") {
+        let g: i64 = g.parse().map_err(|_| {
+            ApiError::bad_request(format!("gracePeriodSeconds: invalid value {g:?}: not an integer"))
+        })?;
+        opts["gracePeriodSeconds"] = json!(g);
+    }
     Ok(opts)
 }
 

@@ -189,9 +189,10 @@ pub fn list_strategy(kind: Strategy, path: &[&str]) -> ListStrategy {
         (_, ["metadata", "finalizers"]) => MergePrimitive,
         (_, ["metadata", "ownerReferences"]) => MergeKey("uid"),
         (Strategy::Service, ["spec", "ports"]) => MergeKey("port"),
-        (Strategy::Service | Strategy::Node | Strategy::Namespace, ["status", "conditions"]) => {
-            MergeKey("type")
-        }
+        (
+            Strategy::Service | Strategy::Node | Strategy::Namespace | Strategy::Pod,
+            ["status", "conditions"],
+        ) => MergeKey("type"),
         (Strategy::Node, ["status", "addresses"]) => MergeKey("type"),
         (Strategy::Node, ["spec", "taints"]) => Replace,
         // Pod templates (Deployments, DaemonSets served as registered kinds).
