@@ -63,11 +63,16 @@ pub struct Args {
     /// Interfaces never to announce on, as glob patterns; replaces the default list (see `--help`).
     #[arg(long = "exclude-interfaces", value_delimiter = ',', default_values_t = DEFAULT_EXCLUDES.iter().map(|s| s.to_string()))]
     pub exclude_interfaces: Vec<String>,
-    /// How BGP sessions end on SIGTERM: `withdraw` (default) withdraws at once; `auto` keeps the routes at
-    /// graceful-restart peers while this Node is schedulable, Ready and not leaving (a restart or upgrade; for
-    /// clusters that cordon nodes before they go down) and withdraws them otherwise; `graceful` always keeps them.
-    #[arg(long, env = "FERROLB_BGP_SHUTDOWN", value_enum, default_value_t = ShutdownPolicy::Withdraw)]
+    /// How BGP sessions end on SIGTERM: `auto` (default) keeps the routes at graceful-restart peers when this
+    /// Node is schedulable, Ready and not leaving and this pod (`--pod-name`) is being deleted through the API
+    /// (a restart or upgrade), and withdraws them otherwise (a node shutdown, reboot, drain or kill);
+    /// `withdraw` always withdraws at once; `graceful` always keeps them.
+    #[arg(long, env = "FERROLB_BGP_SHUTDOWN", value_enum, default_value_t = ShutdownPolicy::Auto)]
     pub bgp_shutdown: ShutdownPolicy,
+    /// This speaker's Pod (the DaemonSet sets it from `metadata.name`), in `--namespace`: `auto` keeps the
+    /// routes only when it is being deleted. Without it, `auto` always withdraws.
+    #[arg(long, env = "POD_NAME")]
+    pub pod_name: Option<String>,
 }
 
 impl Args {
@@ -91,6 +96,7 @@ impl Args {
             },
             metrics_addr: self.metrics_addr,
             bgp_shutdown: self.bgp_shutdown,
+            pod_name: self.pod_name.clone().filter(|n| !n.is_empty()),
         }
     }
 }
@@ -111,7 +117,8 @@ mod tests {
         assert_eq!(s.metrics_addr.port(), 7473);
         assert_eq!(s.index.lb_class, None);
         assert_eq!(s.interfaces, InterfaceFilter::default());
-        assert_eq!(s.bgp_shutdown, ShutdownPolicy::Withdraw);
+        assert_eq!(s.bgp_shutdown, ShutdownPolicy::Auto);
+        assert_eq!(s.pod_name, None);
         let a = Args::try_parse_from([
             "ferrolb-speaker",
             "--node-name",
@@ -125,7 +132,9 @@ mod tests {
             "--log-format",
             "json",
             "--bgp-shutdown",
-            "auto",
+            "withdraw",
+            "--pod-name",
+            "ferrolb-speaker-x7k2p",
         ])
         .unwrap();
         let s = a.settings();
@@ -133,6 +142,7 @@ mod tests {
         assert_eq!(s.interfaces.include, ["eth*", "bond0"]);
         assert_eq!(s.interfaces.exclude, ["eth9"]);
         assert_eq!(a.log_format, LogFormat::Json);
-        assert_eq!(s.bgp_shutdown, ShutdownPolicy::Auto);
+        assert_eq!(s.bgp_shutdown, ShutdownPolicy::Withdraw);
+        assert_eq!(s.pod_name.as_deref(), Some("ferrolb-speaker-x7k2p"));
     }
 }

@@ -15,9 +15,10 @@
 //! whatever is queued, then runs one [`Owner::step`], so a burst of watch events costs one election. Every task
 //! is held by a [`crate::task::TaskHandle`] here: when `run` returns, they are all aborted.
 //!
-//! On shutdown, BGP mode ends its sessions as [`crate::bgp::shutdown::decide`] chooses from the own Node's
-//! last known state and `--bgp-shutdown` (keep the routes through a restart, or withdraw them when the node
-//! leaves); layer2 stops answering and the membership is left at once either way.
+//! On shutdown, BGP mode ends its sessions as [`crate::bgp::shutdown::decide`] chooses from `--bgp-shutdown`,
+//! the own Node's last known state and, when that Node is staying, whether the own Pod is being deleted (one
+//! GET, at most 500 ms: [`crate::k8s::pod`]) — keep the routes through a restart, or withdraw them when the
+//! node leaves; layer2 stops answering and the membership is left at once either way.
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -27,7 +28,7 @@ use std::time::Duration;
 use prometheus_client::registry::Registry;
 use tokio::sync::{mpsc, watch};
 
-use crate::bgp::{ShutdownPolicy, decide_shutdown};
+use crate::bgp::{PodSign, ShutdownPolicy, decide_shutdown, needs_pod_sign};
 use crate::election::Desired;
 use crate::http::{self, HttpError, Readiness};
 use crate::index::{IndexEvent, IndexSettings};
@@ -62,6 +63,8 @@ pub struct RunSettings {
     pub metrics_addr: SocketAddr,
     /// How BGP sessions end when the speaker stops (`--bgp-shutdown`).
     pub bgp_shutdown: ShutdownPolicy,
+    /// The speaker's own Pod (`--pod-name`), in `namespace`: read at shutdown for `--bgp-shutdown=auto`.
+    pub pod_name: Option<String>,
 }
 
 /// Why the speaker stopped.
@@ -214,7 +217,13 @@ pub async fn run(
     let _ = ml_ctl.try_send(Control::Leave);
     if let Some(bgp) = bgp {
         let node = owner.index().nodes().get(&settings.node);
-        let decision = decide_shutdown(settings.bgp_shutdown, &settings.node, node, bgp.announcing());
+        let announcing = bgp.announcing();
+        let pod = if needs_pod_sign(settings.bgp_shutdown, node, announcing) {
+            k8s::pod::pod_sign(&client, &settings.namespace, settings.pod_name.as_deref()).await
+        } else {
+            PodSign::Unknown("not read: the Node decides".into())
+        };
+        let decision = decide_shutdown(settings.bgp_shutdown, &settings.node, node, announcing, &pod);
         tracing::info!(
             bgp_shutdown = %settings.bgp_shutdown,
             "shutting down: left layer2 and the speaker cluster; BGP {decision}"

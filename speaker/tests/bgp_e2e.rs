@@ -5,8 +5,9 @@
 //! installs it as ECMP and `ext` reaches several nodes through it; a Local Service is advertised by its
 //! endpoint's node only, and withdrawn when the endpoint goes away; every speaker is killed (`kill -9`) and
 //! restarted while BIRD keeps the routes and `ext` its traffic (graceful restart); `SIGTERM` of a cordoned
-//! node's speaker makes it send Cease and BIRD drop its path at once (a SIGTERM on a schedulable, Ready
-//! node keeps the routes: `bgp_shutdown.rs`); deleting the Service withdraws it.
+//! node's speaker makes it send Cease and BIRD drop its path at once (a SIGTERM of a speaker whose Pod is
+//! being deleted, on a schedulable, Ready node, keeps the routes: `bgp_shutdown.rs`); deleting the Service
+//! withdraws it.
 
 mod common;
 

@@ -1,13 +1,17 @@
-//! How a real `ferrolb-speaker` leaves its BGP peers on SIGTERM (`--bgp-shutdown=auto`), against BIRD 2,
-//! FRR 8.4 and GoBGP 3.10 with graceful restart helper mode, the embedded API server and (BIRD, FRR) a client
-//! `ext` behind the router:
+//! How a real `ferrolb-speaker` leaves its BGP peers on SIGTERM (`--bgp-shutdown=auto`, the default),
+//! against BIRD 2, FRR 8.4 and GoBGP 3.10 with graceful restart helper mode, the embedded API server and
+//! (BIRD, FRR) a client `ext` behind the router. node1's speaker runs as Pod `ferrolb-speaker-node1`
+//! (`--pod-name`), an object in the API server:
 //!
-//! 1. node1's Node is schedulable and Ready: SIGTERM is a restart. The router keeps node1's path (stale)
-//!    while no speaker runs on node1, `ext` keeps reaching the VIP, and the new speaker's End-of-RIB clears
-//!    the stale mark. The speaker closes the connection without a NOTIFICATION (it does not announce the
-//!    N bit of RFC 8538).
-//! 2. node1 is cordoned (while its speaker is down, so the new one lists it so): SIGTERM is a departure and
-//!    the router withdraws node1's path at once.
+//! 1. node1's Node is schedulable and Ready, but the Pod is not being deleted (a node shutdown, a reboot
+//!    without a drain, a kill): SIGTERM is a departure, the router withdraws node1's path at once.
+//! 2. The same, but the Pod is deleted through the API first (graceful deletion: a `deletionTimestamp`, as a
+//!    DaemonSet rolling update does): SIGTERM is a restart. The router keeps node1's path (stale) while no
+//!    speaker runs on node1, `ext` keeps reaching the VIP, and the new speaker's End-of-RIB clears the stale
+//!    mark. The speaker closes the connection without a NOTIFICATION (it does not announce the N bit of
+//!    RFC 8538).
+//! 3. node1 is cordoned (while its speaker is down, so the new one lists it so): SIGTERM is a departure and
+//!    the router withdraws node1's path at once, whatever its Pod.
 
 mod bgp_support;
 mod common;
@@ -24,9 +28,9 @@ use ferrolb_netlab::{
     RouterKind, Tool,
 };
 use ipnet::IpNet;
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::Api;
-use kube::api::{Patch, PatchParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 
 const CONFIG: &str = "peers:
 - peer-address: 192.0.2.1
@@ -43,6 +47,9 @@ const VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
 const WAIT: Duration = Duration::from_secs(15);
 /// A withdrawal "at once": well below the 9 s hold time and the 120 s restart time.
 const AT_ONCE: Duration = Duration::from_secs(2);
+/// node1's speaker Pod, and the one a rolling update replaces it with.
+const POD: &str = "ferrolb-speaker-node1";
+const POD_NEXT: &str = "ferrolb-speaker-node1-v2";
 
 mod sigterm {
     #[test]
@@ -67,12 +74,13 @@ fn next_hops(paths: &[RibPath]) -> BTreeSet<IpAddr> {
     paths.iter().filter_map(|p| p.next_hop).collect()
 }
 
-/// Starts `node`'s speaker (log `<node>-speaker-<n>.log`) and waits until it is ready (its index synced).
-fn start_speaker(c: &Cluster, node: &str, n: usize) -> Process {
+/// Starts `node`'s speaker as Pod `pod` (log `<node>-speaker-<n>.log`) with the default `--bgp-shutdown`
+/// and waits until it is ready (its index synced).
+fn start_speaker(c: &Cluster, node: &str, n: usize, pod: &str) -> Process {
     let spec = ProcessSpec::new(format!("{node}-speaker-{n}"), common::speaker_binary())
         .args(["--node-name", node, "--kubeconfig"])
         .arg(c.lab.dir().join("kubeconfig"))
-        .args(["--log-level", "debug", "--bgp-shutdown", "auto"]);
+        .args(["--log-level", "debug", "--pod-name", pod]);
     let p = c.lab.spawn(node, &spec).expect("speaker");
     let start = Instant::now();
     while c.http_get(node, "/readyz").map(|r| r.0) != Some(200) {
@@ -92,6 +100,41 @@ fn sigterm_speaker(p: Process) -> String {
         .find(|l| l.contains("shutting down"))
         .unwrap_or_else(|| panic!("no shutdown line:\n{log}"))
         .to_owned()
+}
+
+/// Creates the speaker's Pod `name` on `node`, as the DaemonSet controller and the scheduler would.
+fn create_pod(c: &Cluster, name: &str, node: &str) {
+    let client = c.client.clone();
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name, "namespace": common::NS,
+                     "labels": {"app.kubernetes.io/name": "ferrolb", "app.kubernetes.io/component": "speaker"}},
+        "spec": {"nodeName": node, "terminationGracePeriodSeconds": 5,
+                 "containers": [{"name": "speaker", "image": "ghcr.io/ferrolb/ferrolb:v0.1.0"}]}
+    }))
+    .unwrap();
+    c.block(async move {
+        Api::<Pod>::namespaced(client, common::NS)
+            .create(&PostParams::default(), &pod)
+            .await
+            .map(drop)
+    })
+    .expect("create pod");
+}
+
+/// Deletes Pod `name` through the API, gracefully (as a rolling update or `kubectl delete pod` does): it
+/// stays, marked with a `deletionTimestamp`, until the kubelet would remove it.
+fn delete_pod(c: &Cluster, name: &str) {
+    let client = c.client.clone();
+    let name = name.to_owned();
+    let deleted = c
+        .block(async move {
+            Api::<Pod>::namespaced(client, common::NS)
+                .delete(&name, &DeleteParams::default())
+                .await
+        })
+        .expect("delete pod");
+    let pod = deleted.left().expect("a graceful deletion returns the pod");
+    assert!(pod.metadata.deletion_timestamp.is_some(), "{pod:?}");
 }
 
 fn cordon(c: &Cluster, node: &str) {
@@ -156,8 +199,31 @@ fn sigterm(kind: RouterKind) {
     c.add_service("web", &[IpAddr::V4(VIP)], false, &["node1", "node2"]);
     let node1 = IpAddr::V4(c.lab.node(1).ipv4());
     let node_ips: BTreeSet<IpAddr> = c.lab.nodes().map(|n| IpAddr::V4(n.ipv4())).collect();
-    let s1 = start_speaker(&c, "node1", 1);
-    let _s2 = start_speaker(&c, "node2", 1);
+    create_pod(&c, POD, "node1");
+    let s1 = start_speaker(&c, "node1", 1, POD);
+    let _s2 = start_speaker(&c, "node2", 1, "ferrolb-speaker-node2");
+    router.wait_established(2, WAIT).unwrap();
+    let paths = router.wait_route(host(VIP), WAIT, |p| p.len() == 2).unwrap();
+    assert_eq!(next_hops(&paths), node_ips);
+    println!("TIMING {kind:?}: set-up: {:.2} s", start.elapsed().as_secs_f64());
+
+    // 1. node shutdown: node1 is schedulable and Ready, but its Pod is not being deleted
+    let shutdown = Instant::now();
+    let line = sigterm_speaker(s1);
+    assert!(
+        line.contains(&format!(
+            "withdrawing: pod {POD} is not being deleted: a node shutdown or a kill, not a restart"
+        )),
+        "{line}"
+    );
+    let paths = router.wait_route(host(VIP), AT_ONCE, |p| p.len() == 1).unwrap();
+    assert!(!next_hops(&paths).contains(&node1));
+    println!(
+        "TIMING {kind:?}: SIGTERM of a speaker whose Pod is not being deleted to its path withdrawn: {:.2} s",
+        shutdown.elapsed().as_secs_f64()
+    );
+    // the node is back (the same Pod, as after a reboot)
+    let s1 = start_speaker(&c, "node1", 2, POD);
     router.wait_established(2, WAIT).unwrap();
     let paths = router.wait_route(host(VIP), WAIT, |p| p.len() == 2).unwrap();
     assert_eq!(next_hops(&paths), node_ips);
@@ -185,13 +251,15 @@ fn sigterm(kind: RouterKind) {
         "{kind:?} before the restart:\n{}",
         neighbor.as_deref().unwrap_or("-")
     );
-    println!("TIMING {kind:?}: set-up: {:.2} s", start.elapsed().as_secs_f64());
 
-    // 1. restart: node1 is schedulable and Ready
+    // 2. restart: node1 is schedulable and Ready, its Pod deleted through the API (a rolling update)
     let restart = Instant::now();
+    delete_pod(&c, POD);
     let line = sigterm_speaker(s1);
     assert!(
-        line.contains("keeping routes at peers (graceful restart): node node1 is schedulable and Ready"),
+        line.contains(&format!(
+            "keeping routes at peers (graceful restart): node node1 is schedulable and Ready and pod {POD} is being deleted"
+        )),
         "{line}"
     );
     wait_until(
@@ -251,9 +319,10 @@ fn sigterm(kind: RouterKind) {
         2,
         "still kept"
     );
-    // the node is cordoned while no speaker runs there: the next one knows it from its first list
+    // the node is cordoned while no speaker runs there: the next one (a new Pod) knows it from its first list
     cordon(&c, "node1");
-    let s1 = start_speaker(&c, "node1", 2);
+    create_pod(&c, POD_NEXT, "node1");
+    let s1 = start_speaker(&c, "node1", 3, POD_NEXT);
     router.wait_established(2, WAIT).unwrap();
     let paths = router.wait_route(host(VIP), WAIT, |p| p.len() == 2).unwrap();
     assert_eq!(next_hops(&paths), node_ips, "the cordoned node still announces");
@@ -286,8 +355,9 @@ fn sigterm(kind: RouterKind) {
         );
     }
 
-    // 2. departure: node1 is cordoned
+    // 3. departure: node1 is cordoned (its Pod deleted or not: the Node decides)
     let leave = Instant::now();
+    delete_pod(&c, POD_NEXT);
     let line = sigterm_speaker(s1);
     assert!(line.contains("withdrawing: node node1 is cordoned"), "{line}");
     let paths = router.wait_route(host(VIP), AT_ONCE, |p| p.len() == 1).unwrap();

@@ -44,7 +44,8 @@ pub use metrics::BgpMetrics;
 pub use peer::{PeerError, PeerSettings, SessionOptions, Transport};
 pub use session::PeerStatus;
 pub use shutdown::{
-    ShutdownDecision, ShutdownMode, ShutdownPolicy, ShutdownReason, decide as decide_shutdown,
+    PodSign, ShutdownDecision, ShutdownMode, ShutdownPolicy, ShutdownReason, decide as decide_shutdown,
+    needs_pod_sign,
 };
 pub use speaker::{BgpOptions, BgpSpeaker};
 pub use transport::{ConnectError, SocketFactory};

@@ -5,26 +5,29 @@
 //! whose data path (kube-proxy) never stopped: routers that help with graceful restart should keep its
 //! routes as stale until the new speaker has sent End-of-RIB, so no flow is rehashed to another node and a
 //! Local Service whose endpoints run only here stays reachable. A node that leaves (drained, shutting down,
-//! deleted, excluded from load balancers) must be withdrawn at once instead. The speaker only knows its own
-//! Node, so that is what [`decide`] reads with `--bgp-shutdown=auto`.
+//! rebooted, deleted, excluded from load balancers) must be withdrawn at once instead.
 //!
-//! `withdraw` is the default: a node rebooted without a drain, and without the kubelet's graceful node
-//! shutdown, stops its speaker while the Node still looks schedulable and Ready, and `auto` would then let
-//! routers keep a powered-off next hop for the restart time. `auto` is for clusters that cordon nodes before
-//! they go down (`kubectl drain`, kured, kubespray's upgrades) or run graceful node shutdown with the speaker
-//! in a late priority group (`priorityClassName: system-node-critical`).
+//! `auto`, the default, wants two signs of a restart. The own Node (the only one the speaker knows) must be
+//! staying: known, schedulable, Ready, not deleting, not excluded, and this node must announce something.
+//! And the speaker's own Pod must have a `deletionTimestamp` ([`PodSign`], read at shutdown): a pod deleted
+//! through the API (a DaemonSet rolling update, `kubectl delete pod`, an uninstall) gets one before the
+//! kubelet sends SIGTERM, while a node shutdown (systemd, the kubelet's graceful node shutdown), a reboot
+//! without a drain, an eviction by the kubelet or a kill sets none. A pod deleted because its node goes away
+//! (Node deletion) is caught by the Node checks.
 //!
-//! | `--bgp-shutdown` | own Node | result |
-//! |---|---|---|
-//! | `withdraw` | any | withdraw |
-//! | `graceful` | any | keep routes |
-//! | `auto` | not known (never seen, or deleted) | withdraw (no information: the traditional choice) |
-//! | `auto` | `deletionTimestamp` set | withdraw |
-//! | `auto` | cordoned (`spec.unschedulable`) | withdraw |
-//! | `auto` | `Ready` not `True` (the kubelet's graceful node shutdown sets it, racing with killing pods) | withdraw |
-//! | `auto` | `node.kubernetes.io/exclude-from-external-load-balancers` | withdraw |
-//! | `auto` | announces nothing | withdraw |
-//! | `auto` | otherwise | keep routes |
+//! | `--bgp-shutdown` | own Node | own Pod | result |
+//! |---|---|---|---|
+//! | `withdraw` | any | any | withdraw |
+//! | `graceful` | any | any | keep routes |
+//! | `auto` | not known (never seen, or deleted) | not read | withdraw (no information: the traditional choice) |
+//! | `auto` | `deletionTimestamp` set | not read | withdraw |
+//! | `auto` | cordoned (`spec.unschedulable`) | not read | withdraw |
+//! | `auto` | `Ready` not `True` (the kubelet's graceful node shutdown sets it, racing with killing pods) | not read | withdraw |
+//! | `auto` | `node.kubernetes.io/exclude-from-external-load-balancers` | not read | withdraw |
+//! | `auto` | announces nothing | not read | withdraw |
+//! | `auto` | otherwise | no `deletionTimestamp` (node shutdown, reboot, eviction, kill) | withdraw |
+//! | `auto` | otherwise | unknown (no `--pod-name`; not read within 500 ms, not found, forbidden) | withdraw |
+//! | `auto` | otherwise | `deletionTimestamp` set (deleted through the API: a restart) | keep routes |
 
 use std::fmt;
 
@@ -33,10 +36,11 @@ use crate::model::NodeInfo;
 /// `--bgp-shutdown`: how BGP sessions end when the speaker stops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, clap::ValueEnum)]
 pub enum ShutdownPolicy {
-    /// Keep the routes when the own Node is schedulable, Ready and not leaving; withdraw otherwise.
-    Auto,
-    /// Always withdraw at once (Cease): the default, safe when a node reboots without a drain.
+    /// Keep the routes when the own Node is schedulable, Ready and not leaving and the own Pod is being
+    /// deleted through the API (a restart); withdraw otherwise: the default.
     #[default]
+    Auto,
+    /// Always withdraw at once (Cease).
     Withdraw,
     /// Always let peers keep the routes (graceful restart).
     Graceful,
@@ -62,8 +66,19 @@ pub enum ShutdownMode {
     Graceful,
 }
 
+/// What the speaker knows of its own Pod at shutdown: whether it is being deleted through the API.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PodSign {
+    /// The Pod (named) has a `deletionTimestamp`: deleted through the API, a restart.
+    Deleting(String),
+    /// The Pod (named) has no `deletionTimestamp`: a node shutdown or a kill.
+    NotDeleting(String),
+    /// Not known; why (`no --pod-name`, `pod X could not be read (…)`).
+    Unknown(String),
+}
+
 /// Why [`decide`] chose its mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ShutdownReason {
     /// `--bgp-shutdown` is `withdraw` or `graceful`.
     Configured(ShutdownPolicy),
@@ -79,8 +94,12 @@ pub enum ShutdownReason {
     NodeExcluded,
     /// This node announces no IP.
     NothingAnnounced,
-    /// The Node is schedulable, Ready and staying.
-    NodeStaying,
+    /// The Node is staying, but the own Pod (named) is not being deleted.
+    PodNotDeleting(String),
+    /// The Node is staying, but the own Pod is not known (why).
+    PodUnknown(String),
+    /// The Node is schedulable, Ready and staying, and the own Pod (named) is being deleted: a restart.
+    Restarting(String),
 }
 
 /// What [`decide`] returns; its `Display` is the shutdown log line's reason.
@@ -94,33 +113,50 @@ pub struct ShutdownDecision {
     pub node: String,
 }
 
+/// Whether [`decide`] needs the own Pod's [`PodSign`]: only `auto` with a Node that is staying does (the
+/// speaker then reads its Pod, briefly, at shutdown).
+pub fn needs_pod_sign(policy: ShutdownPolicy, info: Option<&NodeInfo>, announcing: bool) -> bool {
+    policy == ShutdownPolicy::Auto && info.is_some_and(|n| node_reason(n, announcing).is_none())
+}
+
+/// Why the Node alone says withdraw, if it does.
+fn node_reason(n: &NodeInfo, announcing: bool) -> Option<ShutdownReason> {
+    if n.deleting {
+        Some(ShutdownReason::NodeDeleting)
+    } else if n.unschedulable {
+        Some(ShutdownReason::NodeCordoned)
+    } else if !n.ready {
+        Some(ShutdownReason::NodeNotReady)
+    } else if n.excluded_from_lb() {
+        Some(ShutdownReason::NodeExcluded)
+    } else if !announcing {
+        Some(ShutdownReason::NothingAnnounced)
+    } else {
+        None
+    }
+}
+
 /// The decision for a speaker on `node` stopping with `policy`; `info` is the node's last known state (if
-/// the speaker ever saw it) and `announcing` whether it advertises any IP right now.
+/// the speaker ever saw it), `announcing` whether it advertises any IP right now, and `pod` what it knows
+/// of its own Pod (looked at only when [`needs_pod_sign`]).
 pub fn decide(
     policy: ShutdownPolicy,
     node: &str,
     info: Option<&NodeInfo>,
     announcing: bool,
+    pod: &PodSign,
 ) -> ShutdownDecision {
     let (mode, reason) = match (policy, info) {
         (ShutdownPolicy::Withdraw, _) => (ShutdownMode::Withdraw, ShutdownReason::Configured(policy)),
         (ShutdownPolicy::Graceful, _) => (ShutdownMode::Graceful, ShutdownReason::Configured(policy)),
         (ShutdownPolicy::Auto, None) => (ShutdownMode::Withdraw, ShutdownReason::NodeUnknown),
         (ShutdownPolicy::Auto, Some(n)) => {
-            let reason = if n.deleting {
-                ShutdownReason::NodeDeleting
-            } else if n.unschedulable {
-                ShutdownReason::NodeCordoned
-            } else if !n.ready {
-                ShutdownReason::NodeNotReady
-            } else if n.excluded_from_lb() {
-                ShutdownReason::NodeExcluded
-            } else if !announcing {
-                ShutdownReason::NothingAnnounced
-            } else {
-                ShutdownReason::NodeStaying
-            };
-            let mode = if reason == ShutdownReason::NodeStaying {
+            let reason = node_reason(n, announcing).unwrap_or_else(|| match pod {
+                PodSign::Deleting(p) => ShutdownReason::Restarting(p.clone()),
+                PodSign::NotDeleting(p) => ShutdownReason::PodNotDeleting(p.clone()),
+                PodSign::Unknown(why) => ShutdownReason::PodUnknown(why.clone()),
+            });
+            let mode = if matches!(reason, ShutdownReason::Restarting(_)) {
                 ShutdownMode::Graceful
             } else {
                 ShutdownMode::Withdraw
@@ -142,7 +178,7 @@ impl fmt::Display for ShutdownDecision {
             ShutdownMode::Withdraw => f.write_str("withdrawing: ")?,
         }
         let node = &self.node;
-        match self.reason {
+        match &self.reason {
             ShutdownReason::Configured(policy) => write!(f, "--bgp-shutdown={policy}"),
             ShutdownReason::NodeUnknown => write!(f, "node {node} is not known (never seen, or deleted)"),
             ShutdownReason::NodeDeleting => write!(f, "node {node} is being deleted"),
@@ -152,7 +188,15 @@ impl fmt::Display for ShutdownDecision {
                 write!(f, "node {node} is excluded from external load balancers")
             }
             ShutdownReason::NothingAnnounced => write!(f, "node {node} announces nothing"),
-            ShutdownReason::NodeStaying => write!(f, "node {node} is schedulable and Ready"),
+            ShutdownReason::PodNotDeleting(pod) => write!(
+                f,
+                "pod {pod} is not being deleted: a node shutdown or a kill, not a restart"
+            ),
+            ShutdownReason::PodUnknown(why) => f.write_str(why),
+            ShutdownReason::Restarting(pod) => write!(
+                f,
+                "node {node} is schedulable and Ready and pod {pod} is being deleted (a restart)"
+            ),
         }
     }
 }
@@ -178,11 +222,12 @@ mod tests {
         }
     }
 
-    /// (policy, own Node, announcing) -> (mode, reason, log message)
+    /// (policy, own Node, announcing, own Pod) -> (mode, reason, log message)
     type Row<'a> = (
         ShutdownPolicy,
         Option<&'a NodeInfo>,
         bool,
+        &'a PodSign,
         ShutdownMode,
         ShutdownReason,
         &'static str,
@@ -199,20 +244,52 @@ mod tests {
         let deleting = node(false, true, true, false);
         let excluded = node(false, true, false, true);
         let everything = node(true, false, true, true);
-        // (policy, node, announcing) -> (mode, reason, message)
-        let table: [Row<'_>; 13] = [
+        let restart = PodSign::Deleting("spk-1".into());
+        let shutdown = PodSign::NotDeleting("spk-1".into());
+        let no_name = PodSign::Unknown("no --pod-name".into());
+        let unread = PodSign::Unknown("pod spk-1 could not be read (timed out after 500 ms)".into());
+        let table: [Row<'_>; 17] = [
             (
                 Auto,
                 Some(&staying),
                 true,
+                &restart,
                 Keep,
-                R::NodeStaying,
-                "keeping routes at peers (graceful restart): node n1 is schedulable and Ready",
+                R::Restarting("spk-1".into()),
+                "keeping routes at peers (graceful restart): node n1 is schedulable and Ready and pod spk-1 is being deleted (a restart)",
+            ),
+            (
+                Auto,
+                Some(&staying),
+                true,
+                &shutdown,
+                Withdraw,
+                R::PodNotDeleting("spk-1".into()),
+                "withdrawing: pod spk-1 is not being deleted: a node shutdown or a kill, not a restart",
+            ),
+            (
+                Auto,
+                Some(&staying),
+                true,
+                &no_name,
+                Withdraw,
+                R::PodUnknown("no --pod-name".into()),
+                "withdrawing: no --pod-name",
+            ),
+            (
+                Auto,
+                Some(&staying),
+                true,
+                &unread,
+                Withdraw,
+                R::PodUnknown("pod spk-1 could not be read (timed out after 500 ms)".into()),
+                "withdrawing: pod spk-1 could not be read (timed out after 500 ms)",
             ),
             (
                 Auto,
                 Some(&cordoned),
                 true,
+                &restart,
                 Withdraw,
                 R::NodeCordoned,
                 "withdrawing: node n1 is cordoned",
@@ -221,6 +298,7 @@ mod tests {
                 Auto,
                 Some(&not_ready),
                 true,
+                &restart,
                 Withdraw,
                 R::NodeNotReady,
                 "withdrawing: node n1 is not Ready",
@@ -229,6 +307,7 @@ mod tests {
                 Auto,
                 Some(&deleting),
                 true,
+                &restart,
                 Withdraw,
                 R::NodeDeleting,
                 "withdrawing: node n1 is being deleted",
@@ -237,6 +316,7 @@ mod tests {
                 Auto,
                 Some(&excluded),
                 true,
+                &restart,
                 Withdraw,
                 R::NodeExcluded,
                 "withdrawing: node n1 is excluded from external load balancers",
@@ -245,6 +325,7 @@ mod tests {
                 Auto,
                 Some(&everything),
                 true,
+                &restart,
                 Withdraw,
                 R::NodeDeleting,
                 "withdrawing: node n1 is being deleted",
@@ -253,6 +334,7 @@ mod tests {
                 Auto,
                 None,
                 true,
+                &restart,
                 Withdraw,
                 R::NodeUnknown,
                 "withdrawing: node n1 is not known (never seen, or deleted)",
@@ -261,6 +343,7 @@ mod tests {
                 Auto,
                 Some(&staying),
                 false,
+                &restart,
                 Withdraw,
                 R::NothingAnnounced,
                 "withdrawing: node n1 announces nothing",
@@ -269,6 +352,7 @@ mod tests {
                 Auto,
                 Some(&cordoned),
                 false,
+                &shutdown,
                 Withdraw,
                 R::NodeCordoned,
                 "withdrawing: node n1 is cordoned",
@@ -277,6 +361,7 @@ mod tests {
                 ForceWithdraw,
                 Some(&staying),
                 true,
+                &restart,
                 Withdraw,
                 R::Configured(ForceWithdraw),
                 "withdrawing: --bgp-shutdown=withdraw",
@@ -285,6 +370,7 @@ mod tests {
                 Graceful,
                 Some(&cordoned),
                 true,
+                &shutdown,
                 Keep,
                 R::Configured(Graceful),
                 "keeping routes at peers (graceful restart): --bgp-shutdown=graceful",
@@ -293,6 +379,7 @@ mod tests {
                 Graceful,
                 None,
                 false,
+                &no_name,
                 Keep,
                 R::Configured(Graceful),
                 "keeping routes at peers (graceful restart): --bgp-shutdown=graceful",
@@ -301,19 +388,41 @@ mod tests {
                 ForceWithdraw,
                 None,
                 false,
+                &shutdown,
                 Withdraw,
                 R::Configured(ForceWithdraw),
                 "withdrawing: --bgp-shutdown=withdraw",
             ),
+            (
+                Graceful,
+                Some(&staying),
+                true,
+                &unread,
+                Keep,
+                R::Configured(Graceful),
+                "keeping routes at peers (graceful restart): --bgp-shutdown=graceful",
+            ),
         ];
-        for (policy, info, announcing, mode, reason, message) in table {
-            let d = decide(policy, "n1", info, announcing);
+        for (policy, info, announcing, pod, mode, reason, message) in table {
+            let d = decide(policy, "n1", info, announcing, pod);
             assert_eq!(
-                (d.mode, d.reason),
-                (mode, reason),
-                "{policy} {info:?} announcing {announcing}"
+                (d.mode, &d.reason),
+                (mode, &reason),
+                "{policy} {info:?} announcing {announcing} {pod:?}"
             );
             assert_eq!(d.to_string(), message);
+            // the Pod is read exactly when it can change the outcome
+            let pod_matters = [&restart, &shutdown, &no_name]
+                .iter()
+                .map(|p| decide(policy, "n1", info, announcing, p).mode)
+                .collect::<std::collections::HashSet<_>>()
+                .len()
+                > 1;
+            assert_eq!(
+                needs_pod_sign(policy, info, announcing),
+                pod_matters,
+                "{policy} {info:?} announcing {announcing}"
+            );
         }
     }
 
@@ -327,6 +436,6 @@ mod tests {
         ] {
             assert_eq!(ShutdownPolicy::from_str(&p.to_string(), false), Ok(p));
         }
-        assert_eq!(ShutdownPolicy::default(), ShutdownPolicy::Withdraw);
+        assert_eq!(ShutdownPolicy::default(), ShutdownPolicy::Auto);
     }
 }

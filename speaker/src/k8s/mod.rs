@@ -6,6 +6,8 @@
 //!   owner keeps the last known state meanwhile.
 //! - [`events`]: a bounded queue and one task writing Events (`events.k8s.io/v1`); when the API server is
 //!   unreachable, Events are dropped and counted, never allowed to hold up the owner loop.
+//! - [`pod`]: the own Pod, read once at shutdown (is it being deleted through the API?).
 
 pub mod events;
+pub mod pod;
 pub mod watch;
