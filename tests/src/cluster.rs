@@ -71,6 +71,7 @@ pub fn gvr(kind: &str) -> Option<(&'static str, &'static str, &'static str)> {
         "Secret" => ("", "v1", "secrets"),
         "Service" => ("", "v1", "services"),
         "Node" => ("", "v1", "nodes"),
+        "Pod" => ("", "v1", "pods"),
         "EndpointSlice" => ("discovery.k8s.io", "v1", "endpointslices"),
         "Lease" => ("coordination.k8s.io", "v1", "leases"),
         "Role" => ("rbac.authorization.k8s.io", "v1", "roles"),

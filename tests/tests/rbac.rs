@@ -3,8 +3,9 @@
 //! resolved, nothing else but `KUBECONFIG` — each as its ServiceAccount, against the embedded API server in a
 //! network-namespace lab. A representative scenario is driven (install, config change, Services with IPs,
 //! EndpointSlices moving between nodes, Events, the membership Secret created and completed, a leader
-//! failover, shutdown); then every request in the audit log must be allowed by the manifest's Roles, and
-//! every permission the Roles grant must have been used.
+//! failover, a BGP Service, shutdown as Kubernetes does it: the speakers' Pods deleted, then SIGTERM, each
+//! speaker reading its Pod); then every request in the audit log must be allowed by the manifest's Roles,
+//! and every permission the Roles grant must have been used.
 //!
 //! Needs root (network namespaces; the speaker's ARP sockets) and arping: skipped with a reason elsewhere,
 //! failing under `CI=true`. Takes about 20–40 s.
@@ -26,9 +27,11 @@ const NS: &str = "ferrolb-system";
 const WAIT: Duration = Duration::from_secs(30);
 const VIP_WEB: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
 const VIP_LOCAL: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 101);
+const VIP_ROUTED: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
 
-const TEST_CONFIG: &str =
-    "address-pools:\n- name: web\n  protocol: layer2\n  addresses:\n  - 192.0.2.100-192.0.2.101\n";
+/// Two layer2 IPs, and a bgp pool without peers: every node still announces its IP (no session to send it
+/// to), so on SIGTERM each speaker has routes to keep or withdraw and reads its Pod.
+const TEST_CONFIG: &str = "address-pools:\n- name: web\n  protocol: layer2\n  addresses:\n  - 192.0.2.100-192.0.2.101\n- name: routed\n  protocol: bgp\n  auto-assign: false\n  addresses:\n  - 203.0.113.10/32\n";
 
 /// The programs of the scenario, with their logs for failure messages.
 struct Programs {
@@ -83,6 +86,20 @@ fn service(name: &str, local: bool) -> Value {
             "selector": {"app": name},
             "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}]
         }
+    })
+}
+
+/// The Pod the DaemonSet controller would create for its template on `node` (the scheduler's binding
+/// included), named as `process_spec` runs it.
+fn daemon_pod(manifest: &Manifest, name: &str, node: &str) -> Value {
+    let ds = manifest.get("DaemonSet", "ferrolb-speaker").unwrap();
+    let template = &ds["spec"]["template"];
+    let mut spec = template["spec"].clone();
+    spec["nodeName"] = json!(node);
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": NS, "labels": template["metadata"]["labels"]},
+        "spec": spec
     })
 }
 
@@ -193,6 +210,7 @@ fn the_programs_need_exactly_the_manifest_rbac() {
     }
     for node in ["node1", "node2", "node3"] {
         let name = format!("ferrolb-speaker-{node}");
+        admin.create(&daemon_pod(&manifest, &name, node)).unwrap();
         let spec = process_spec(&name, &speaker, &pod(NS, &name, &lab, node), &speaker_kc).unwrap();
         programs
             .speakers
@@ -331,10 +349,36 @@ fn the_programs_need_exactly_the_manifest_rbac() {
             .map(|_| ())
     });
 
-    // A Service deleted; then everything stops as Kubernetes stops pods.
+    // A BGP Service: every node announces its IP (the pool has no peers to send it to).
+    let mut routed = service("routed", false);
+    routed["metadata"]["annotations"] = json!({"metallb.universe.tf/address-pool": "routed"});
+    admin.create(&routed).unwrap();
+    admin
+        .create(&endpoint_slice("routed", "node3", "10.244.3.9"))
+        .unwrap();
+    let ip = wait(&programs, "routed gets an IP", || ingress_ip(&admin, "routed"));
+    assert_eq!(ip, VIP_ROUTED.to_string());
+
+    // A Service deleted; then everything stops as Kubernetes stops pods: a speaker's Pod is deleted
+    // through the API (graceful deletion, as an uninstall or a rolling update does) before its SIGTERM.
     admin.delete("Service", "default", "web").unwrap();
-    for (_, p) in programs.controllers.iter().chain(&programs.speakers) {
+    for (_, p) in &programs.controllers {
         p.stop(Duration::from_secs(10)).unwrap();
+    }
+    for (node, p) in &programs.speakers {
+        let name = format!("ferrolb-speaker-{node}");
+        admin.delete("Pod", NS, &name).unwrap();
+        let pod = admin
+            .get("Pod", NS, &name)
+            .expect("a deleted pod stays until its grace period ends");
+        assert!(pod["metadata"]["deletionTimestamp"].is_string(), "{pod}");
+        p.stop(Duration::from_secs(10)).unwrap();
+        let log = std::fs::read_to_string(p.log_path()).unwrap_or_default();
+        assert!(
+            log.contains(&format!("pod {name} is being deleted")),
+            "the speaker on {node} did not read its Pod:\n{}",
+            p.log_tail(10)
+        );
     }
     let entries = audit.entries();
     rt.block_on(handle.shutdown());
