@@ -6,7 +6,6 @@ use std::fmt::Write as _;
 use ferrolb_config::manifest::{ConfigText, extract_config};
 use ferrolb_config::{
     AddressFamily, BgpAdvertisement, Config, ConfigError, ConfigWarning, DEFAULT_PEER_PORT, Peer, Pool,
-    Protocol,
 };
 
 /// The outcome of a check: what to print and whether the config is valid.
@@ -114,7 +113,7 @@ pub fn summary(config: &Config) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "pools ({}):", config.pools.len());
     for pool in &config.pools {
-        pool_summary(&mut out, pool);
+        pool_summary(&mut out, config, pool);
     }
     let _ = writeln!(out, "peers ({}):", config.peers.len());
     for peer in &config.peers {
@@ -135,7 +134,7 @@ pub fn summary(config: &Config) -> String {
     out
 }
 
-fn pool_summary(out: &mut String, pool: &Pool) {
+fn pool_summary(out: &mut String, config: &Config, pool: &Pool) {
     let mut sizes = Vec::new();
     for family in [AddressFamily::V4, AddressFamily::V6] {
         if pool.has_family(family) {
@@ -163,29 +162,25 @@ fn pool_summary(out: &mut String, pool: &Pool) {
     } else {
         format!(", {}", flags.join(", "))
     };
-    let _ = writeln!(
-        out,
-        "  {} ({}): {}{flags}",
-        pool.name,
-        pool.protocol,
-        sizes.join(" + ")
-    );
+    let protocols: Vec<&str> = config.protocols(&pool.name).iter().map(|p| p.as_str()).collect();
+    let protocols = if protocols.is_empty() {
+        "not announced: no advertisement selects it".to_owned()
+    } else {
+        protocols.join(" + ")
+    };
+    let _ = writeln!(out, "  {} ({protocols}): {}{flags}", pool.name, sizes.join(" + "));
     let ranges: Vec<String> = pool.addresses.iter().map(ToString::to_string).collect();
     let _ = writeln!(out, "    addresses: {}", ranges.join(", "));
-    match pool.protocol {
-        Protocol::Bgp => {
-            for adv in &pool.bgp_advertisements {
-                let _ = writeln!(out, "    advertisement: {}", advertisement_summary(pool, adv));
-            }
+    for adv in config.l2_advertisements_for(&pool.name) {
+        if !adv.interfaces.is_empty() {
+            let _ = writeln!(out, "    interfaces: {}", adv.interfaces.join(", "));
         }
-        Protocol::Layer2 => {
-            if !pool.layer2.interfaces.is_empty() {
-                let _ = writeln!(out, "    interfaces: {}", pool.layer2.interfaces.join(", "));
-            }
-            if !pool.layer2.node_selectors.is_empty() {
-                let _ = writeln!(out, "    nodes: {}", selectors(pool.layer2.node_selectors.len()));
-            }
+        if !adv.node_selectors.is_empty() {
+            let _ = writeln!(out, "    nodes: {}", selectors(adv.node_selectors.len()));
         }
+    }
+    for adv in config.bgp_advertisements_for(&pool.name) {
+        let _ = writeln!(out, "    advertisement: {}", advertisement_summary(pool, adv));
     }
 }
 

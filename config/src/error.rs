@@ -1,5 +1,6 @@
-//! Config errors and warnings. Every error names the path of the culprit (`address-pools[2].addresses[0]`),
-//! the value as written (never a password), the line in the config text when known, and what is wrong.
+//! Config errors and warnings. Every error names the object holding the culprit when it is known (the
+//! ConfigMap, a resource), the path inside it (`address-pools[2].addresses[0]`), the value as written (never a
+//! password), the line in the config text when known, and what is wrong.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -269,6 +270,18 @@ pub enum ErrorKind {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// The ConfigMap has no key holding the config text.
+    #[error("the ConfigMap has no key {key:?}")]
+    MissingConfigKey {
+        /// The key looked for.
+        key: String,
+    },
+    /// Every configuration object was deleted: the last valid configuration stays in force.
+    #[error(
+        "deleted; the last valid configuration stays in force and nothing is withdrawn \
+         (to remove every pool, apply a configuration without pools)"
+    )]
+    SourceDeleted,
 }
 
 fn did_you_mean(suggestion: Option<&str>) -> String {
@@ -319,6 +332,40 @@ impl ErrorKind {
             | Self::InvalidLabelValue { .. } => "invalid_selector",
             Self::InvalidName { .. } => "invalid_name",
             Self::InvalidInterfaceName { .. } => "invalid_interface",
+            Self::MissingConfigKey { .. } => "missing_config_key",
+            Self::SourceDeleted => "source_deleted",
+        }
+    }
+}
+
+/// A Kubernetes object holding configuration (`ConfigMap ferrolb-system/config`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectRef {
+    /// Its kind (`ConfigMap`, `IPAddressPool`, …).
+    pub kind: String,
+    /// Its namespace (empty for cluster-scoped objects).
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+}
+
+impl ObjectRef {
+    /// A namespaced object.
+    pub fn new(kind: impl Into<String>, namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            kind: kind.into(),
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+}
+
+impl fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.namespace.is_empty() {
+            write!(f, "{} {}", self.kind, self.name)
+        } else {
+            write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
         }
     }
 }
@@ -326,6 +373,8 @@ impl ErrorKind {
 /// One error: where, what was written, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
+    /// The object holding the culprit, when known (not for bare config text).
+    pub object: Option<ObjectRef>,
     /// Path of the culprit, e.g. `address-pools[2].addresses[0]`; empty for the whole document.
     pub path: String,
     /// The offending value as written, when it is a scalar (never a password).
@@ -338,7 +387,29 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(object) = &self.object {
+            write!(f, "{object}: ")?;
+        }
         write_entry(f, &self.path, self.value.as_deref(), self.line, &self.kind)
+    }
+}
+
+impl ConfigError {
+    /// The same error, located in `object`.
+    pub fn in_object(mut self, object: &ObjectRef) -> Self {
+        self.object = Some(object.clone());
+        self
+    }
+
+    /// An error about a whole object (no path inside it).
+    pub fn object(object: ObjectRef, kind: ErrorKind) -> Self {
+        Self {
+            object: Some(object),
+            path: String::new(),
+            value: None,
+            line: None,
+            kind,
+        }
     }
 }
 
@@ -367,8 +438,11 @@ fn write_entry(
 pub struct ConfigErrors(Vec<ConfigError>);
 
 impl ConfigErrors {
-    pub(crate) fn new(mut errors: Vec<ConfigError>) -> Self {
-        errors.sort_by_key(|e| e.line.unwrap_or(u64::MAX));
+    /// The errors, ordered by object, then by line (errors without a line last in their object).
+    pub fn new(mut errors: Vec<ConfigError>) -> Self {
+        errors.sort_by(|a, b| {
+            (&a.object, a.line.unwrap_or(u64::MAX)).cmp(&(&b.object, b.line.unwrap_or(u64::MAX)))
+        });
         Self(errors)
     }
 
@@ -452,6 +526,8 @@ pub enum WarningKind {
 /// A warning: the config is valid, but this looks unintended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigWarning {
+    /// The object holding the value, when known.
+    pub object: Option<ObjectRef>,
     /// Path of the value.
     pub path: String,
     /// The value as written.
@@ -464,6 +540,9 @@ pub struct ConfigWarning {
 
 impl fmt::Display for ConfigWarning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(object) = &self.object {
+            write!(f, "{object}: ")?;
+        }
         write_entry(f, &self.path, self.value.as_deref(), self.line, &self.kind)
     }
 }

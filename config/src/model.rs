@@ -1,12 +1,24 @@
-//! The validated config model: what the controller allocates from and what the speaker announces.
+//! The validated config model, in the shape of MetalLB's custom resources: what the controller allocates from
+//! and what the speaker announces. Both configuration formats (the legacy ConfigMap and, later, the
+//! `metallb.io` resources) decode into it; nothing downstream knows which one was used.
 //!
-//! Invariants of a [`Config`] returned by [`crate::parse`]: pool names are unique and non-empty; no two
-//! address ranges overlap (within or across pools); every range is one family with `start <= end`; a bgp
-//! pool has at least one advertisement and a layer2 pool none; every aggregation length is at least the
-//! prefix length of every CIDR of its pool (ranges count as the CIDRs that summarize them); community
-//! aliases are resolved; every `bfd-profile` reference names a profile; timers are whole seconds with
-//! `hold_time` 0 or in 3..=65535 s and `keepalive_time < hold_time` (both 0 when hold is 0); defaults are
-//! filled in (see the `DEFAULT_*` constants).
+//! ```text
+//!  Pool ◀──selects── L2Advertisement  (nodes, interfaces, Services)
+//!   ▲
+//!   └────selects── BgpAdvertisement ──selects──▶ Peer (none: every peer)   (nodes, Services, attributes)
+//! ```
+//!
+//! A pool is announced in layer2 mode by every [`L2Advertisement`] that selects it and in BGP mode by every
+//! [`BgpAdvertisement`] that selects it; a pool selected by none is allocated from but not announced.
+//!
+//! Invariants of a [`Config`] returned by [`crate::parse`] (and the other entry points): pool, advertisement,
+//! peer and BFD profile names are unique and non-empty; no two address ranges overlap (within or across
+//! pools); every range is one family with `start <= end`; advertisements name only existing pools (in pool
+//! order) and peers; every aggregation length is at least the prefix length of every CIDR of each pool it
+//! applies to (ranges count as the CIDRs that summarize them); community aliases are resolved; every
+//! `bfd_profile` reference names a profile; timers are whole seconds with `hold_time` 0 or in 3..=65535 s and
+//! `keepalive_time < hold_time` (both 0 when hold is 0); defaults are filled in (see the `DEFAULT_*`
+//! constants).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,7 +27,7 @@ use std::time::Duration;
 
 use crate::address::{AddressFamily, AddressRange};
 use crate::community::Community;
-use crate::selector::NodeSelector;
+use crate::selector::{LabelSelector, matches_any};
 
 /// BGP hold time when `hold-time` is not given.
 pub const DEFAULT_HOLD_TIME: Duration = Duration::from_secs(90);
@@ -39,13 +51,17 @@ pub const DEFAULT_BFD_MINIMUM_TTL: u32 = 254;
 /// The whole validated config.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Config {
-    /// Address pools, in config order (the controller tries them in this order).
+    /// Address pools, in config order.
     pub pools: Vec<Pool>,
+    /// Layer2 advertisements, in config order.
+    pub l2_advertisements: Vec<L2Advertisement>,
+    /// BGP advertisements, in config order.
+    pub bgp_advertisements: Vec<BgpAdvertisement>,
     /// BGP peers, in config order.
     pub peers: Vec<Peer>,
     /// BFD profiles, in config order.
     pub bfd_profiles: Vec<BfdProfile>,
-    /// Community aliases as declared under `bgp-communities` (already resolved in advertisements).
+    /// Community aliases as declared (already resolved in advertisements).
     pub communities: BTreeMap<String, Community>,
 }
 
@@ -64,9 +80,40 @@ impl Config {
     pub fn bfd_profile(&self, name: &str) -> Option<&BfdProfile> {
         self.bfd_profiles.iter().find(|p| p.name == name)
     }
+
+    /// The peer with this name.
+    pub fn peer(&self, name: &str) -> Option<&Peer> {
+        self.peers.iter().find(|p| p.name == name)
+    }
+
+    /// The layer2 advertisements that select pool `pool`, in config order.
+    pub fn l2_advertisements_for<'a>(&'a self, pool: &str) -> impl Iterator<Item = &'a L2Advertisement> {
+        self.l2_advertisements
+            .iter()
+            .filter(move |a| a.selects_pool(pool))
+    }
+
+    /// The BGP advertisements that select pool `pool`, in config order.
+    pub fn bgp_advertisements_for<'a>(&'a self, pool: &str) -> impl Iterator<Item = &'a BgpAdvertisement> {
+        self.bgp_advertisements
+            .iter()
+            .filter(move |a| a.selects_pool(pool))
+    }
+
+    /// The modes pool `pool` is announced in (none: allocated from, never announced).
+    pub fn protocols(&self, pool: &str) -> Vec<Protocol> {
+        let mut out = Vec::new();
+        if self.l2_advertisements_for(pool).next().is_some() {
+            out.push(Protocol::Layer2);
+        }
+        if self.bgp_advertisements_for(pool).next().is_some() {
+            out.push(Protocol::Bgp);
+        }
+        out
+    }
 }
 
-/// How a pool's addresses are announced.
+/// How addresses are announced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Protocol {
     /// ARP (IPv4) and NDP (IPv6) answered by one node per address.
@@ -76,7 +123,7 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    /// The name used in the config: `layer2` or `bgp`.
+    /// The name used in the legacy config and in metrics: `layer2` or `bgp`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Layer2 => "layer2",
@@ -91,24 +138,20 @@ impl fmt::Display for Protocol {
     }
 }
 
-/// An address pool.
+/// An address pool (MetalLB's `IPAddressPool`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pool {
     /// Unique, non-empty name (the `ferrolb.io/address-pool` annotation value).
     pub name: String,
-    /// Layer2 or BGP.
-    pub protocol: Protocol,
     /// The addresses, as inclusive ranges, in config order (CIDRs become their first..=last address).
     pub addresses: Vec<AddressRange>,
     /// Whether Services without a pool annotation get addresses from this pool (default true).
     pub auto_assign: bool,
     /// Skip IPv4 addresses ending in `.0` or `.255` (default false).
     pub avoid_buggy_ips: bool,
-    /// How a bgp pool is advertised; at least one for bgp (one with defaults when none is given),
-    /// always empty for layer2.
-    pub bgp_advertisements: Vec<BgpAdvertisement>,
-    /// ferrolb's layer2 options (always default for a bgp pool).
-    pub layer2: Layer2Options,
+    /// Which Services may take addresses from the pool, and in which order pools are tried; `None`: any
+    /// Service, in config order.
+    pub service_allocation: Option<ServiceAllocation>,
 }
 
 impl Pool {
@@ -160,18 +203,58 @@ pub fn is_buggy(ip: IpAddr) -> bool {
     }
 }
 
-/// ferrolb's per-pool layer2 options (an addition to MetalLB's legacy schema).
+/// `IPAddressPool.spec.serviceAllocation`: which Services may use a pool, and its priority.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Layer2Options {
-    /// Interfaces to announce on; empty means every eligible interface.
-    pub interfaces: Vec<String>,
-    /// Nodes that may announce; empty means every node, otherwise any selector must match.
-    pub node_selectors: Vec<NodeSelector>,
+pub struct ServiceAllocation {
+    /// Pools with a priority are tried before the others, lowest value first; 0 means none.
+    pub priority: i32,
+    /// Namespaces whose Services may use the pool (with `namespace_selectors`: either matches).
+    pub namespaces: Vec<String>,
+    /// Namespaces (by their labels) whose Services may use the pool.
+    pub namespace_selectors: Vec<LabelSelector>,
+    /// Services (by their labels) that may use the pool.
+    pub service_selectors: Vec<LabelSelector>,
 }
 
-/// How a bgp pool's addresses are advertised.
+/// Announcement of pools in layer2 mode (MetalLB's `L2Advertisement`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct L2Advertisement {
+    /// Unique name.
+    pub name: String,
+    /// The pools it announces, resolved to names, in pool order.
+    pub pools: Vec<String>,
+    /// Nodes that may announce; empty means every node, otherwise any selector must match.
+    pub node_selectors: Vec<LabelSelector>,
+    /// Interfaces to announce on; empty means every eligible interface.
+    pub interfaces: Vec<String>,
+    /// Services it applies to; empty means every Service, otherwise any selector must match.
+    pub service_selectors: Vec<LabelSelector>,
+}
+
+impl L2Advertisement {
+    /// Whether it announces pool `pool`.
+    pub fn selects_pool(&self, pool: &str) -> bool {
+        self.pools.iter().any(|p| p == pool)
+    }
+
+    /// Whether it applies to a node with these labels.
+    pub fn selects_node(&self, labels: &BTreeMap<String, String>) -> bool {
+        matches_any(&self.node_selectors, labels)
+    }
+
+    /// Whether it applies to a Service with these labels.
+    pub fn selects_service(&self, labels: &BTreeMap<String, String>) -> bool {
+        matches_any(&self.service_selectors, labels)
+    }
+}
+
+/// Announcement of pools in BGP mode (MetalLB's `BGPAdvertisement`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BgpAdvertisement {
+    /// Unique name.
+    pub name: String,
+    /// The pools it announces, resolved to names, in pool order.
+    pub pools: Vec<String>,
     /// Prefix length IPv4 addresses are advertised with (0..=32, default 32).
     pub aggregation_length: u8,
     /// Prefix length IPv6 addresses are advertised with (0..=128, default 128).
@@ -180,20 +263,30 @@ pub struct BgpAdvertisement {
     pub local_pref: Option<u32>,
     /// Communities attached, aliases resolved, in config order.
     pub communities: Vec<Community>,
+    /// Nodes that advertise; empty means every node, otherwise any selector must match.
+    pub node_selectors: Vec<LabelSelector>,
+    /// Names of the peers that receive it; empty means every peer.
+    pub peers: Vec<String>,
+    /// Services it applies to; empty means every Service, otherwise any selector must match.
+    pub service_selectors: Vec<LabelSelector>,
 }
 
-impl Default for BgpAdvertisement {
-    fn default() -> Self {
+impl BgpAdvertisement {
+    /// An advertisement with this name for these pools, and every default.
+    pub fn with_defaults(name: impl Into<String>, pools: Vec<String>) -> Self {
         Self {
+            name: name.into(),
+            pools,
             aggregation_length: DEFAULT_AGGREGATION_LENGTH,
             aggregation_length_v6: DEFAULT_AGGREGATION_LENGTH_V6,
             local_pref: None,
             communities: Vec::new(),
+            node_selectors: Vec::new(),
+            peers: Vec::new(),
+            service_selectors: Vec::new(),
         }
     }
-}
 
-impl BgpAdvertisement {
     /// The aggregation length for an address family.
     pub fn aggregation_length_for(&self, family: AddressFamily) -> u8 {
         match family {
@@ -201,11 +294,82 @@ impl BgpAdvertisement {
             AddressFamily::V6 => self.aggregation_length_v6,
         }
     }
+
+    /// Whether it announces pool `pool`.
+    pub fn selects_pool(&self, pool: &str) -> bool {
+        self.pools.iter().any(|p| p == pool)
+    }
+
+    /// Whether it applies to a node with these labels.
+    pub fn selects_node(&self, labels: &BTreeMap<String, String>) -> bool {
+        matches_any(&self.node_selectors, labels)
+    }
+
+    /// Whether it applies to a Service with these labels.
+    pub fn selects_service(&self, labels: &BTreeMap<String, String>) -> bool {
+        matches_any(&self.service_selectors, labels)
+    }
+
+    /// Whether the peer named `peer` receives it.
+    pub fn selects_peer(&self, peer: &str) -> bool {
+        self.peers.is_empty() || self.peers.iter().any(|p| p == peer)
+    }
+
+    /// Whether its route attributes (aggregation, local-pref, communities) equal `other`'s.
+    pub fn same_attributes(&self, other: &Self) -> bool {
+        self.aggregation_length == other.aggregation_length
+            && self.aggregation_length_v6 == other.aggregation_length_v6
+            && self.local_pref == other.local_pref
+            && self.communities == other.communities
+    }
+}
+
+/// A TCP MD5 password and where it came from (never printed by `Debug`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PeerPassword {
+    /// The key (1 to 80 bytes).
+    pub value: String,
+    /// Where it was read.
+    pub source: PasswordSource,
+}
+
+impl PeerPassword {
+    /// A password written in the peer's configuration.
+    pub fn inline(value: impl Into<String>) -> Self {
+        Self {
+            value: value.into(),
+            source: PasswordSource::Inline,
+        }
+    }
+}
+
+impl fmt::Debug for PeerPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PeerPassword")
+            .field("value", &"<redacted>")
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+/// Where a peer's password was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordSource {
+    /// Written in the peer's configuration.
+    Inline,
+    /// The `password` key of this `kubernetes.io/basic-auth` Secret (in ferrolb's namespace).
+    Secret {
+        /// The Secret's name.
+        name: String,
+    },
 }
 
 /// A BGP peer.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Peer {
+    /// Unique name (the `BGPPeer`'s; `peer<N>` for the legacy ConfigMap's N-th peer, as MetalLB's converter
+    /// names it).
+    pub name: String,
     /// The router's address.
     pub address: IpAddr,
     /// The router's TCP port (default 179).
@@ -223,18 +387,19 @@ pub struct Peer {
     /// BGP identifier; `None` means the node's IPv4 address.
     pub router_id: Option<Ipv4Addr>,
     /// TCP MD5 password (at most 80 bytes); `None` when not given or empty.
-    pub password: Option<String>,
+    pub password: Option<PeerPassword>,
     /// Name of a profile in [`Config::bfd_profiles`].
     pub bfd_profile: Option<String>,
     /// `ebgp-multihop` as given (default false; only allowed for eBGP peers, `asn != my_asn`).
     pub ebgp_multihop: bool,
     /// Nodes that peer with this router; empty means every node.
-    pub node_selectors: Vec<NodeSelector>,
+    pub node_selectors: Vec<LabelSelector>,
 }
 
 impl fmt::Debug for Peer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Peer")
+            .field("name", &self.name)
             .field("address", &self.address)
             .field("port", &self.port)
             .field("asn", &self.asn)
@@ -243,7 +408,7 @@ impl fmt::Debug for Peer {
             .field("hold_time", &self.hold_time)
             .field("keepalive_time", &self.keepalive_time)
             .field("router_id", &self.router_id)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("password", &self.password)
             .field("bfd_profile", &self.bfd_profile)
             .field("ebgp_multihop", &self.ebgp_multihop)
             .field("node_selectors", &self.node_selectors)
@@ -260,11 +425,11 @@ impl Peer {
 
     /// Whether this peer applies to a node with these labels.
     pub fn selects_node(&self, labels: &BTreeMap<String, String>) -> bool {
-        crate::selector::matches_any(&self.node_selectors, labels)
+        matches_any(&self.node_selectors, labels)
     }
 }
 
-/// A BFD profile (validated and carried for compatibility; see docs/config.md).
+/// A BFD profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BfdProfile {
     /// Unique name.

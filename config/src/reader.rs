@@ -19,6 +19,7 @@ impl Ctx {
     /// Records an error about `node` (its value and line are reported).
     pub fn error(&mut self, path: &str, node: &Node, kind: ErrorKind) {
         self.errors.push(ConfigError {
+            object: None,
             path: path.to_owned(),
             value: node.display_value(),
             line: node.line,
@@ -29,6 +30,7 @@ impl Ctx {
     /// Records an error with an explicit value and line.
     pub fn error_at(&mut self, path: &str, value: Option<String>, line: Option<u64>, kind: ErrorKind) {
         self.errors.push(ConfigError {
+            object: None,
             path: path.to_owned(),
             value,
             line,
@@ -39,6 +41,7 @@ impl Ctx {
     /// Records a warning about `node`.
     pub fn warn(&mut self, path: &str, node: &Node, kind: WarningKind) {
         self.warnings.push(ConfigWarning {
+            object: None,
             path: path.to_owned(),
             value: node.display_value(),
             line: node.line,

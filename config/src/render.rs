@@ -1,6 +1,9 @@
-//! Renders a [`Config`] back to the legacy `config` text.
+//! Renders a [`Config`] back to the legacy `config` text, when the legacy schema can express it: each pool
+//! announced by exactly one layer2 advertisement or by BGP advertisements only, each advertisement for one
+//! pool, without Service selection (and, for BGP, without node or peer selection), no `serviceAllocation`, and
+//! inline passwords. Otherwise [`NotLegacy`] says what cannot be expressed.
 //!
-//! Invariant: `parse(&render(&c)) == Ok(c)` for every config `c` that `parse` returned (a property test
+//! Invariant: `parse(&render(&c)?) == Ok(c)` for every config `c` that `parse` returned (a property test
 //! checks it). Values equal to their defaults are left out, address ranges are written as a CIDR when they
 //! are exactly one, communities as literal values (the alias table is kept under `bgp-communities`).
 
@@ -12,15 +15,35 @@ use crate::duration::format_secs;
 use crate::model::{
     BfdProfile, BgpAdvertisement, Config, DEFAULT_AGGREGATION_LENGTH, DEFAULT_AGGREGATION_LENGTH_V6,
     DEFAULT_BFD_DETECT_MULTIPLIER, DEFAULT_BFD_ECHO_INTERVAL_MS, DEFAULT_BFD_INTERVAL_MS,
-    DEFAULT_BFD_MINIMUM_TTL, DEFAULT_HOLD_TIME, DEFAULT_PEER_PORT, Peer, Pool, Protocol,
+    DEFAULT_BFD_MINIMUM_TTL, DEFAULT_HOLD_TIME, DEFAULT_PEER_PORT, L2Advertisement, PasswordSource, Peer,
+    Pool,
 };
-use crate::selector::NodeSelector;
+use crate::selector::LabelSelector;
+
+/// Why a config cannot be written in the legacy schema.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the legacy ConfigMap schema cannot express this: {0}")]
+pub struct NotLegacy(pub String);
 
 /// The config as legacy YAML (the ConfigMap's `config` value).
-pub fn render(config: &Config) -> String {
+pub fn render(config: &Config) -> Result<String, NotLegacy> {
+    let mut pools = Vec::new();
+    for pool in &config.pools {
+        pools.push(legacy_pool(config, pool)?);
+    }
+    for peer in &config.peers {
+        if let Some(p) = &peer.password
+            && p.source != PasswordSource::Inline
+        {
+            return Err(NotLegacy(format!(
+                "peer {} takes its password from a Secret",
+                peer.name
+            )));
+        }
+    }
     let out = Out {
         peers: config.peers.iter().map(OutPeer::from).collect(),
-        pools: config.pools.iter().map(OutPool::from).collect(),
+        pools,
         communities: config
             .communities
             .iter()
@@ -33,11 +56,56 @@ pub fn render(config: &Config) -> String {
         && out.communities.is_empty()
         && out.bfd_profiles.is_empty()
     {
-        return String::new();
+        return Ok(String::new());
     }
-    // Serializing plain structs of strings, numbers and lists cannot fail; fall back to empty text
-    // rather than panic if it ever did.
-    serde_saphyr::to_string(&out).unwrap_or_default()
+    serde_saphyr::to_string(&out).map_err(|e| NotLegacy(format!("YAML output failed: {e}")))
+}
+
+/// A pool with its announcement folded in, as the legacy schema writes it.
+fn legacy_pool<'a>(config: &'a Config, pool: &'a Pool) -> Result<OutPool<'a>, NotLegacy> {
+    let l2: Vec<&L2Advertisement> = config.l2_advertisements_for(&pool.name).collect();
+    let bgp: Vec<&BgpAdvertisement> = config.bgp_advertisements_for(&pool.name).collect();
+    let fail = |why: &str| Err(NotLegacy(format!("pool {}: {why}", pool.name)));
+    if pool.service_allocation.is_some() {
+        return fail("it has a serviceAllocation");
+    }
+    let single = |pools: &[String]| pools.len() == 1;
+    let (protocol, advertisements, l2_adv) = match (l2.as_slice(), bgp.is_empty()) {
+        ([], true) => return fail("no advertisement announces it"),
+        ([adv], true) if single(&adv.pools) && adv.service_selectors.is_empty() => {
+            ("layer2", Vec::new(), Some(*adv))
+        }
+        ([], false)
+            if bgp.iter().all(|a| {
+                single(&a.pools)
+                    && a.node_selectors.is_empty()
+                    && a.peers.is_empty()
+                    && a.service_selectors.is_empty()
+            }) =>
+        {
+            let only_default =
+                bgp.len() == 1 && bgp[0].same_attributes(&BgpAdvertisement::with_defaults("", Vec::new()));
+            let advs = if only_default {
+                Vec::new()
+            } else {
+                bgp.iter().map(|a| OutAdvertisement::from(*a)).collect()
+            };
+            ("bgp", advs, None)
+        }
+        _ => return fail("its advertisements select several pools, nodes, peers or Services, or mix modes"),
+    };
+    Ok(OutPool {
+        name: &pool.name,
+        protocol,
+        addresses: pool.addresses.iter().map(ToString::to_string).collect(),
+        auto_assign: (!pool.auto_assign).then_some(false),
+        avoid_buggy_ips: pool.avoid_buggy_ips,
+        bgp_advertisements: advertisements,
+        interfaces: l2_adv.map_or(&[][..], |a| &a.interfaces),
+        node_selectors: l2_adv
+            .map(|a| a.node_selectors.iter().map(OutSelector::from).collect())
+            .unwrap_or_default(),
+    })
 }
 
 fn is_false(b: &bool) -> bool {
@@ -94,7 +162,7 @@ impl<'a> From<&'a Peer> for OutPeer<'a> {
             keepalive_time: (p.keepalive_time != Peer::default_keepalive(p.hold_time))
                 .then(|| format_secs(p.keepalive_time)),
             router_id: p.router_id.map(|r| r.to_string()),
-            password: p.password.as_deref(),
+            password: p.password.as_ref().map(|p| p.value.as_str()),
             bfd_profile: p.bfd_profile.as_deref(),
             ebgp_multihop: p.ebgp_multihop,
             node_selectors: p.node_selectors.iter().map(OutSelector::from).collect(),
@@ -119,8 +187,8 @@ struct OutExpression<'a> {
     values: &'a [String],
 }
 
-impl<'a> From<&'a NodeSelector> for OutSelector<'a> {
-    fn from(s: &'a NodeSelector) -> Self {
+impl<'a> From<&'a LabelSelector> for OutSelector<'a> {
+    fn from(s: &'a LabelSelector) -> Self {
         Self {
             match_labels: &s.match_labels,
             match_expressions: s
@@ -152,27 +220,6 @@ struct OutPool<'a> {
     interfaces: &'a [String],
     #[serde(skip_serializing_if = "Vec::is_empty")]
     node_selectors: Vec<OutSelector<'a>>,
-}
-
-impl<'a> From<&'a Pool> for OutPool<'a> {
-    fn from(p: &'a Pool) -> Self {
-        let only_default =
-            p.protocol == Protocol::Bgp && p.bgp_advertisements == [BgpAdvertisement::default()];
-        Self {
-            name: &p.name,
-            protocol: p.protocol.as_str(),
-            addresses: p.addresses.iter().map(ToString::to_string).collect(),
-            auto_assign: (!p.auto_assign).then_some(false),
-            avoid_buggy_ips: p.avoid_buggy_ips,
-            bgp_advertisements: if only_default {
-                Vec::new()
-            } else {
-                p.bgp_advertisements.iter().map(OutAdvertisement::from).collect()
-            },
-            interfaces: &p.layer2.interfaces,
-            node_selectors: p.layer2.node_selectors.iter().map(OutSelector::from).collect(),
-        }
-    }
 }
 
 #[derive(Serialize)]

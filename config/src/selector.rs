@@ -1,9 +1,10 @@
-//! Node selectors (`node-selectors` of peers and layer2 pools): Kubernetes label selectors written with
-//! the legacy schema's keys (`match-labels`, `match-expressions` of `key`/`operator`/`values`).
+//! Label selectors (of nodes, Services, namespaces and pools), read from the legacy schema's keys
+//! (`match-labels`, `match-expressions` of `key`/`operator`/`values`) or the resources' (`matchLabels`,
+//! `matchExpressions`).
 //!
 //! Semantics follow `metav1.LabelSelector`: a selector matches when every `match-labels` pair and every
-//! expression holds; a selector with neither matches every node; a list of selectors matches when any
-//! selector matches, and an empty list matches every node. Keys and values are checked as Kubernetes
+//! expression holds; a selector with neither matches every object; a list of selectors matches when any
+//! selector matches, and an empty list matches every object. Keys and values are checked as Kubernetes
 //! checks them.
 
 use std::collections::BTreeMap;
@@ -11,7 +12,7 @@ use std::fmt;
 
 /// One label selector.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct NodeSelector {
+pub struct LabelSelector {
     /// Labels that must be present with exactly these values.
     pub match_labels: BTreeMap<String, String>,
     /// Expressions that must all hold.
@@ -73,7 +74,7 @@ impl fmt::Display for SelectorOperator {
     }
 }
 
-impl NodeSelector {
+impl LabelSelector {
     /// Whether a node with these labels is selected.
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
         self.match_labels.iter().all(|(k, v)| labels.get(k) == Some(v))
@@ -96,7 +97,7 @@ impl LabelSelectorRequirement {
 
 /// Whether a list of selectors selects a node: an empty list selects every node, otherwise any
 /// selector must match.
-pub fn matches_any(selectors: &[NodeSelector], labels: &BTreeMap<String, String>) -> bool {
+pub fn matches_any(selectors: &[LabelSelector], labels: &BTreeMap<String, String>) -> bool {
     selectors.is_empty() || selectors.iter().any(|s| s.matches(labels))
 }
 
@@ -180,10 +181,10 @@ mod tests {
     #[test]
     fn selector_semantics() {
         let node = labels(&[("kubernetes.io/hostname", "n1"), ("kubernetes.io/arch", "amd64")]);
-        let everyone = NodeSelector::default();
+        let everyone = LabelSelector::default();
         assert!(everyone.matches(&node));
         assert!(matches_any(&[], &node));
-        let by_host = NodeSelector {
+        let by_host = LabelSelector {
             match_labels: labels(&[("kubernetes.io/hostname", "n1")]),
             match_expressions: vec![],
         };
@@ -219,7 +220,7 @@ mod tests {
         for (e, want) in cases {
             assert_eq!(e.matches(&node), want, "{e:?}");
         }
-        let other = NodeSelector {
+        let other = LabelSelector {
             match_labels: labels(&[("kubernetes.io/hostname", "n9")]),
             match_expressions: vec![],
         };

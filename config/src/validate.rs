@@ -46,19 +46,7 @@ pub fn parse_with_warnings(text: &str) -> Result<Parsed, ConfigErrors> {
     if !ctx.errors.is_empty() {
         return Err(ConfigErrors::new(ctx.errors));
     }
-    let Draft {
-        pools,
-        peers,
-        bfd_profiles,
-        communities,
-    } = draft;
-    // Every object without a model value recorded an error, so all are present here.
-    let config = Config {
-        pools: pools.into_iter().filter_map(|p| p.pool).collect(),
-        peers: peers.into_iter().filter_map(|p| p.peer).collect(),
-        bfd_profiles: bfd_profiles.into_iter().filter_map(|b| b.profile).collect(),
-        communities,
-    };
+    let config = draft.into_config();
     let mut warnings = ctx.warnings;
     warnings.sort_by_key(|w| w.line.unwrap_or(u64::MAX));
     Ok(Parsed { config, warnings })

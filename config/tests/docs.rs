@@ -66,7 +66,7 @@ fn documented_examples_are_valid() {
     assert!(office.has_family(AddressFamily::V4) && office.has_family(AddressFamily::V6));
     let public = configs
         .iter()
-        .find_map(|c| c.pool("public"))
+        .find(|c| c.pool("public").is_some())
         .expect("bgp example");
-    assert_eq!(public.bgp_advertisements.len(), 2);
+    assert_eq!(public.bgp_advertisements_for("public").count(), 2);
 }

@@ -5,7 +5,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use ferrolb_config::manifest::{ConfigSource, extract_config};
-use ferrolb_config::{AddressFamily, Community, Config, Protocol, SelectorOperator, parse, render};
+use ferrolb_config::{
+    AddressFamily, BgpAdvertisement, Community, Config, Protocol, SelectorOperator, parse, render,
+};
 
 fn load(name: &str) -> Config {
     let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -14,8 +16,14 @@ fn load(name: &str) -> Config {
     assert!(matches!(text.source, ConfigSource::ConfigMap { .. }), "{name}");
     let config = parse(&text.text).unwrap_or_else(|e| panic!("{name}:\n{e}"));
     // Every fixture also survives a render/parse round trip.
-    assert_eq!(parse(&render(&config)).as_ref(), Ok(&config), "{name} round trip");
+    let text = render(&config).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(parse(&text).as_ref(), Ok(&config), "{name} round trip");
     config
+}
+
+/// The BGP advertisements of a pool.
+fn advs<'a>(c: &'a Config, pool: &str) -> Vec<&'a BgpAdvertisement> {
+    c.bgp_advertisements_for(pool).collect()
 }
 
 fn ip(s: &str) -> IpAddr {
@@ -40,7 +48,11 @@ fn metallb_example_config() {
     assert_eq!(peer.hold_time, Duration::from_secs(120));
     assert_eq!(peer.keepalive_time, Duration::from_secs(40));
     assert_eq!(peer.router_id, Some("1.2.3.4".parse().unwrap()));
-    assert_eq!(peer.password.as_deref(), Some("yourPassword"));
+    assert_eq!(
+        peer.password.as_ref().map(|p| p.value.as_str()),
+        Some("yourPassword")
+    );
+    assert_eq!(peer.name, "peer1", "named as MetalLB's converter names it");
     assert!(
         !format!("{peer:?}").contains("yourPassword"),
         "Debug redacts the password"
@@ -59,18 +71,16 @@ fn metallb_example_config() {
     ])));
 
     let [pool] = c.pools.as_slice() else { panic!() };
-    assert_eq!(
-        (pool.name.as_str(), pool.protocol),
-        ("my-ip-space", Protocol::Bgp)
-    );
+    assert_eq!(pool.name, "my-ip-space");
+    assert_eq!(c.protocols(&pool.name), [Protocol::Bgp]);
     assert!(!pool.auto_assign && pool.avoid_buggy_ips);
     assert_eq!(pool.len(AddressFamily::V4), 256 + 51);
     assert_eq!(pool.assignable_len(AddressFamily::V4), 256 + 51 - 2);
     assert!(pool.contains(ip("198.51.100.0")) && !pool.is_assignable(ip("198.51.100.0")));
     assert!(pool.is_assignable(ip("192.168.0.150")));
-    let [adv] = pool.bgp_advertisements.as_slice() else {
-        panic!()
-    };
+    let [adv] = advs(&c, &pool.name)[..] else { panic!() };
+    assert_eq!(adv.name, "bgpadvertisement1");
+    assert_eq!(adv.pools, ["my-ip-space"]);
     assert_eq!(
         (adv.aggregation_length, adv.aggregation_length_v6, adv.local_pref),
         (32, 128, Some(100))
@@ -89,9 +99,11 @@ fn metallb_example_config() {
 fn metallb_docs_layer2() {
     let c = load("metallb-docs-layer2.yaml");
     let [pool] = c.pools.as_slice() else { panic!() };
-    assert_eq!((pool.name.as_str(), pool.protocol), ("default", Protocol::Layer2));
+    assert_eq!(pool.name, "default");
+    assert_eq!(c.protocols(&pool.name), [Protocol::Layer2]);
+    assert_eq!(c.l2_advertisements[0].name, "l2advertisement1");
     assert_eq!(pool.len(AddressFamily::V4), 11);
-    assert!(pool.auto_assign && pool.bgp_advertisements.is_empty());
+    assert!(pool.auto_assign && advs(&c, &pool.name).is_empty());
     assert!(c.peers.is_empty());
 }
 
@@ -103,8 +115,11 @@ fn metallb_docs_bgp() {
     assert_eq!(c.peers[0].keepalive_time, Duration::from_secs(30));
     let [pool] = c.pools.as_slice() else { panic!() };
     assert_eq!(
-        pool.bgp_advertisements,
-        [ferrolb_config::BgpAdvertisement::default()]
+        advs(&c, &pool.name),
+        [&BgpAdvertisement::with_defaults(
+            "bgpadvertisement1",
+            vec![pool.name.clone()]
+        )]
     );
 }
 
@@ -126,13 +141,10 @@ fn metallb_docs_advanced_bgp() {
         ),
         (179, 180, 3)
     );
-    let default = c.pool("default").unwrap();
-    assert_eq!(default.bgp_advertisements.len(), 2);
-    assert_eq!(
-        default.bgp_advertisements[0].communities,
-        [Community::standard(65535, 65282)]
-    );
-    assert_eq!(default.bgp_advertisements[1].aggregation_length, 24);
+    let default = advs(&c, "default");
+    assert_eq!(default.len(), 2);
+    assert_eq!(default[0].communities, [Community::standard(65535, 65282)]);
+    assert_eq!(default[1].aggregation_length, 24);
     assert!(!c.pool("expensive").unwrap().auto_assign);
 }
 

@@ -8,8 +8,9 @@ use std::time::Duration;
 use ferrolb_config::annotations::parse_service_annotations;
 use ferrolb_config::manifest::extract_config;
 use ferrolb_config::{
-    AddressFamily, AddressRange, BfdProfile, BgpAdvertisement, Community, Config, LabelSelectorRequirement,
-    Layer2Options, NodeSelector, Peer, Pool, Protocol, SelectorOperator, parse, parse_with_warnings, render,
+    AddressFamily, AddressRange, BfdProfile, BgpAdvertisement, Community, Config, L2Advertisement,
+    LabelSelector, LabelSelectorRequirement, PasswordSource, Peer, PeerPassword, Pool, SelectorOperator,
+    parse, parse_with_warnings, render,
 };
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
@@ -138,7 +139,7 @@ proptest! {
 
     #[test]
     fn edited_valid_configs_never_panic(config in config(), edits in vec((any::<prop::sample::Index>(), select(TOKENS)), 1..6)) {
-        let mut text = render(&config);
+        let mut text = render(&config).expect("legacy-expressible");
         for (at, token) in edits {
             let mut pos = at.index(text.len() + 1);
             while !text.is_char_boundary(pos) {
@@ -151,7 +152,7 @@ proptest! {
 
     #[test]
     fn rendered_configs_parse_back_equal(config in config()) {
-        let text = render(&config);
+        let text = render(&config).expect("legacy-expressible");
         match parse(&text) {
             Ok(back) => prop_assert_eq!(back, config, "rendered:\n{}", text),
             Err(e) => prop_assert!(false, "rendered config rejected:\n{}\n---\n{}", e, text),
@@ -196,7 +197,7 @@ fn label_value() -> impl Strategy<Value = String> {
     "([A-Za-z0-9]([A-Za-z0-9._-]{0,6}[A-Za-z0-9])?)?"
 }
 
-fn selector() -> impl Strategy<Value = NodeSelector> {
+fn selector() -> impl Strategy<Value = LabelSelector> {
     let expression = (
         label_key(),
         select(SelectorOperator::ALL.to_vec()),
@@ -212,7 +213,7 @@ fn selector() -> impl Strategy<Value = NodeSelector> {
             },
         });
     (btree_map(label_key(), label_value(), 0..3), vec(expression, 0..3)).prop_map(
-        |(match_labels, match_expressions)| NodeSelector {
+        |(match_labels, match_expressions)| LabelSelector {
             match_labels,
             match_expressions,
         },
@@ -282,21 +283,26 @@ fn advertisement(ranges: Vec<AddressRange>) -> impl Strategy<Value = BgpAdvertis
                 aggregation_length_v6: b,
                 local_pref: lp,
                 communities,
+                ..BgpAdvertisement::with_defaults("", Vec::new())
             }
         })
 }
 
-fn pool(i: usize) -> impl Strategy<Value = Pool> {
+/// How a legacy pool is announced: layer2 (interfaces, node selectors) or bgp (advertisements).
+#[derive(Debug, Clone)]
+enum Announced {
+    Layer2(Vec<String>, Vec<LabelSelector>),
+    Bgp(Vec<BgpAdvertisement>),
+}
+
+fn pool(i: usize) -> impl Strategy<Value = (Pool, Announced)> {
     let ranges = (1usize..4).prop_flat_map(move |k| (0..k).map(|j| range(i, j)).collect::<Vec<_>>());
     (ranges, any::<bool>(), any::<bool>(), any::<bool>()).prop_flat_map(
         move |(addresses, bgp, auto_assign, avoid)| {
-            let advertisements = if bgp {
-                vec(advertisement(addresses.clone()), 1..3).boxed()
-            } else {
-                Just(Vec::new()).boxed()
-            };
-            let layer2 = if bgp {
-                Just(Layer2Options::default()).boxed()
+            let announced = if bgp {
+                vec(advertisement(addresses.clone()), 1..3)
+                    .prop_map(Announced::Bgp)
+                    .boxed()
             } else {
                 (
                     proptest::sample::subsequence(
@@ -305,20 +311,23 @@ fn pool(i: usize) -> impl Strategy<Value = Pool> {
                     ),
                     vec(selector(), 0..2),
                 )
-                    .prop_map(|(interfaces, node_selectors)| Layer2Options {
-                        interfaces: interfaces.into_iter().map(str::to_owned).collect(),
-                        node_selectors,
+                    .prop_map(|(interfaces, node_selectors)| {
+                        Announced::Layer2(
+                            interfaces.into_iter().map(str::to_owned).collect(),
+                            node_selectors,
+                        )
                     })
                     .boxed()
             };
-            (name_text(16), advertisements, layer2).prop_map(move |(name, bgp_advertisements, layer2)| Pool {
-                name: format!("{i}{name}"),
-                protocol: if bgp { Protocol::Bgp } else { Protocol::Layer2 },
-                addresses: addresses.clone(),
-                auto_assign,
-                avoid_buggy_ips: avoid,
-                bgp_advertisements,
-                layer2,
+            (name_text(16), announced).prop_map(move |(name, announced)| {
+                let pool = Pool {
+                    name: format!("{i}{name}"),
+                    addresses: addresses.clone(),
+                    auto_assign,
+                    avoid_buggy_ips: avoid,
+                    service_allocation: None,
+                };
+                (pool, announced)
             })
         },
     )
@@ -355,6 +364,7 @@ fn peer(i: usize, bfd_names: Vec<String>) -> impl Strategy<Value = Peer> {
                         }
                     };
                     Peer {
+                        name: format!("peer{}", i + 1),
                         address: addr(1),
                         port,
                         asn,
@@ -369,7 +379,10 @@ fn peer(i: usize, bfd_names: Vec<String>) -> impl Strategy<Value = Peer> {
                         hold_time: Duration::from_secs(hold),
                         keepalive_time: Duration::from_secs(keepalive),
                         router_id: router_id.map(Ipv4Addr::from),
-                        password: password.clone(),
+                        password: password.clone().map(|value| PeerPassword {
+                            value,
+                            source: PasswordSource::Inline,
+                        }),
                         bfd_profile,
                         ebgp_multihop: multihop && asn != my_asn,
                         node_selectors,
@@ -411,11 +424,40 @@ fn config() -> impl Strategy<Value = Config> {
             let pools: Vec<_> = (0..n_pools).map(pool).collect();
             let peers: Vec<_> = (0..n_peers).map(|i| peer(i, names.clone())).collect();
             let communities = communities.clone();
-            (pools, peers).prop_map(move |(pools, peers)| Config {
-                pools,
-                peers,
-                bfd_profiles: bfd_profiles.clone(),
-                communities: communities.clone(),
+            (pools, peers).prop_map(move |(pools, peers)| {
+                // Laid out as the legacy decoder lays a ConfigMap out (MetalLB's converter's names).
+                let mut config = Config {
+                    peers,
+                    bfd_profiles: bfd_profiles.clone(),
+                    communities: communities.clone(),
+                    ..Config::default()
+                };
+                for (pool, announced) in pools {
+                    match announced {
+                        Announced::Layer2(interfaces, node_selectors) => {
+                            let name = format!("l2advertisement{}", config.l2_advertisements.len() + 1);
+                            config.l2_advertisements.push(L2Advertisement {
+                                name,
+                                pools: vec![pool.name.clone()],
+                                node_selectors,
+                                interfaces,
+                                service_selectors: Vec::new(),
+                            });
+                        }
+                        Announced::Bgp(advs) => {
+                            for adv in advs {
+                                let name = format!("bgpadvertisement{}", config.bgp_advertisements.len() + 1);
+                                config.bgp_advertisements.push(BgpAdvertisement {
+                                    name,
+                                    pools: vec![pool.name.clone()],
+                                    ..adv
+                                });
+                            }
+                        }
+                    }
+                    config.pools.push(pool);
+                }
+                config
             })
         })
     })

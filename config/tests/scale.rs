@@ -39,7 +39,10 @@ fn thousands_of_pools_peers_and_communities() {
     assert_eq!(config.peers.len(), N);
     assert_eq!(config.communities.len(), N);
     assert_eq!(
-        config.pool("big").unwrap().bgp_advertisements[0]
+        config
+            .bgp_advertisements_for("big")
+            .next()
+            .unwrap()
             .communities
             .len(),
         N

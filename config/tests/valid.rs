@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use ferrolb_config::{AddressFamily, Community, Config, Protocol, parse, render};
+use ferrolb_config::{AddressFamily, BgpAdvertisement, Community, Config, Protocol, parse, render};
 
 struct Valid {
     name: &'static str,
@@ -13,6 +13,11 @@ struct Valid {
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
+}
+
+/// The BGP advertisements of the first pool.
+fn advs(c: &Config) -> Vec<&BgpAdvertisement> {
+    c.bgp_advertisements_for(&c.pools[0].name).collect()
 }
 
 const L2: &str = "address-pools:\n- name: a\n  protocol: layer2\n  addresses: [192.0.2.0/24]\n";
@@ -34,23 +39,30 @@ fn valid_cases() -> Vec<Valid> {
             yaml: L2,
             check: |c| {
                 let p = &c.pools[0];
-                p.protocol == Protocol::Layer2
+                c.protocols(&p.name) == [Protocol::Layer2]
                     && p.auto_assign
                     && !p.avoid_buggy_ips
-                    && p.bgp_advertisements.is_empty()
-                    && p.layer2.interfaces.is_empty()
+                    && advs(c).is_empty()
+                    && c.l2_advertisements[0].interfaces.is_empty()
+                    && c.l2_advertisements[0].pools == ["a"]
                     && p.len(AddressFamily::V4) == 256
             },
         },
         Valid {
             name: "bgp pool gets one default advertisement",
             yaml: "address-pools:\n- {name: b, protocol: bgp, addresses: [198.51.100.0/24]}\n",
-            check: |c| c.pools[0].bgp_advertisements == [Default::default()],
+            check: |c| {
+                advs(c)
+                    == [&BgpAdvertisement::with_defaults(
+                        "bgpadvertisement1",
+                        vec!["b".into()],
+                    )]
+            },
         },
         Valid {
             name: "empty advertisement list means the default one",
             yaml: "address-pools:\n- {name: b, protocol: bgp, addresses: [198.51.100.0/24], bgp-advertisements: []}\n",
-            check: |c| c.pools[0].bgp_advertisements.len() == 1,
+            check: |c| advs(c).len() == 1,
         },
         Valid {
             name: "peer defaults",
@@ -94,7 +106,7 @@ fn valid_cases() -> Vec<Valid> {
                     && p.port == 1179
                     && p.source_address == Some(ip("2001:db8::2"))
                     && p.router_id.map(IpAddr::V4) == Some(ip("192.0.2.9"))
-                    && p.password.as_deref() == Some("0x10")
+                    && p.password.as_ref().map(|p| p.value.as_str()) == Some("0x10")
                     && p.ebgp_multihop
             },
         },
@@ -115,7 +127,7 @@ fn valid_cases() -> Vec<Valid> {
                    protocol: bgp\n  addresses: [198.51.100.0/24]\n  bgp-advertisements:\n  - communities: \
                    [mine, big, no-advertise, 65000:1, large:1:2:3, mine]\n",
             check: |c| {
-                c.pools[0].bgp_advertisements[0].communities
+                advs(c)[0].communities
                     == [
                         Community::standard(64512, 7),
                         Community::Large(4_200_000_000, 1, 2),
@@ -129,7 +141,7 @@ fn valid_cases() -> Vec<Valid> {
             name: "an alias shadows a well-known name",
             yaml: "bgp-communities: {no-export: 64512:99}\naddress-pools:\n- {name: b, protocol: bgp, addresses: \
                    [198.51.100.0/24], bgp-advertisements: [{communities: [no-export]}]}\n",
-            check: |c| c.pools[0].bgp_advertisements[0].communities == [Community::standard(64512, 99)],
+            check: |c| advs(c)[0].communities == [Community::standard(64512, 99)],
         },
         Valid {
             name: "dual-stack pool",
@@ -153,7 +165,7 @@ fn valid_cases() -> Vec<Valid> {
             yaml: "address-pools:\n- {name: b, protocol: bgp, addresses: [198.51.100.0/24, 2001:db8::/64], \
                    bgp-advertisements: [{aggregation-length: 24, aggregation-length-v6: 64, localpref: 0}]}\n",
             check: |c| {
-                let a = &c.pools[0].bgp_advertisements[0];
+                let a = advs(c)[0];
                 (a.aggregation_length, a.aggregation_length_v6, a.local_pref) == (24, 64, Some(0))
             },
         },
@@ -162,7 +174,7 @@ fn valid_cases() -> Vec<Valid> {
             yaml: "address-pools:\n- name: a\n  protocol: layer2\n  addresses: [192.0.2.0/24]\n  interfaces: [eth0, \
                    bond0.100]\n  node-selectors:\n  - match-labels: {zone: a}\n",
             check: |c| {
-                let l2 = &c.pools[0].layer2;
+                let l2 = &c.l2_advertisements[0];
                 l2.interfaces == ["eth0", "bond0.100"] && l2.node_selectors[0].match_labels["zone"] == "a"
             },
         },
@@ -202,11 +214,7 @@ fn valid_configs() {
     for case in cases {
         let config = parse(case.yaml).unwrap_or_else(|e| panic!("{}: unexpected errors:\n{e}", case.name));
         assert!((case.check)(&config), "{}: {config:#?}", case.name);
-        assert_eq!(
-            parse(&render(&config)).as_ref(),
-            Ok(&config),
-            "{}: round trip",
-            case.name
-        );
+        let text = render(&config).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        assert_eq!(parse(&text).as_ref(), Ok(&config), "{}: round trip", case.name);
     }
 }

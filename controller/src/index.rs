@@ -107,6 +107,11 @@ impl Index {
         self.relist += if self.relisting() { 2 } else { 1 };
     }
 
+    /// Whether a relist has completed at least once.
+    pub fn listed(&self) -> bool {
+        self.relist >= 2
+    }
+
     /// Whether a relist is in progress.
     pub fn relisting(&self) -> bool {
         self.relist % 2 == 1

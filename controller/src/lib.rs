@@ -1,16 +1,16 @@
 //! The ferrolb controller: assigns load-balancer IPs to Services.
 //!
 //! Pure parts: [`allocator`] (which IPs), [`service`] (a Service, projected), [`status`] (what its status
-//! should say), [`index`], [`config_map`] and [`reconciler`] (the state machine tying them together), and
-//! [`leader::decide`]. I/O at the edges: [`owner`] (the one task holding the reconciler), [`leader`]'s elector,
-//! [`events`], [`membership`], [`http`], and [`mod@run`] wiring it all.
+//! should say), [`index`] and [`reconciler`] (the state machine tying them together, with the shared
+//! configuration state of `ferrolb_config`), [`events`] (the reasons), and [`leader::decide`]. I/O at the
+//! edges: [`owner`] (the one task holding the reconciler), [`leader`]'s elector, [`membership`], and
+//! [`mod@run`] wiring it all; watches, Events, status writes and the HTTP endpoints are the shared
+//! `ferrolb_k8s` layer's.
 
 #![forbid(unsafe_code)]
 
 pub mod allocator;
-pub mod config_map;
 pub mod events;
-pub mod http;
 pub mod index;
 pub mod leader;
 pub mod membership;
@@ -20,7 +20,6 @@ pub mod reconciler;
 pub mod run;
 pub mod service;
 pub mod status;
-pub mod task;
 
 pub use allocator::{AllocError, Allocator, Assignment, PoolDef, PoolsError, ServiceKey, ServiceRequest};
 pub use leader::{LeaderElector, Leadership, Timings};

@@ -5,19 +5,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use ferrolb_controller::run::{
     DEFAULT_CONFIG_MAP, DEFAULT_LEASE_NAME, DEFAULT_MEMBERLIST_SECRET, DEFAULT_METRICS_ADDR,
     DEFAULT_NAMESPACE, default_identity,
 };
 use ferrolb_controller::{Config, MetricsListen, Timings};
-use tracing_subscriber::EnvFilter;
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum LogFormat {
-    Json,
-    Text,
-}
+use ferrolb_k8s::runtime::{self, LogFormat};
 
 /// Assigns load-balancer IPs to Services from the pools of the ferrolb ConfigMap.
 #[derive(Debug, Parser)]
@@ -53,7 +47,8 @@ struct Args {
     /// Address of /metrics, /healthz and /readyz.
     #[arg(long, default_value = DEFAULT_METRICS_ADDR)]
     metrics_addr: SocketAddr,
-    /// Log level or tracing filter (e.g. info, debug, ferrolb_controller=debug).
+    /// Log level of the controller (other crates log warnings and errors), or a tracing filter directive
+    /// (e.g. `info,kube=debug`).
     #[arg(long, default_value = "info")]
     log_level: String,
     /// Log format.
@@ -82,53 +77,6 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
 }
 
-fn init_tracing(args: &Args) -> anyhow::Result<()> {
-    let filter =
-        EnvFilter::try_new(&args.log_level).with_context(|| format!("--log-level {:?}", args.log_level))?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match args.log_format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
-    Ok(())
-}
-
-async fn client(kubeconfig: Option<&PathBuf>) -> anyhow::Result<kube::Client> {
-    let config = match kubeconfig {
-        Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-                .await
-                .with_context(|| format!("kubeconfig {}", path.display()))?
-        }
-        None => kube::Config::infer()
-            .await
-            .context("no in-cluster config and no kubeconfig")?,
-    };
-    kube::Client::try_from(config).context("building the Kubernetes client")
-}
-
-/// Completes on SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let term = signal(SignalKind::terminate());
-    let int = signal(SignalKind::interrupt());
-    match (term, int) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-                _ = int.recv() => tracing::info!("SIGINT: shutting down"),
-            }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-}
-
 // One thread: the controller waits on the API server almost all the time, and its work per event is
 // microseconds (10,000 Services are served in about a second). A multi-threaded runtime measured slower on a
 // small node and used more memory (per-thread allocator arenas). The election shares the thread; its fence
@@ -136,7 +84,7 @@ async fn shutdown_signal() {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    init_tracing(&args)?;
+    runtime::init_logging(&args.log_level, args.log_format, "ferrolb_controller")?;
     let timings = Timings {
         lease_duration: args.lease_duration,
         renew_deadline: args.renew_deadline,
@@ -144,7 +92,7 @@ async fn main() -> anyhow::Result<()> {
     };
     timings.validate().context("leader election flags")?;
     let config = Config {
-        client: client(args.kubeconfig.as_ref()).await?,
+        client: runtime::client(args.kubeconfig.as_deref()).await?,
         namespace: args.namespace,
         config_map: args.config_map,
         memberlist_secret: args.memberlist_secret,
@@ -157,7 +105,7 @@ async fn main() -> anyhow::Result<()> {
             .filter(|i| !i.is_empty())
             .unwrap_or_else(default_identity),
     };
-    ferrolb_controller::run(config, shutdown_signal()).await?;
+    ferrolb_controller::run(config, runtime::shutdown_signal()).await?;
     Ok(())
 }
 

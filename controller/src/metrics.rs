@@ -12,7 +12,8 @@
 //! | `leader` | gauge | 1 while this replica leads |
 //! | `reconcile_duration_seconds` | histogram | time to reconcile one Service (allocation, no I/O) |
 //! | `status_writes_total` | counter | `result`: `ok`, `conflict`, `not_found`, `not_leader`, `error` |
-//! | `events_published_total`, `events_dropped_total` | counter | |
+//! | `events_published_total`, `events_dropped_total` | counter | (the shared Event publisher's) |
+//! | `k8s_watch_errors_total` | counter | `resource` (the shared watches') |
 //!
 //! The pool gauges are set by the leader (a standby has no allocator and exports none).
 
@@ -83,10 +84,6 @@ pub struct Metrics {
     pub reconcile_duration: Histogram,
     /// Status writes by result.
     pub status_writes: Family<ResultLabel, Counter>,
-    /// Events created.
-    pub events_published: Counter,
-    /// Events dropped (queue full, not leading, or rejected).
-    pub events_dropped: Counter,
 }
 
 impl Default for Metrics {
@@ -103,8 +100,6 @@ impl Default for Metrics {
             // 1 µs … ~4 s.
             reconcile_duration: Histogram::new(exponential_buckets(1e-6, 4.0, 12)),
             status_writes: Family::default(),
-            events_published: Counter::default(),
-            events_dropped: Counter::default(),
         }
     }
 }
@@ -159,16 +154,6 @@ impl Metrics {
             "status_writes",
             "Service status writes by result",
             m.status_writes.clone(),
-        );
-        r.register(
-            "events_published",
-            "Kubernetes Events created",
-            m.events_published.clone(),
-        );
-        r.register(
-            "events_dropped",
-            "Kubernetes Events not created",
-            m.events_dropped.clone(),
         );
         m
     }

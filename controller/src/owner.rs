@@ -1,38 +1,39 @@
 //! The owner task: the one task that holds the [`Reconciler`] and carries out its decisions.
 //!
 //! ```text
-//!  services watch (epoch n) ──┐ mpsc              ┌── JoinSet: status writes (≤ WRITES_IN_FLIGHT,
-//!  configmap watch (epoch n) ─┼──> owner task ────┤     fenced by Leadership::is_leader)
-//!  leadership terms (watch) ──┘    Reconciler     ├── EventPublisher (bounded queue)
+//!  services watch (epoch n) ──┐ mpsc              ┌── StatusWriter: status writes (≤ WRITES_IN_FLIGHT,
+//!  config watches (epoch n) ──┼──> owner task ────┤     fenced by Leadership::is_leader)
+//!  leadership terms (watch) ──┘    Reconciler     ├── EventPublisher (bounded queue, while leading)
+//!                                                 ├── readiness (watch) ──▶ /readyz
 //!                                                 └── membership Secret (at each leadership gain)
 //! ```
 //!
-//! Each leadership gain starts a new epoch: both watches are restarted (a fresh list), and events of the old
+//! Each leadership gain starts a new epoch: the watches are restarted (a fresh list), and events of the old
 //! epoch are dropped. Every task is held by a handle that aborts it on drop.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
-use kube::api::{Patch, PatchParams};
-use kube::runtime::{WatchStreamExt, watcher};
+use ferrolb_k8s::config::{ConfigEvent, ConfigNames};
+use ferrolb_k8s::events::Reporter;
+use ferrolb_k8s::http::set_readiness;
+use ferrolb_k8s::status::Limits;
+use ferrolb_k8s::watch::{self, WatchSpec};
+use ferrolb_k8s::{
+    EventMetrics, EventPublisher, Readiness, StatusWriter, TaskHandle, WatchEvent, WatchMetrics,
+};
+use k8s_openapi::api::core::v1::{Secret, Service};
 use kube::{Api, Client};
-use tokio::sync::mpsc;
-use tokio::task::JoinSet;
+use tokio::sync::{mpsc, watch as tokio_watch};
 
 use crate::allocator::ServiceKey;
-use crate::config_map::ConfigMapView;
-use crate::events::EventPublisher;
-use crate::http::Health;
+use crate::events::{COMPONENT, Reason};
 use crate::leader::Leadership;
 use crate::membership::{MembershipError, ensure_secret};
 use crate::metrics::Metrics;
-use crate::reconciler::{Reconciler, WatchEvent, WriteOp, WriteOutcome};
+use crate::reconciler::{Reconciler, WriteOutcome};
 use crate::service::ServiceView;
-use crate::task::Task;
 
 /// Status writes in flight at most.
 pub const WRITES_IN_FLIGHT: usize = 32;
@@ -48,19 +49,37 @@ const BATCH: usize = 256;
 /// What the watch tasks send.
 #[derive(Debug)]
 enum Msg {
-    Services(u64, WatchEvent<Box<ServiceView>>),
-    ConfigMap(u64, WatchEvent<ConfigMapView>),
+    Services(u64, WatchEvent<Option<Box<ServiceView>>>),
+    Config(u64, ConfigEvent),
 }
 
 /// Where the owner finds its objects.
 #[derive(Debug, Clone)]
 pub struct Names {
-    /// Namespace of the ConfigMap and the Secret.
-    pub namespace: String,
-    /// The ConfigMap.
-    pub config_map: String,
-    /// The membership Secret.
+    /// The configuration objects.
+    pub config: ConfigNames,
+    /// The membership Secret (in the configuration's namespace).
     pub memberlist_secret: String,
+}
+
+/// The I/O the owner is given.
+pub struct OwnerIo {
+    /// The Kubernetes client.
+    pub client: Client,
+    /// Where `/readyz` reads readiness.
+    pub ready: tokio_watch::Sender<Readiness>,
+    /// The controller's metrics.
+    pub metrics: Arc<Metrics>,
+    /// The shared layer's metrics.
+    pub watch_metrics: WatchMetrics,
+    /// The Event publisher's metrics.
+    pub event_metrics: EventMetrics,
+}
+
+impl std::fmt::Debug for OwnerIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OwnerIo").finish_non_exhaustive()
+    }
 }
 
 /// The owner task's state.
@@ -68,16 +87,16 @@ pub struct Owner {
     client: Client,
     names: Names,
     leadership: Leadership,
-    health: Arc<Health>,
-    events: EventPublisher,
+    ready: tokio_watch::Sender<Readiness>,
+    events: EventPublisher<Reason>,
     core: Reconciler,
     tx: mpsc::Sender<Msg>,
     rx: mpsc::Receiver<Msg>,
-    watches: Vec<Task>,
-    membership: Option<Task>,
+    watches: Vec<TaskHandle>,
+    watch_metrics: WatchMetrics,
+    membership: Option<TaskHandle>,
     first_round: Duration,
-    writes: JoinSet<(ServiceKey, WriteOutcome)>,
-    write_keys: HashMap<tokio::task::Id, ServiceKey>,
+    writes: StatusWriter<ServiceKey, Service>,
 }
 
 impl std::fmt::Debug for Owner {
@@ -85,7 +104,7 @@ impl std::fmt::Debug for Owner {
         f.debug_struct("Owner")
             .field("names", &self.names)
             .field("core", &self.core)
-            .field("writes_in_flight", &self.writes.len())
+            .field("writes", &self.writes)
             .finish_non_exhaustive()
     }
 }
@@ -93,38 +112,41 @@ impl std::fmt::Debug for Owner {
 impl Owner {
     /// An owner serving load-balancer class `class`. `first_round` bounds the wait for the first election
     /// round before the caches are filled (the election's retry period).
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
-        client: Client,
+        io: OwnerIo,
         names: Names,
         class: Option<String>,
         leadership: Leadership,
         identity: &str,
-        metrics: Arc<Metrics>,
-        health: Arc<Health>,
         first_round: Duration,
     ) -> Self {
         let (tx, rx) = mpsc::channel(256);
-        let events = EventPublisher::start(
-            client.clone(),
-            identity.to_owned(),
-            leadership.clone(),
-            metrics.clone(),
-        );
+        let gate_leadership = leadership.clone();
+        let gate: ferrolb_k8s::events::Gate = Arc::new(move || gate_leadership.is_leader());
+        let reporter = Reporter {
+            controller: COMPONENT,
+            instance: identity.to_owned(),
+        };
+        let events = EventPublisher::start(io.client.clone(), reporter, Some(gate.clone()), io.event_metrics);
+        let limits = Limits {
+            in_flight: WRITES_IN_FLIGHT,
+            per_second: None,
+            timeout: WRITE_TIMEOUT,
+        };
         Self {
-            core: Reconciler::new(class, metrics),
-            client,
+            core: Reconciler::new(class, io.metrics),
+            client: io.client,
             names,
             leadership,
-            health,
+            ready: io.ready,
             events,
             tx,
             rx,
             watches: Vec::new(),
+            watch_metrics: io.watch_metrics,
             membership: None,
             first_round,
-            writes: JoinSet::new(),
-            write_keys: HashMap::new(),
+            writes: StatusWriter::new(limits, Some(gate)),
         }
     }
 
@@ -155,7 +177,9 @@ impl Owner {
                     let term = *terms.borrow_and_update();
                     self.on_term(term);
                 }
-                Some(done) = self.writes.join_next_with_id(), if !self.writes.is_empty() => self.write_done(done),
+                Some((key, outcome)) = self.writes.next_done(), if self.writes.in_flight() > 0 => {
+                    self.write_done(&key, outcome);
+                }
                 Some(msg) = self.rx.recv() => {
                     self.handle(msg);
                     for _ in 0..BATCH {
@@ -173,8 +197,8 @@ impl Owner {
         self.watches.clear();
         self.membership = None;
         let drain = async {
-            while let Some(done) = self.writes.join_next_with_id().await {
-                self.write_done(done);
+            while let Some((key, outcome)) = self.writes.next_done().await {
+                self.write_done(&key, outcome);
             }
         };
         if tokio::time::timeout(DRAIN, drain).await.is_err() {
@@ -184,63 +208,65 @@ impl Owner {
 
     fn handle(&mut self, msg: Msg) {
         match msg {
-            Msg::Services(epoch, ev) => self.core.on_services(epoch, ev),
-            Msg::ConfigMap(epoch, ev) => self.core.on_config_map(epoch, ev),
+            Msg::Services(epoch, ev) => {
+                if let Some(ev) = ev.transpose() {
+                    self.core.on_services(epoch, ev);
+                }
+            }
+            Msg::Config(epoch, ev) => self.core.on_config(epoch, ev),
         }
     }
 
     fn on_term(&mut self, term: Option<u64>) {
         if let Some(epoch) = self.core.on_term(term) {
             self.start_watches(epoch);
-            self.membership = Some(Task::spawn(keep_secret(
-                Api::namespaced(self.client.clone(), &self.names.namespace),
-                self.names.memberlist_secret.clone(),
-                self.leadership.clone(),
-            )));
+            self.membership = Some(TaskHandle::spawn(
+                "membership secret",
+                keep_secret(
+                    Api::namespaced(self.client.clone(), &self.names.config.namespace),
+                    self.names.memberlist_secret.clone(),
+                    self.leadership.clone(),
+                ),
+            ));
         } else if term.is_none() {
             self.membership = None;
         }
     }
 
     fn start_watches(&mut self, epoch: u64) {
-        let services: Api<Service> = Api::all(self.client.clone());
-        let config_maps: Api<ConfigMap> = Api::namespaced(self.client.clone(), &self.names.namespace);
-        let cm_filter =
-            watcher::Config::default().fields(&format!("metadata.name={}", self.names.config_map));
+        let services = watch::spawn(
+            WatchSpec::new("services", Api::<Service>::all(self.client.clone())),
+            |s| ServiceView::from_service(s).map(Box::new),
+            move |ev| Msg::Services(epoch, ev),
+            self.tx.clone(),
+            self.watch_metrics.clone(),
+        );
+        let mut watches = ferrolb_k8s::config::spawn(
+            &self.client,
+            &self.names.config,
+            move |ev| Msg::Config(epoch, ev),
+            &self.tx,
+            &self.watch_metrics,
+        );
+        watches.push(services);
         // Replacing the handles aborts the watches of the previous epoch.
-        self.watches = vec![
-            Task::spawn(forward(
-                "services",
-                watcher(services, watcher::Config::default()),
-                self.tx.clone(),
-                move |ev| Msg::Services(epoch, ev),
-                |s| ServiceView::from_service(s).map(Box::new),
-            )),
-            Task::spawn(forward(
-                "configmap",
-                watcher(config_maps, cm_filter),
-                self.tx.clone(),
-                move |ev| Msg::ConfigMap(epoch, ev),
-                ConfigMapView::from_config_map,
-            )),
-        ];
+        self.watches = watches;
     }
 
-    fn write_done(
-        &mut self,
-        done: Result<(tokio::task::Id, (ServiceKey, WriteOutcome)), tokio::task::JoinError>,
-    ) {
-        let (key, outcome) = match done {
-            Ok((id, result)) => {
-                self.write_keys.remove(&id);
-                result
-            }
-            Err(e) => match self.write_keys.remove(&e.id()) {
-                Some(key) => (key, WriteOutcome::Failed(e.to_string())),
-                None => return,
+    fn write_done(&mut self, key: &ServiceKey, outcome: ferrolb_k8s::WriteOutcome<Service>) {
+        let outcome = match outcome {
+            ferrolb_k8s::WriteOutcome::Written(svc) => match ServiceView::from_service(*svc) {
+                Some(v) => WriteOutcome::Written(Box::new(v)),
+                None => WriteOutcome::Failed(ferrolb_k8s::WriteError::Client(
+                    "the API server returned a Service without a name".into(),
+                )),
             },
+            ferrolb_k8s::WriteOutcome::Conflict => WriteOutcome::Conflict,
+            ferrolb_k8s::WriteOutcome::NotFound => WriteOutcome::NotFound,
+            ferrolb_k8s::WriteOutcome::NotLeader => WriteOutcome::NotLeader,
+            ferrolb_k8s::WriteOutcome::Failed(e) => WriteOutcome::Failed(e),
         };
-        self.core.on_write_done(&key, outcome, Instant::now());
+        self.core.on_write_done(key, outcome, Instant::now());
     }
 
     fn after_batch(&mut self) {
@@ -248,15 +274,22 @@ impl Owner {
         for ev in self.core.take_events() {
             self.events.publish(ev);
         }
-        while self.writes.len() < WRITES_IN_FLIGHT {
+        while self.writes.has_room(Instant::now()) {
             let Some(op) = self.core.next_write() else { break };
-            let key = op.key.clone();
-            let handle = self
-                .writes
-                .spawn(write_status(self.client.clone(), self.leadership.clone(), op));
-            self.write_keys.insert(handle.id(), key);
+            tracing::debug!(service = %op.key, rv = %op.patch.resource_version, ips = ?op.patch.ips(),
+                pool = ?op.patch.pool, "writing status");
+            let api: Api<Service> = Api::namespaced(self.client.clone(), &op.key.namespace);
+            let name = op.key.name.clone();
+            self.writes
+                .start(op.key, api, name, op.patch.to_json(), Instant::now());
         }
-        self.health.set_ready(self.core.ready());
+        let readiness = if self.core.ready() {
+            Ok(())
+        } else {
+            let waiting: Vec<String> = self.core.waiting_for().iter().map(ToString::to_string).collect();
+            Err(waiting.join(", "))
+        };
+        set_readiness(&self.ready, readiness);
     }
 }
 
@@ -264,69 +297,6 @@ async fn sleep_until(at: Option<Instant>) {
     if let Some(at) = at {
         tokio::time::sleep_until(at.into()).await;
     }
-}
-
-/// Forwards a watch stream's events, projected, to the owner. Errors are logged; the watcher retries with
-/// backoff (relisting when its resourceVersion is too old).
-async fn forward<K, T>(
-    what: &'static str,
-    stream: impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send,
-    tx: mpsc::Sender<Msg>,
-    wrap: impl Fn(WatchEvent<T>) -> Msg,
-    project: impl Fn(K) -> Option<T>,
-) {
-    let stream = stream.default_backoff();
-    futures::pin_mut!(stream);
-    while let Some(item) = stream.next().await {
-        let ev = match item {
-            Ok(watcher::Event::Init) => WatchEvent::Init,
-            Ok(watcher::Event::InitDone) => WatchEvent::InitDone,
-            Ok(watcher::Event::InitApply(o)) => match project(o) {
-                Some(v) => WatchEvent::InitApply(v),
-                None => continue,
-            },
-            Ok(watcher::Event::Apply(o)) => match project(o) {
-                Some(v) => WatchEvent::Apply(v),
-                None => continue,
-            },
-            Ok(watcher::Event::Delete(o)) => match project(o) {
-                Some(v) => WatchEvent::Delete(v),
-                None => continue,
-            },
-            Err(e) => {
-                tracing::warn!(watch = what, error = %e, "watch failed; retrying");
-                continue;
-            }
-        };
-        if tx.send(wrap(ev)).await.is_err() {
-            return;
-        }
-    }
-}
-
-/// One status write: the fence, then a merge patch of `/status` conditioned on the resourceVersion.
-async fn write_status(client: Client, leadership: Leadership, op: WriteOp) -> (ServiceKey, WriteOutcome) {
-    let api: Api<Service> = Api::namespaced(client, &op.key.namespace);
-    let body = op.patch.to_json();
-    if !leadership.is_leader() {
-        return (op.key, WriteOutcome::NotLeader);
-    }
-    tracing::debug!(service = %op.key, rv = %op.patch.resource_version, ips = ?op.patch.ips(),
-        pool = ?op.patch.pool, "writing status");
-    let params = PatchParams::default();
-    let patch = Patch::Merge(&body);
-    let sent = api.patch_status(&op.key.name, &params, &patch);
-    let outcome = match tokio::time::timeout(WRITE_TIMEOUT, sent).await {
-        Err(_) => WriteOutcome::Failed("timed out".into()),
-        Ok(Ok(svc)) => match ServiceView::from_service(svc) {
-            Some(v) => WriteOutcome::Written(Box::new(v)),
-            None => WriteOutcome::Failed("the API server returned a Service without a name".into()),
-        },
-        Ok(Err(kube::Error::Api(s))) if s.code == 409 => WriteOutcome::Conflict,
-        Ok(Err(kube::Error::Api(s))) if s.code == 404 => WriteOutcome::NotFound,
-        Ok(Err(e)) => WriteOutcome::Failed(e.to_string()),
-    };
-    (op.key, outcome)
 }
 
 /// Ensures the membership Secret, retrying with backoff while this replica leads.

@@ -6,19 +6,19 @@
 //! then the elector releases the Lease so that a standby takes over at once.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ferrolb_k8s::config::ConfigNames;
+use ferrolb_k8s::{EventMetrics, HttpError, Readiness, TaskHandle, WatchMetrics};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use prometheus_client::registry::Registry;
+use tokio::sync::watch;
 
-use crate::http::{Health, router};
 use crate::leader::{LeaderElector, Timings, TimingsError};
 use crate::metrics::Metrics;
-use crate::owner::{Names, Owner};
-use crate::task::Task;
+use crate::owner::{Names, Owner, OwnerIo};
 
 /// Namespace of ferrolb's own objects.
 pub const DEFAULT_NAMESPACE: &str = "ferrolb-system";
@@ -32,15 +32,7 @@ pub const DEFAULT_LEASE_NAME: &str = "ferrolb-controller";
 pub const DEFAULT_METRICS_ADDR: &str = "0.0.0.0:7472";
 
 /// Where to serve `/metrics`, `/healthz` and `/readyz`.
-#[derive(Debug)]
-pub enum MetricsListen {
-    /// Not at all.
-    Off,
-    /// Bind this address.
-    Addr(SocketAddr),
-    /// Serve on this listener (already bound; e.g. port 0 in tests).
-    Listener(std::net::TcpListener),
-}
+pub type MetricsListen = ferrolb_k8s::Listen;
 
 /// Everything the controller needs to run.
 pub struct Config {
@@ -103,14 +95,8 @@ pub enum RunError {
     #[error("leader election timings: {0}")]
     Timings(#[from] TimingsError),
     /// The metrics address could not be bound.
-    #[error("metrics address {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: String,
-        /// The error.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] HttpError),
 }
 
 /// A Lease identity as client-go makes one: the host name (the pod name in a cluster) and a random suffix, so
@@ -132,32 +118,47 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     config.timings.validate()?;
     let mut registry = Registry::default();
     let metrics = Arc::new(Metrics::register(&mut registry));
-    let health = Arc::new(Health::default());
-    let _http = serve_metrics(config.metrics, registry, health.clone()).await?;
+    let shared = registry.sub_registry_with_prefix("ferrolb_controller");
+    let watch_metrics = WatchMetrics::register(shared);
+    let event_metrics = EventMetrics::register(shared);
+    let (ready_tx, ready_rx) = watch::channel::<Readiness>(Err("start-up".into()));
+    let _http: Option<TaskHandle> =
+        ferrolb_k8s::http::serve(config.metrics, Arc::new(registry), ready_rx).await?;
 
     let leases: Api<Lease> = Api::namespaced(config.client.clone(), &config.namespace);
     let (elector, leadership) =
         LeaderElector::new(leases, &config.lease_name, &config.identity, config.timings);
     let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
-    let elector = Task::spawn(elector.run(async {
-        let _ = release_rx.await;
-    }));
+    let elector = TaskHandle::spawn(
+        "leader elector",
+        elector.run(async {
+            let _ = release_rx.await;
+        }),
+    );
     tracing::info!(identity = %config.identity, lease = %config.lease_name, namespace = %config.namespace,
         class = ?config.load_balancer_class, "controller starting");
 
     let names = Names {
-        namespace: config.namespace,
-        config_map: config.config_map,
+        config: ConfigNames {
+            namespace: config.namespace,
+            config_map: config.config_map,
+            ..ConfigNames::default()
+        },
         memberlist_secret: config.memberlist_secret,
     };
+    let io = OwnerIo {
+        client: config.client,
+        ready: ready_tx,
+        metrics,
+        watch_metrics,
+        event_metrics,
+    };
     let owner = Owner::new(
-        config.client,
+        io,
         names,
         config.load_balancer_class,
         leadership,
         &config.identity,
-        metrics,
-        health,
         config.timings.retry_period,
     );
     owner.run(shutdown).await;
@@ -171,37 +172,4 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     }
     tracing::info!("controller stopped");
     Ok(())
-}
-
-async fn serve_metrics(
-    listen: MetricsListen,
-    registry: Registry,
-    health: Arc<Health>,
-) -> Result<Option<Task>, RunError> {
-    let listener = match listen {
-        MetricsListen::Off => return Ok(None),
-        MetricsListen::Addr(addr) => {
-            tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|source| RunError::Bind {
-                    addr: addr.to_string(),
-                    source,
-                })?
-        }
-        MetricsListen::Listener(l) => {
-            let addr = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
-            l.set_nonblocking(true)
-                .and_then(|()| tokio::net::TcpListener::from_std(l))
-                .map_err(|source| RunError::Bind { addr, source })?
-        }
-    };
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
-    }
-    let app = router(registry, health);
-    Ok(Some(Task::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "the metrics server stopped");
-        }
-    })))
 }

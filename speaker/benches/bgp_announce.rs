@@ -299,6 +299,7 @@ fn main() {
         )
     };
     let mut router_peer = ConfigPeer {
+        name: "peer1".into(),
         address: IpAddr::V6(router6),
         port: 179,
         asn: ROUTER_AS,
@@ -319,7 +320,15 @@ fn main() {
         peers: peers.to_vec(),
         prefixes: ips
             .iter()
-            .map(|ip| (IpAddr::V6(*ip), vec![BgpAdvertisement::default()]))
+            .map(|ip| {
+                (
+                    IpAddr::V6(*ip),
+                    vec![BgpAdvertisement::with_defaults(
+                        "bgpadvertisement1",
+                        vec!["bgp".into()],
+                    )],
+                )
+            })
             .collect(),
     };
     speaker.set(&target(&[router_peer.clone()], &[]));

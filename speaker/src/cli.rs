@@ -3,22 +3,15 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
+use ferrolb_k8s::config::ConfigNames;
+pub use ferrolb_k8s::runtime::LogFormat;
 
 use crate::bgp::ShutdownPolicy;
 use crate::index::IndexSettings;
 use crate::interfaces::{DEFAULT_EXCLUDES, InterfaceFilter};
 use crate::membership::Timings;
 use crate::tasks::RunSettings;
-
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// One JSON object per line.
-    Json,
-    /// Human-readable text.
-    Text,
-}
 
 /// The ferrolb speaker: announces load-balancer IPs from this node (layer2: ARP/NDP).
 #[derive(Debug, Clone, Parser)]
@@ -80,9 +73,12 @@ impl Args {
     pub fn settings(&self) -> RunSettings {
         RunSettings {
             node: self.node_name.clone(),
-            namespace: self.namespace.clone(),
             index: IndexSettings {
-                config_map: self.config_map.clone(),
+                config: ConfigNames {
+                    namespace: self.namespace.clone(),
+                    config_map: self.config_map.clone(),
+                    ..ConfigNames::default()
+                },
                 secret: self.memberlist_secret.clone(),
                 lb_class: self.load_balancer_class.clone(),
                 ..IndexSettings::default()
@@ -109,8 +105,9 @@ mod tests {
     fn defaults_match_the_shared_names() {
         let a = Args::try_parse_from(["ferrolb-speaker", "--node-name", "n1"]).unwrap();
         let s = a.settings();
-        assert_eq!(s.namespace, "ferrolb-system");
-        assert_eq!(s.index.config_map, "config");
+        assert_eq!(s.index.config.namespace, "ferrolb-system");
+        assert_eq!(s.index.config.config_map, "config");
+        assert_eq!(s.index.config.config_key, "config");
         assert_eq!(s.index.secret, "ferrolb-memberlist");
         assert_eq!(s.index.secret_key, "secretkey");
         assert_eq!(s.memberlist_port, 7946);

@@ -6,7 +6,7 @@
 //! | `ferrolb_speaker_announced_ips` | `protocol` | how many IPs this node announces |
 //! | `ferrolb_speaker_skipped_ips` | `reason` | IPs in use that this node does not announce, by [`SkipReason`] |
 //! | `ferrolb_speaker_ownership_gained_total` | | IPs this node took over |
-//! | `ferrolb_speaker_config_loaded` / `_config_stale` | | a valid config is in use / the latest ConfigMap is invalid (the last valid one is kept) |
+//! | `ferrolb_speaker_config_loaded` / `_config_stale` | | a valid config is in use / the configuration is invalid or deleted (the last valid one is kept) |
 //! | `ferrolb_layer2_requests_received_total` | `protocol` (`arp`, `ndp`) | ARP requests / Neighbor Solicitations read |
 //! | `ferrolb_layer2_responses_sent_total` | `protocol` | replies sent |
 //! | `ferrolb_layer2_requests_ignored_total` | `protocol`, `reason` | requests not answered, by `DropReason` |
@@ -18,8 +18,8 @@
 //! | `ferrolb_memberlist_suspicions_total` | | probes of other members that failed (suspicions raised here) |
 //! | `ferrolb_memberlist_auth_failures_total` | `reason` | datagrams dropped: `unauthenticated`, `forged`, `replayed`, `stale_boot`, `no_key` |
 //! | `ferrolb_memberlist_datagrams_total` | `direction` | membership datagrams sent / accepted |
-//! | `ferrolb_k8s_watch_errors_total` | `resource` | watch errors (the last known state is kept) |
-//! | `ferrolb_speaker_events_dropped_total` | | Events not written (API server unreachable or queue full) |
+//! | `ferrolb_k8s_watch_errors_total` | `resource` | watch errors (the last known state is kept; the shared watches') |
+//! | `ferrolb_speaker_events_published_total`, `_events_dropped_total` | | Events written / not written (API server unreachable or queue full; the shared publisher's) |
 //!
 //! [`SkipReason`]: crate::election::SkipReason
 
@@ -75,13 +75,6 @@ pub struct DirectionLabel {
     pub direction: &'static str,
 }
 
-/// `resource` label.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-pub struct ResourceLabel {
-    /// `services`, `endpointslices`, `nodes`, `configmaps`, `secrets`.
-    pub resource: &'static str,
-}
-
 /// Every metric of the speaker. Cloning shares the underlying values.
 #[derive(Debug, Clone, Default)]
 pub struct Metrics {
@@ -119,10 +112,6 @@ pub struct Metrics {
     pub auth_failures: Family<ReasonLabel, Counter>,
     /// `memberlist_datagrams_total{direction}`.
     pub datagrams: Family<DirectionLabel, Counter>,
-    /// `k8s_watch_errors_total{resource}`.
-    pub watch_errors: Family<ResourceLabel, Counter>,
-    /// `speaker_events_dropped_total`.
-    pub events_dropped: Counter,
 }
 
 impl Metrics {
@@ -159,13 +148,8 @@ impl Metrics {
             );
             s.register(
                 "config_stale",
-                "1 when the latest ConfigMap is invalid and the last valid config is kept",
+                "1 when the configuration is invalid or deleted and the last valid one is kept",
                 m.config_stale.clone(),
-            );
-            s.register(
-                "events_dropped",
-                "Events not written to the API server",
-                m.events_dropped.clone(),
             );
         }
         {
@@ -229,11 +213,6 @@ impl Metrics {
                 m.datagrams.clone(),
             );
         }
-        r.sub_registry_with_prefix("k8s").register(
-            "watch_errors",
-            "Kubernetes watch errors (the last known state is kept)",
-            m.watch_errors.clone(),
-        );
         m
     }
 
@@ -246,13 +225,4 @@ impl Metrics {
     pub fn datagram(&self, direction: &'static str) {
         self.datagrams.get_or_create(&DirectionLabel { direction }).inc();
     }
-}
-
-/// Renders `registry` in the Prometheus text format.
-pub fn render(registry: &Registry) -> String {
-    let mut out = String::new();
-    if prometheus_client::encoding::text::encode(&mut out, registry).is_err() {
-        out.clear();
-    }
-    out
 }

@@ -56,6 +56,8 @@ pub struct ServiceInfo {
     pub key: ServiceKey,
     /// `metadata.uid`, for Events.
     pub uid: Option<String>,
+    /// `metadata.labels` (advertisements may select Services by them).
+    pub labels: BTreeMap<String, String>,
     /// `status.loadBalancer.ingress[].ip`, in order, without duplicates.
     pub ips: Vec<IpAddr>,
     /// `spec.externalTrafficPolicy`.

@@ -14,9 +14,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use crate::election::{Decision, Desired, SkipReason, elect};
-use crate::index::{Index, IndexEvent, IndexSettings};
+use crate::index::{Index, IndexEvent, IndexSettings, Kind};
 use crate::interfaces::InterfaceFilter;
-use crate::k8s::events::{REASON_NODE_ASSIGNED, ServiceEvent};
+use crate::k8s::events::{Reason, SpeakerEvent, service_event};
 use crate::membership::{Control, View};
 use crate::metrics::{IpLabels, Metrics, ProtocolLabel, ReasonLabel};
 use crate::netlink::Links;
@@ -45,13 +45,46 @@ pub enum Input {
     Links(Arc<Links>),
 }
 
+/// What the speaker waits for before it announces anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Waiting {
+    /// The first list of a watched kind.
+    FirstList(Kind),
+    /// The network links (rtnetlink's first dump).
+    Links,
+    /// The membership Secret's key.
+    MembershipKey,
+    /// This node's address: its Node has no InternalIP or ExternalIP (and no `--memberlist-addr`).
+    NodeAddress(String),
+    /// The membership to settle after joining.
+    Membership,
+    /// A valid configuration (the state's summary says why there is none).
+    Config(String),
+}
+
+impl std::fmt::Display for Waiting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Waiting::FirstList(kind) => write!(f, "the first list of {}", kind.resource()),
+            Waiting::Links => f.write_str("the network links"),
+            Waiting::MembershipKey => f.write_str("the membership Secret's key"),
+            Waiting::NodeAddress(node) => write!(
+                f,
+                "this node's address (Node {node} has no InternalIP or ExternalIP; or give --memberlist-addr)"
+            ),
+            Waiting::Membership => f.write_str("the membership to settle"),
+            Waiting::Config(summary) => write!(f, "a valid configuration ({summary})"),
+        }
+    }
+}
+
 /// What one step asks the loop to do.
 #[derive(Debug, Default)]
 pub struct Step {
     /// The new desired state, when it changed.
     pub desired: Option<Desired>,
     /// Events to write.
-    pub events: Vec<ServiceEvent>,
+    pub events: Vec<SpeakerEvent>,
     /// Commands for the membership task.
     pub membership: Vec<Control>,
 }
@@ -112,31 +145,31 @@ impl Owner {
 
     /// Whether the speaker is ready to announce (and `/readyz` says so).
     pub fn ready(&self) -> bool {
-        self.index.synced() && self.links.known && self.view.settled && self.index.config().current.is_some()
+        self.index.synced() && self.links.known && self.view.settled && self.index.config().loaded()
     }
 
-    /// Why it is not ready yet, for `/readyz`.
-    pub fn waiting_for(&self) -> Vec<String> {
-        let mut w: Vec<String> = self
+    /// What it waits for before it is ready (empty when ready), for `/readyz` and the tests.
+    pub fn waiting_for(&self) -> Vec<Waiting> {
+        let mut w: Vec<Waiting> = self
             .index
             .unsynced()
-            .iter()
-            .map(|k| format!("the first list of {}", k.resource()))
+            .into_iter()
+            .map(Waiting::FirstList)
             .collect();
         if !self.links.known {
-            w.push("the network links".into());
+            w.push(Waiting::Links);
         }
         if self.index.key().is_none() && self.sent_key.is_none() {
-            w.push("the membership Secret's key".into());
+            w.push(Waiting::MembershipKey);
         }
         if self.index.synced() && self.own_address().is_none() {
-            w.push(format!(
-                "this node's address (Node {} has no InternalIP or ExternalIP; or give --memberlist-addr)",
-                self.settings.node
-            ));
+            w.push(Waiting::NodeAddress(self.settings.node.clone()));
         }
         if !self.view.settled {
-            w.push("the membership to settle".into());
+            w.push(Waiting::Membership);
+        }
+        if self.index.synced() && !self.index.config().loaded() {
+            w.push(Waiting::Config(self.index.config().summary()));
         }
         w
     }
@@ -212,10 +245,10 @@ impl Owner {
         };
         self.metrics
             .config_loaded
-            .set(i64::from(self.index.config().current.is_some()));
+            .set(i64::from(self.index.config().loaded()));
         self.metrics
             .config_stale
-            .set(i64::from(self.index.config().stale.is_some()));
+            .set(i64::from(self.index.config().stale()));
         if !self.ready() {
             return step;
         }
@@ -235,7 +268,7 @@ impl Owner {
     }
 
     /// Logs gained and lost IPs and builds the Events for gained ones.
-    fn changes(&self, desired: &Desired) -> Vec<ServiceEvent> {
+    fn changes(&self, desired: &Desired) -> Vec<SpeakerEvent> {
         let before = self.last.as_ref().map(|d| &d.layer2.ips);
         let mut events = Vec::new();
         for (ip, ann) in &desired.layer2.ips {
@@ -257,15 +290,11 @@ impl Owner {
             self.metrics.ownership_gained.inc();
             for key in &ann.services {
                 let uid = self.index.services().get(key).and_then(|s| s.uid.clone());
-                events.push(ServiceEvent {
-                    service: key.clone(),
-                    uid,
-                    reason: REASON_NODE_ASSIGNED,
-                    note: format!(
-                        "announcing {ip} from node {} interface {ifs} with protocol layer2",
-                        self.settings.node
-                    ),
-                });
+                let note = format!(
+                    "announcing {ip} from node {} interface {ifs} with protocol layer2",
+                    self.settings.node
+                );
+                events.push(service_event(key, uid, Reason::NodeAssigned, note));
             }
         }
         if let Some(b) = before {

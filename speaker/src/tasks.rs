@@ -1,7 +1,7 @@
 //! The speaker's tasks and the channels between them; [`run`] wires them up and drives the owner loop.
 //!
 //! ```text
-//!  watcher ×5 (k8s::watch) ──mpsc<IndexEvent>──┐
+//!  watchers (k8s::watch) ──mpsc<IndexEvent>────┐
 //!  membership (SWIM, UDP 7946) ──watch<View>───┼──▶ owner loop (Owner) ──Protocols::set(Desired)──▶ layer2 task
 //!  link monitor (rtnetlink) ──watch<Links>─────┤        │   │   │                             [└─▶ BGP, when enabled]
 //!                                              │        │   │   └──mpsc<ServiceEvent>──▶ events task ──▶ API server
@@ -13,7 +13,7 @@
 //!
 //! The owner loop is the only writer of the index, the election result and the membership commands. It drains
 //! whatever is queued, then runs one [`Owner::step`], so a burst of watch events costs one election. Every task
-//! is held by a [`crate::task::TaskHandle`] here: when `run` returns, they are all aborted.
+//! is held by a [`ferrolb_k8s::TaskHandle`] here: when `run` returns, they are all aborted.
 //!
 //! On shutdown, BGP mode ends its sessions as [`crate::bgp::shutdown::decide`] chooses from `--bgp-shutdown`,
 //! the own Node's last known state and, when that Node is staying, whether the own Pod is being deleted (one
@@ -25,12 +25,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ferrolb_k8s::events::Reporter;
+use ferrolb_k8s::http::{HttpError, Listen, Readiness, set_readiness};
+use ferrolb_k8s::{EventMetrics, EventPublisher, TaskHandle, WatchMetrics};
 use prometheus_client::registry::Registry;
 use tokio::sync::{mpsc, watch};
 
 use crate::bgp::{PodSign, ShutdownPolicy, decide_shutdown, needs_pod_sign};
 use crate::election::Desired;
-use crate::http::{self, HttpError, Readiness};
 use crate::index::{IndexEvent, IndexSettings};
 use crate::interfaces::InterfaceFilter;
 use crate::ipvs;
@@ -47,8 +49,6 @@ use crate::protocols::{BgpAnnouncer, Protocols};
 pub struct RunSettings {
     /// This node's name.
     pub node: String,
-    /// ferrolb's namespace.
-    pub namespace: String,
     /// What the index watches.
     pub index: IndexSettings,
     /// Membership UDP port.
@@ -63,7 +63,7 @@ pub struct RunSettings {
     pub metrics_addr: SocketAddr,
     /// How BGP sessions end when the speaker stops (`--bgp-shutdown`).
     pub bgp_shutdown: ShutdownPolicy,
-    /// The speaker's own Pod (`--pod-name`), in `namespace`: read at shutdown for `--bgp-shutdown=auto`.
+    /// The speaker's own Pod (`--pod-name`), in ferrolb's namespace: read at shutdown for `--bgp-shutdown=auto`.
     pub pod_name: Option<String>,
 }
 
@@ -92,146 +92,225 @@ pub async fn run(
     bgp: Option<Box<dyn BgpAnnouncer>>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
-    let mut registry = Registry::default();
-    let metrics = Metrics::register(&mut registry);
-    if let Some(bgp) = &bgp {
-        bgp.register_metrics(registry.sub_registry_with_prefix("ferrolb_speaker"));
-    }
-    let (ready_tx, ready_rx) = watch::channel::<Readiness>(Err("start-up".into()));
-    let _http = http::serve(settings.metrics_addr, Arc::new(registry), ready_rx).await?;
+    let mut speaker = Speaker::start(settings, client, bgp).await?;
+    speaker.serve(shutdown).await;
+    speaker.stop().await;
+    Ok(())
+}
 
-    let (links_rx, _link_tasks) = netlink::spawn()?;
-    let (layer2, _layer2_task) =
-        layer2::spawn(settings.interfaces.clone(), links_rx.clone(), metrics.clone());
-    let mut protocols = Protocols {
-        layer2: Box::new(layer2),
-        bgp,
-    };
-    let (ml_ctl, mut ml_view, ml_task) = membership::spawn(
-        MembershipSettings {
-            node: settings.node.clone(),
-            port: settings.memberlist_port,
-            bind: None,
-            timings: settings.timings,
-        },
-        metrics.clone(),
-    );
-    let (index_tx, mut index_rx) = mpsc::channel::<IndexEvent>(BATCH);
-    let _watchers = k8s::watch::spawn(&client, &settings.namespace, &settings.index, &index_tx, &metrics);
-    let (events, _events_task) = k8s::events::spawn(client.clone(), &settings.node, metrics.clone());
+/// The running speaker: the owner and the handles of every task (dropping it aborts them all).
+struct Speaker {
+    settings: RunSettings,
+    client: kube::Client,
+    owner: Owner,
+    protocols: Protocols,
+    index_rx: mpsc::Receiver<IndexEvent>,
+    links_rx: watch::Receiver<Arc<crate::netlink::Links>>,
+    ml_ctl: mpsc::Sender<Control>,
+    ml_view: watch::Receiver<membership::View>,
+    ml_task: TaskHandle,
+    events: EventPublisher<k8s::events::Reason>,
+    ready_tx: watch::Sender<Readiness>,
+    ipvs_checked: bool,
+    _tasks: Vec<TaskHandle>,
+}
 
-    let mut owner = Owner::new(
-        OwnerSettings {
-            node: settings.node.clone(),
-            filter: settings.interfaces.clone(),
-            memberlist_port: settings.memberlist_port,
-            memberlist_addr: settings.memberlist_addr,
-        },
-        settings.index.clone(),
-        metrics.clone(),
-    );
-    let mut links_rx = links_rx;
-    let mut ipvs_checked = false;
-    tokio::pin!(shutdown);
-    tracing::info!(node = %settings.node, namespace = %settings.namespace, "speaker started");
-    loop {
-        tokio::select! {
-            ev = index_rx.recv() => {
-                let Some(ev) = ev else { break };
-                owner.input(Input::Index(ev));
-                for _ in 0..BATCH {
-                    match index_rx.try_recv() {
-                        Ok(ev) => { owner.input(Input::Index(ev)); }
-                        Err(_) => break,
-                    }
-                }
-            }
-            r = ml_view.changed() => {
-                if r.is_err() {
-                    tracing::error!("the membership task stopped");
-                    break;
-                }
-                owner.input(Input::Membership(ml_view.borrow_and_update().clone()));
-            }
-            r = links_rx.changed() => {
-                if r.is_err() {
-                    tracing::error!("the link monitor stopped");
-                    break;
-                }
-                let links = links_rx.borrow_and_update().clone();
-                if links.known && !ipvs_checked {
-                    ipvs_checked = true;
-                    let problem = ipvs::strict_arp_problem(
-                        &links.interfaces,
-                        ipvs::read_sysctl("net/ipv4/conf/all/arp_ignore"),
-                        ipvs::read_sysctl("net/ipv4/conf/all/arp_announce"),
-                    );
-                    if let Some(p) = problem {
-                        tracing::error!("{p}");
-                    }
-                }
-                owner.input(Input::Links(links));
-            }
-            () = &mut shutdown => break,
+impl Speaker {
+    /// Registers the metrics, serves the HTTP endpoints, starts every task.
+    async fn start(
+        settings: RunSettings,
+        client: kube::Client,
+        bgp: Option<Box<dyn BgpAnnouncer>>,
+    ) -> Result<Speaker, RunError> {
+        let mut registry = Registry::default();
+        let metrics = Metrics::register(&mut registry);
+        let shared = registry.sub_registry_with_prefix("ferrolb");
+        let watch_metrics = WatchMetrics::register(shared);
+        let event_metrics = EventMetrics::register(shared.sub_registry_with_prefix("speaker"));
+        if let Some(bgp) = &bgp {
+            bgp.register_metrics(registry.sub_registry_with_prefix("ferrolb_speaker"));
         }
-        let step = owner.step();
+        let (ready_tx, ready_rx) = watch::channel::<Readiness>(Err("start-up".into()));
+        let listen = Listen::Addr(settings.metrics_addr);
+        let mut tasks: Vec<TaskHandle> = ferrolb_k8s::http::serve(listen, Arc::new(registry), ready_rx)
+            .await?
+            .into_iter()
+            .collect();
+
+        let (links_rx, link_tasks) = netlink::spawn()?;
+        tasks.extend(link_tasks);
+        let (layer2, layer2_task) =
+            layer2::spawn(settings.interfaces.clone(), links_rx.clone(), metrics.clone());
+        tasks.push(layer2_task);
+        let (ml_ctl, ml_view, ml_task) = membership::spawn(
+            MembershipSettings {
+                node: settings.node.clone(),
+                port: settings.memberlist_port,
+                bind: None,
+                timings: settings.timings,
+            },
+            metrics.clone(),
+        );
+        let (index_tx, index_rx) = mpsc::channel::<IndexEvent>(BATCH);
+        tasks.extend(k8s::watch::spawn(
+            &client,
+            &settings.index,
+            &index_tx,
+            &watch_metrics,
+        ));
+        let reporter = Reporter {
+            controller: k8s::events::REPORTING_CONTROLLER,
+            instance: settings.node.clone(),
+        };
+        let events = EventPublisher::start(client.clone(), reporter, None, event_metrics);
+        let owner = Owner::new(
+            OwnerSettings {
+                node: settings.node.clone(),
+                filter: settings.interfaces.clone(),
+                memberlist_port: settings.memberlist_port,
+                memberlist_addr: settings.memberlist_addr,
+            },
+            settings.index.clone(),
+            metrics,
+        );
+        tracing::info!(node = %settings.node, namespace = %settings.index.config.namespace, "speaker started");
+        Ok(Speaker {
+            settings,
+            client,
+            owner,
+            protocols: Protocols {
+                layer2: Box::new(layer2),
+                bgp,
+            },
+            index_rx,
+            links_rx,
+            ml_ctl,
+            ml_view,
+            ml_task,
+            events,
+            ready_tx,
+            ipvs_checked: false,
+            _tasks: tasks,
+        })
+    }
+
+    /// The owner loop, until `shutdown` completes (or an input task stops).
+    async fn serve(&mut self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                ev = self.index_rx.recv() => {
+                    let Some(ev) = ev else { break };
+                    self.owner.input(Input::Index(ev));
+                    for _ in 0..BATCH {
+                        match self.index_rx.try_recv() {
+                            Ok(ev) => { self.owner.input(Input::Index(ev)); }
+                            Err(_) => break,
+                        }
+                    }
+                }
+                r = self.ml_view.changed() => {
+                    if r.is_err() {
+                        tracing::error!("the membership task stopped");
+                        break;
+                    }
+                    let view = self.ml_view.borrow_and_update().clone();
+                    self.owner.input(Input::Membership(view));
+                }
+                r = self.links_rx.changed() => {
+                    if r.is_err() {
+                        tracing::error!("the link monitor stopped");
+                        break;
+                    }
+                    let links = self.links_rx.borrow_and_update().clone();
+                    self.check_ipvs(&links);
+                    self.owner.input(Input::Links(links));
+                }
+                () = &mut shutdown => break,
+            }
+            self.step();
+        }
+    }
+
+    /// Carries out one step of the owner: membership commands, the desired state, Events, readiness.
+    fn step(&mut self) {
+        let step = self.owner.step();
         for c in step.membership {
             // the membership task drains its queue continuously; a full queue means it is gone
-            if ml_ctl.try_send(c).is_err() {
+            if self.ml_ctl.try_send(c).is_err() {
                 tracing::warn!("membership command dropped");
             }
         }
         if let Some(d) = step.desired {
-            protocols.set(&d);
+            self.protocols.set(&d);
         }
         for ev in step.events {
-            events.send(ev);
+            self.events.publish(ev);
         }
-        let readiness: Readiness = if owner.ready() {
+        let readiness: Readiness = if self.owner.ready() {
             Ok(())
         } else {
-            Err(owner.waiting_for().join(", "))
+            let waiting: Vec<String> = self.owner.waiting_for().iter().map(ToString::to_string).collect();
+            Err(waiting.join(", "))
         };
-        ready_tx.send_if_modified(|r| {
-            if *r == readiness {
-                false
-            } else {
-                *r = readiness;
-                true
-            }
-        });
+        set_readiness(&self.ready_tx, readiness);
     }
-    // What the watches delivered just before the signal (a cordon, NotReady) counts for the decision.
-    for _ in 0..SHUTDOWN_DRAIN {
-        match index_rx.try_recv() {
-            Ok(ev) => {
-                owner.input(Input::Index(ev));
-            }
-            Err(_) => break,
+
+    /// Once the links are known: is kube-proxy in IPVS mode without strict ARP (every node would answer)?
+    fn check_ipvs(&mut self, links: &crate::netlink::Links) {
+        if !links.known || self.ipvs_checked {
+            return;
+        }
+        self.ipvs_checked = true;
+        let problem = ipvs::strict_arp_problem(
+            &links.interfaces,
+            ipvs::read_sysctl("net/ipv4/conf/all/arp_ignore"),
+            ipvs::read_sysctl("net/ipv4/conf/all/arp_announce"),
+        );
+        if let Some(p) = problem {
+            tracing::error!("{p}");
         }
     }
-    // Layer2 first, and at once: stop answering and tell the other speakers, so they take the IPs over
-    // while the BGP sessions close (bounded well inside the DaemonSet's grace period).
-    let bgp = protocols.bgp.take();
-    protocols.set(&Desired::default());
-    let _ = ml_ctl.try_send(Control::Leave);
-    if let Some(bgp) = bgp {
-        let node = owner.index().nodes().get(&settings.node);
+
+    /// Layer2 and the membership first, and at once (the others take the IPs over), then BGP as decided.
+    async fn stop(mut self) {
+        // What the watches delivered just before the signal (a cordon, NotReady) counts for the decision.
+        for _ in 0..SHUTDOWN_DRAIN {
+            match self.index_rx.try_recv() {
+                Ok(ev) => {
+                    self.owner.input(Input::Index(ev));
+                }
+                Err(_) => break,
+            }
+        }
+        // Layer2 first: stop answering and tell the other speakers, so they take the IPs over while the BGP
+        // sessions close (bounded well inside the DaemonSet's grace period).
+        let bgp = self.protocols.bgp.take();
+        self.protocols.set(&Desired::default());
+        let _ = self.ml_ctl.try_send(Control::Leave);
+        match bgp {
+            Some(bgp) => self.stop_bgp(bgp).await,
+            None => tracing::info!("shutting down: withdrawing and leaving the speaker cluster"),
+        }
+        let _ = tokio::time::timeout(LEAVE_GRACE, self.ml_task.join()).await;
+    }
+
+    /// Ends the BGP sessions as [`decide_shutdown`] chooses (keep the routes through a restart, or withdraw).
+    async fn stop_bgp(&self, bgp: Box<dyn BgpAnnouncer>) {
+        let s = &self.settings;
+        let node = self.owner.index().nodes().get(&s.node);
         let announcing = bgp.announcing();
-        let pod = if needs_pod_sign(settings.bgp_shutdown, node, announcing) {
-            k8s::pod::pod_sign(&client, &settings.namespace, settings.pod_name.as_deref()).await
+        let pod = if needs_pod_sign(s.bgp_shutdown, node, announcing) {
+            let namespace = &s.index.config.namespace;
+            k8s::pod::pod_sign(&self.client, namespace, s.pod_name.as_deref()).await
         } else {
             PodSign::Unknown("not read: the Node decides".into())
         };
-        let decision = decide_shutdown(settings.bgp_shutdown, &settings.node, node, announcing, &pod);
+        let decision = decide_shutdown(s.bgp_shutdown, &s.node, node, announcing, &pod);
         tracing::info!(
-            bgp_shutdown = %settings.bgp_shutdown,
+            bgp_shutdown = %s.bgp_shutdown,
             "shutting down: left layer2 and the speaker cluster; BGP {decision}"
         );
         bgp.shutdown(decision.mode).await;
-    } else {
-        tracing::info!("shutting down: withdrawing and leaving the speaker cluster");
     }
-    let _ = tokio::time::timeout(LEAVE_GRACE, ml_task.join()).await;
-    Ok(())
 }

@@ -143,7 +143,7 @@ fn advertising(kind: RouterKind) {
             ROUTER_AS,
             NODE_AS,
         );
-        v4.password = md5(node).map(String::from);
+        v4.password = md5(node).map(ferrolb_config::PeerPassword::inline);
         let v6 = peer(
             SocketAddr::new(IpAddr::V6(lab.router().ipv6()), 179),
             ROUTER_AS,
@@ -306,7 +306,7 @@ fn ibgp(kind: RouterKind) {
     let router_addr = SocketAddr::new(IpAddr::V4(lab.router().ipv4()), 179);
     let peers = |password: &str| {
         let mut p = peer(router_addr, AS, AS);
-        p.password = Some(password.into());
+        p.password = Some(ferrolb_config::PeerPassword::inline(password));
         vec![p]
     };
     let mut s1 = speaker(&rt, &lab, "node1");

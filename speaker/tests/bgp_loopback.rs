@@ -458,13 +458,13 @@ async fn tcp_md5_connects_with_the_right_key_only() {
     let router = FakeRouter::bind(LO, ROUTER_AS, Some((LO, "s3cret"))).await;
     let (mut speaker, _registry) = speaker();
     let mut p = peer(router.addr(), ROUTER_AS, NODE_AS);
-    p.password = Some("wrong".into());
+    p.password = Some(ferrolb_config::PeerPassword::inline("wrong"));
     speaker.set(&target(&[LO], vec![p.clone()], &[], &advertisement(None, &[])));
     // the router's kernel drops the badly signed SYNs: no connection at all
     assert!(router.accept_within(Duration::from_millis(1500)).await.is_none());
     assert_ne!(speaker.status()[&router.addr()].state, State::Established);
 
-    p.password = Some("s3cret".into());
+    p.password = Some(ferrolb_config::PeerPassword::inline("s3cret"));
     speaker.set(&target(&[LO], vec![p], &[], &advertisement(None, &[])));
     let (_conn, _) = router.accept_established(9).await;
     wait_status(&speaker, router.addr(), WAIT, |s| s.state == State::Established).await;

@@ -35,6 +35,7 @@ impl World {
             services.insert(
                 key.clone(),
                 ServiceInfo {
+                    labels: Default::default(),
                     key: key.clone(),
                     uid: None,
                     ips: vec![*ip],

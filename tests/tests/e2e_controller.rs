@@ -6,7 +6,10 @@
 //!   status write;
 //! - a broken ConfigMap is applied: nothing is withdrawn (status, ARP, the data path), the controller's
 //!   `InvalidConfig` Warning Event lists the errors, every program reports the config stale, the last valid
-//!   config stays in force; fixing it resumes allocation from the new pool.
+//!   config stays in force; fixing it resumes allocation from the new pool;
+//! - the ConfigMap is deleted: the same rule in both programs — Services keep their IPs, the same nodes keep
+//!   answering ARP, the data path never notices, a `ConfigDeleted` Warning Event and every program's stale
+//!   metric say the configuration is gone; a new ConfigMap is taken at once.
 //!
 //! Needs root, arping, nft and curl (skipped with a reason elsewhere, failing under `CI=true`). The tests run
 //! one at a time: about 30 s for the first (a killed leader's Lease expires after 15 s), 10 s for the second.
@@ -327,6 +330,106 @@ fn a_broken_config_withdraws_nothing_and_fixing_it_resumes() {
     }
     for (name, (ip, owner)) in &owners {
         assert_eq!(&sys.wait_arp_owner(v4(*ip), WAIT).unwrap(), owner, "{name}");
+    }
+    assert_eq!(sys.crashed(&[]), Vec::<String>::new());
+    assert_eq!(
+        sys.rbac_denied(),
+        Vec::<String>::new(),
+        "requests the manifest's RBAC denies"
+    );
+}
+
+#[test]
+fn a_deleted_config_withdraws_nothing_and_says_so() {
+    let _serial = exclusive();
+    let Some(sys) = System::for_test(SystemSpec::with_config(VALID)) else {
+        return;
+    };
+    sys.create_service(&ServiceSpec::new("a"), ALL).unwrap();
+    sys.create_service(&ServiceSpec::new("b").local(), &["node2"])
+        .unwrap();
+    let mut owners = BTreeMap::new();
+    let mut probes = Vec::new();
+    for name in ["a", "b"] {
+        let ip = sys.wait_ingress("default", name, WAIT).unwrap();
+        sys.serve("default", name).unwrap();
+        owners.insert(name, (ip, sys.wait_arp_owner(v4(ip), WAIT).unwrap()));
+        let opts = ProbeOptions {
+            interval: Duration::from_millis(20),
+            timeout: Duration::from_millis(200),
+            max_duration: Duration::from_secs(120),
+        };
+        let probe = sys
+            .lab()
+            .start_probe("client", SocketAddr::new(ip, 80), ProbeProto::Tcp, opts)
+            .unwrap();
+        probe
+            .wait_for("a first answer", WAIT, |r| r.successes() > 0)
+            .unwrap();
+        probes.push((name, probe));
+    }
+    let writes = sys.wait_status_writes(2, WAIT).unwrap();
+
+    // Deleted: a Warning Event says so, every program reports the config stale.
+    sys.admin().delete("ConfigMap", NS, "config").unwrap();
+    let (kind, message) = sys.wait_event(NS, "config", "ConfigDeleted", WAIT).unwrap();
+    assert_eq!(kind, "Warning");
+    assert!(
+        message.contains("the last valid configuration stays in force"),
+        "{message}"
+    );
+    sys.wait("every program to report the config stale", WAIT, || {
+        Ok(config_stale_everywhere(&sys, 1.0).then_some(()))
+    })
+    .unwrap();
+    // Nothing withdrawn: the same IPs, answered by the same nodes, and a new Service is still served.
+    for (name, (ip, owner)) in &owners {
+        assert_eq!(sys.ingress_ips("default", name), [*ip], "{name}");
+        assert_eq!(&sys.wait_arp_owner(v4(*ip), WAIT).unwrap(), owner, "{name}");
+    }
+    sys.create_service(&ServiceSpec::new("c"), ALL).unwrap();
+    let c = sys.wait_ingress("default", "c", WAIT).unwrap();
+    assert_eq!(c, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 102)));
+    let (node, _) = sys.wait_arp_owner(v4(c), WAIT).unwrap();
+    eprintln!("c got {c} from the last valid config, announced by {node}");
+
+    // A new ConfigMap is in force at once.
+    let cm = serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "config", "namespace": NS},
+        "data": {"config": VALID},
+    });
+    sys.admin().create(&cm).unwrap();
+    sys.wait("every program to report the config current", WAIT, || {
+        Ok(config_stale_everywhere(&sys, 0.0).then_some(()))
+    })
+    .unwrap();
+    assert_eq!(
+        sys.wait_status_writes(writes + 1, WAIT).unwrap(),
+        writes + 1,
+        "a write for c only"
+    );
+    for (name, probe) in probes {
+        let report = probe.stop().unwrap();
+        let longest = report.longest_outage();
+        eprintln!(
+            "{name}: {} probes, {} failed, longest outage {:?}",
+            report.samples.len(),
+            report.failures(),
+            longest.as_ref().and_then(|o| o.duration())
+        );
+        assert!(
+            longest
+                .as_ref()
+                .is_none_or(|o| o.duration().is_some_and(|d| d < Duration::from_millis(500))),
+            "{name}: {longest:?}"
+        );
+        assert_eq!(
+            report.responder_changes().len(),
+            1,
+            "{name}: {:?}",
+            report.responder_changes()
+        );
     }
     assert_eq!(sys.crashed(&[]), Vec::<String>::new());
     assert_eq!(

@@ -29,10 +29,10 @@ fn layer2_pool_with_nodes_and_interfaces() {
     );
     let r = import(&input, &target());
     let c = config_of(&r);
-    let p = c.pool("p").unwrap();
-    assert_eq!(p.protocol, ferrolb_config::Protocol::Layer2);
-    assert_eq!(p.layer2.interfaces, ["eth0", "eth1"]);
-    assert_eq!(p.layer2.node_selectors.len(), 2);
+    assert_eq!(c.protocols("p"), [ferrolb_config::Protocol::Layer2]);
+    let l2 = c.l2_advertisements_for("p").next().unwrap();
+    assert_eq!(l2.interfaces, ["eth0", "eth1"]);
+    assert_eq!(l2.node_selectors.len(), 2);
     assert!(r.notes.is_empty(), "{}", notes_of(&r));
     assert!(r.manifest.contains("namespace: ferrolb-system"));
 }
@@ -43,7 +43,13 @@ fn an_advertisement_without_nodes_opens_the_pool_to_all_nodes() {
         "{POOL}---\napiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata: {{name: a}}\nspec:\n  nodeSelectors: [{{matchLabels: {{zone: a}}}}]\n---\napiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata: {{name: all}}\n"
     );
     let c = config_of(&import(&input, &target()));
-    assert!(c.pool("p").unwrap().layer2.node_selectors.is_empty());
+    assert!(
+        c.l2_advertisements_for("p")
+            .next()
+            .unwrap()
+            .node_selectors
+            .is_empty()
+    );
 }
 
 #[test]
@@ -53,12 +59,12 @@ fn bgp_pools_get_one_advertisement_per_bgp_advertisement() {
     );
     let r = import(&input, &target());
     let c = config_of(&r);
-    let p = c.pool("p").unwrap();
-    assert_eq!(p.protocol, ferrolb_config::Protocol::Bgp);
-    assert_eq!(p.bgp_advertisements.len(), 2);
-    assert_eq!(p.bgp_advertisements[0].aggregation_length, 28);
-    assert_eq!(p.bgp_advertisements[0].local_pref, Some(50));
-    assert_eq!(p.bgp_advertisements[0].communities.len(), 4);
+    assert_eq!(c.protocols("p"), [ferrolb_config::Protocol::Bgp]);
+    let advs: Vec<_> = c.bgp_advertisements_for("p").collect();
+    assert_eq!(advs.len(), 2);
+    assert_eq!(advs[0].aggregation_length, 28);
+    assert_eq!(advs[0].local_pref, Some(50));
+    assert_eq!(advs[0].communities.len(), 4);
     assert!(r.manifest.contains("mine: \"64512:7\""), "{}", r.manifest);
     let notes = notes_of(&r);
     assert!(
@@ -79,12 +85,9 @@ fn kubespray_template_quirks_are_read_for_what_was_meant() {
     let c = config_of(&r);
     let p = c.pool("pool").unwrap();
     assert!(!p.auto_assign && p.avoid_buggy_ips);
-    assert_eq!(p.bgp_advertisements[0].local_pref, Some(100));
-    assert_eq!(
-        p.bgp_advertisements[1].communities.len(),
-        2,
-        "every repeated list"
-    );
+    let advs: Vec<_> = c.bgp_advertisements_for("pool").collect();
+    assert_eq!(advs[0].local_pref, Some(100));
+    assert_eq!(advs[1].communities.len(), 2, "every repeated list");
     assert_eq!(c.peers[0].hold_time.as_secs(), 120);
     assert!(c.peers[0].ebgp_multihop);
     let notes = notes_of(&r);

@@ -17,10 +17,11 @@ use crate::address::{self, AddressFamily, AddressRange};
 use crate::community::{self, Community};
 use crate::error::{ErrorKind, WarningKind};
 use crate::model::{
-    BfdProfile, BgpAdvertisement, DEFAULT_AGGREGATION_LENGTH, DEFAULT_AGGREGATION_LENGTH_V6, Layer2Options,
-    Peer, Pool, Protocol,
+    BfdProfile, BgpAdvertisement, Config, DEFAULT_AGGREGATION_LENGTH, DEFAULT_AGGREGATION_LENGTH_V6,
+    L2Advertisement, Peer, Pool, Protocol,
 };
 use crate::reader::{self, Ctx, child, fields, index, list, optional};
+use crate::selector::LabelSelector;
 use crate::suggest;
 use crate::yaml::Node;
 
@@ -53,9 +54,23 @@ pub(crate) struct Located<T> {
     pub line: Option<u64>,
 }
 
+/// A legacy pool: the pool itself and how it is announced (its protocol, and the advertisement settings the
+/// legacy schema keeps inside the pool), mapped to advertisements by `validate`.
+#[derive(Debug)]
+pub(crate) struct LegacyPool {
+    pub pool: Pool,
+    pub protocol: Protocol,
+    /// bgp: the pool's `bgp-advertisements` (names and pools are filled in later); layer2: empty.
+    pub bgp_advertisements: Vec<BgpAdvertisement>,
+    /// layer2: ferrolb's `interfaces` addition.
+    pub interfaces: Vec<String>,
+    /// layer2: ferrolb's `node-selectors` addition.
+    pub node_selectors: Vec<LabelSelector>,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct PoolDraft {
-    pub pool: Option<Pool>,
+    pub pool: Option<LegacyPool>,
     pub name: Option<Located<String>>,
     pub ranges: Vec<Located<AddressRange>>,
 }
@@ -80,6 +95,49 @@ pub(crate) struct Draft {
     pub peers: Vec<PeerDraft>,
     pub bfd_profiles: Vec<BfdDraft>,
     pub communities: BTreeMap<String, Community>,
+}
+
+impl Draft {
+    /// The model of a draft without errors (every object has its model value), in MetalLB's shape as
+    /// MetalLB's converter (configmaptocrs) lays it out: each pool becomes a pool; a layer2 pool gets one
+    /// `L2Advertisement` (`l2advertisement<N>`, with ferrolb's `interfaces` and `node-selectors`), a bgp pool
+    /// one `BGPAdvertisement` per `bgp-advertisements` entry (`bgpadvertisement<N>`), N counting from 1 over
+    /// the pools in order; peers are `peer<N>`.
+    pub(crate) fn into_config(self) -> Config {
+        let mut config = Config {
+            peers: self.peers.into_iter().filter_map(|p| p.peer).collect(),
+            bfd_profiles: self.bfd_profiles.into_iter().filter_map(|b| b.profile).collect(),
+            communities: self.communities,
+            ..Config::default()
+        };
+        for legacy in self.pools.into_iter().filter_map(|p| p.pool) {
+            let pools = vec![legacy.pool.name.clone()];
+            match legacy.protocol {
+                Protocol::Layer2 => {
+                    let n = config.l2_advertisements.len() + 1;
+                    config.l2_advertisements.push(L2Advertisement {
+                        name: format!("l2advertisement{n}"),
+                        pools,
+                        node_selectors: legacy.node_selectors,
+                        interfaces: legacy.interfaces,
+                        service_selectors: Vec::new(),
+                    });
+                }
+                Protocol::Bgp => {
+                    for adv in legacy.bgp_advertisements {
+                        let n = config.bgp_advertisements.len() + 1;
+                        config.bgp_advertisements.push(BgpAdvertisement {
+                            name: format!("bgpadvertisement{n}"),
+                            pools: pools.clone(),
+                            ..adv
+                        });
+                    }
+                }
+            }
+            config.pools.push(legacy.pool);
+        }
+        config
+    }
 }
 
 /// Community aliases: the valid ones, and every declared name (so a reference to an alias whose value
@@ -140,7 +198,14 @@ pub(crate) fn decode(ctx: &mut Ctx, root: &Node) -> Draft {
             items
                 .iter()
                 .enumerate()
-                .map(|(i, n)| decode_peer(ctx, n, &index(&path, i), &bfd_names))
+                .map(|(i, n)| {
+                    let mut draft = decode_peer(ctx, n, &index(&path, i), &bfd_names);
+                    if let Some(peer) = &mut draft.peer {
+                        // MetalLB's converter (configmaptocrs) names the N-th peer `peer<N>`.
+                        peer.name = format!("peer{}", i + 1);
+                    }
+                    draft
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -283,7 +348,7 @@ fn decode_pool(ctx: &mut Ctx, node: &Node, path: &str, aliases: &Aliases) -> Poo
             }
         }
     }
-    let mut layer2 = Layer2Options::default();
+    let (mut interfaces, mut node_selectors) = (Vec::new(), Vec::new());
     for key in ["interfaces", "node-selectors"] {
         let Some(n) = f.get(key) else { continue };
         let p = f.path(key);
@@ -296,28 +361,32 @@ fn decode_pool(ctx: &mut Ctx, node: &Node, path: &str, aliases: &Aliases) -> Poo
                 },
             );
         } else if key == "interfaces" {
-            layer2.interfaces = decode_interfaces(ctx, n, &p);
+            interfaces = decode_interfaces(ctx, n, &p);
         } else {
-            layer2.node_selectors = decode_selectors(ctx, n, &p);
+            node_selectors = decode_selectors(ctx, n, &p);
         }
     }
     if protocol == Some(Protocol::Bgp) && advertisements.is_empty() {
         // MetalLB: a bgp pool without (or with an empty list of) advertisements gets one with defaults.
-        advertisements.push(BgpAdvertisement::default());
+        advertisements.push(BgpAdvertisement::with_defaults("", Vec::new()));
     }
 
     if ctx.errors.len() == before
         && let (Some(name), Some(protocol), Some(auto_assign), Some(avoid_buggy_ips)) =
             (name, protocol, auto_assign, avoid_buggy_ips)
     {
-        draft.pool = Some(Pool {
-            name,
+        draft.pool = Some(LegacyPool {
+            pool: Pool {
+                name,
+                addresses: draft.ranges.iter().map(|r| r.value).collect(),
+                auto_assign,
+                avoid_buggy_ips,
+                service_allocation: None,
+            },
             protocol,
-            addresses: draft.ranges.iter().map(|r| r.value).collect(),
-            auto_assign,
-            avoid_buggy_ips,
             bgp_advertisements: advertisements,
-            layer2,
+            interfaces,
+            node_selectors,
         });
     }
     draft
@@ -389,6 +458,7 @@ fn decode_advertisement(
         aggregation_length_v6: v6?,
         local_pref: local_pref?,
         communities,
+        ..BgpAdvertisement::with_defaults("", Vec::new())
     };
     // The defaults (32, 128) cover any CIDR, so only given lengths can be too short.
     let checks = [

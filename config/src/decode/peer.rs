@@ -12,7 +12,8 @@ use crate::duration;
 use crate::error::{ErrorKind, WarningKind};
 use crate::model::{
     BfdProfile, DEFAULT_BFD_DETECT_MULTIPLIER, DEFAULT_BFD_ECHO_INTERVAL_MS, DEFAULT_BFD_INTERVAL_MS,
-    DEFAULT_BFD_MINIMUM_TTL, DEFAULT_HOLD_TIME, DEFAULT_PEER_PORT, MAX_PASSWORD_LEN, Peer,
+    DEFAULT_BFD_MINIMUM_TTL, DEFAULT_HOLD_TIME, DEFAULT_PEER_PORT, MAX_PASSWORD_LEN, PasswordSource, Peer,
+    PeerPassword,
 };
 use crate::reader::{self, Ctx, fields, optional};
 use crate::suggest;
@@ -178,7 +179,10 @@ pub(super) fn decode_peer(ctx: &mut Ctx, node: &Node, path: &str, bfd_names: &BT
             ctx.error_at(p, None, n.line, ErrorKind::PasswordTooLong { len: text.len() });
             return None;
         }
-        Some((!text.is_empty()).then_some(text))
+        Some((!text.is_empty()).then_some(PeerPassword {
+            value: text,
+            source: PasswordSource::Inline,
+        }))
     });
     let bfd_profile = optional(ctx, &f, "bfd-profile", None, |ctx, n, p| {
         let name = reader::string(ctx, n, p)?;
@@ -211,6 +215,7 @@ pub(super) fn decode_peer(ctx: &mut Ctx, node: &Node, path: &str, bfd_names: &BT
         && let (Some(bfd_profile), Some(ebgp_multihop)) = (bfd_profile, ebgp_multihop)
     {
         draft.peer = Some(Peer {
+            name: String::new(),
             address,
             port,
             asn,

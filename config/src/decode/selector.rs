@@ -2,7 +2,7 @@
 
 use crate::error::ErrorKind;
 use crate::reader::{self, Ctx, child, fields, index, list};
-use crate::selector::{self, LabelSelectorRequirement, NodeSelector, SelectorOperator};
+use crate::selector::{self, LabelSelector, LabelSelectorRequirement, SelectorOperator};
 use crate::suggest;
 use crate::yaml::Node;
 
@@ -10,7 +10,7 @@ use crate::yaml::Node;
 pub(crate) const SELECTOR_KEYS: &[&str] = &["match-labels", "match-expressions"];
 /// Keys of a `match-expressions` entry.
 pub(crate) const EXPRESSION_KEYS: &[&str] = &["key", "operator", "values"];
-pub(super) fn decode_selectors(ctx: &mut Ctx, node: &Node, path: &str) -> Vec<NodeSelector> {
+pub(super) fn decode_selectors(ctx: &mut Ctx, node: &Node, path: &str) -> Vec<LabelSelector> {
     let items = list(ctx, node, path);
     items
         .iter()
@@ -19,10 +19,10 @@ pub(super) fn decode_selectors(ctx: &mut Ctx, node: &Node, path: &str) -> Vec<No
         .collect()
 }
 
-fn decode_selector(ctx: &mut Ctx, node: &Node, path: &str) -> Option<NodeSelector> {
+fn decode_selector(ctx: &mut Ctx, node: &Node, path: &str) -> Option<LabelSelector> {
     let before = ctx.errors.len();
     let f = fields(ctx, node, path, SELECTOR_KEYS)?;
-    let mut selector = NodeSelector::default();
+    let mut selector = LabelSelector::default();
     if let Some(n) = f.get("match-labels") {
         let p = f.path("match-labels");
         for (key, value) in reader::string_map(ctx, n, &p) {

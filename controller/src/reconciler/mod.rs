@@ -3,18 +3,22 @@
 //! changes and write results, and carries out what it asks for (status writes, Events).
 //!
 //! ```text
-//!  Services watch ─┐                         ┌─> next_write()  -> StatusPatch (only when the status differs)
-//!  ConfigMap watch ┼─> Reconciler ───────────┼─> take_events() -> EventRecord
-//!  leadership term ┤   index, config,        └─> ready(), metrics
-//!  write results ──┘   allocator
+//!  Services watch ──┐                         ┌─> next_write()  -> StatusPatch (only when the status differs)
+//!  config watches ──┼─> Reconciler ───────────┼─> take_events() -> EventRecord
+//!  leadership term ─┤   index, config state,  └─> ready(), metrics
+//!  write results ───┘   allocator
 //! ```
 //!
-//! Modes:
+//! The configuration comes from [`ferrolb_config::ConfigState`], fed by the shared configuration caches
+//! ([`ferrolb_k8s::config::ConfigSources`]): the same rule as the speaker's for an invalid or deleted
+//! configuration (the last valid one stays in force, nothing is withdrawn; a Warning Event while leading).
+//!
+//! Modes ([`Mode`]):
 //! - **Standby** (not leading): the index and the config follow the watches (warm caches); no allocator, no
 //!   writes, no Events.
-//! - **Leading, syncing**: a new term starts a new *epoch*: the owner restarts both watches, so the index is
+//! - **Syncing** (leading): a new term starts a new *epoch*: the owner restarts the watches, so the index is
 //!   rebuilt from a fresh list (the last leader's final writes included). Events of older epochs are ignored.
-//! - **Serving**: once both lists are complete and a valid config is in force, the allocator is rebuilt from
+//! - **Serving** (leading): once both lists are complete and a valid config is in force, the allocator is rebuilt from
 //!   the Services' status, oldest Service first ([`crate::allocator::Allocator::rebuild`]): every valid existing
 //!   assignment is registered before any pending Service is served; conflicting claims are cleared with a
 //!   `ClearAssignment` Event. Then every Service is reconciled.
@@ -27,6 +31,7 @@
 //! allocator) until its status no longer shows them, so a write that lands late never makes two Services show
 //! one IP.
 
+mod config;
 mod per_service;
 mod writes;
 
@@ -35,36 +40,25 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferrolb_config::Config;
+use ferrolb_config::{Config, ConfigState};
+use ferrolb_k8s::WriteError;
+use ferrolb_k8s::config::ConfigSources;
 
 use crate::allocator::{Allocator, ServiceKey};
-use crate::config_map::{ConfigMapView, ConfigState, Outcome, invalid_message, pool_defs};
-use crate::events::{EventRecord, Reason, Regarding};
+use crate::events::EventRecord;
 use crate::index::{Applied, Index};
 use crate::metrics::Metrics;
 use crate::service::ServiceView;
 use crate::status::StatusPatch;
 use per_service::is_placeholder;
 
+pub use config::pool_defs;
 pub use writes::{MAX_BACKOFF, MIN_BACKOFF, Writes};
 
 /// How long to wait before retrying a write refused because leadership lapsed (a new term resets anyway).
 const NOT_LEADER_RETRY: Duration = Duration::from_secs(1);
 
-/// A watch event, with the object already projected (kube-runtime's `watcher::Event`).
-#[derive(Debug, Clone, PartialEq)]
-pub enum WatchEvent<T> {
-    /// A (re)list starts.
-    Init,
-    /// One object of the list.
-    InitApply(T),
-    /// The list is complete.
-    InitDone,
-    /// An object was added or changed.
-    Apply(T),
-    /// An object was deleted (its last state).
-    Delete(T),
-}
+pub use ferrolb_k8s::WatchEvent;
 
 /// A status write to carry out.
 #[derive(Debug, Clone, PartialEq)]
@@ -87,7 +81,7 @@ pub enum WriteOutcome {
     /// Not sent: this replica was not the leader at the moment of writing.
     NotLeader,
     /// Any other failure (retried with backoff).
-    Failed(String),
+    Failed(WriteError),
 }
 
 impl WriteOutcome {
@@ -114,22 +108,67 @@ struct Notes {
     cleared: Vec<IpAddr>,
 }
 
+/// What the controller waits for before it is ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Waiting {
+    /// The first lists of the Services and of the configuration objects.
+    FirstLists,
+    /// A valid configuration (the state's summary says why there is none).
+    Config(String),
+}
+
+impl std::fmt::Display for Waiting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Waiting::FirstLists => f.write_str("the first lists of Services and configuration"),
+            Waiting::Config(summary) => write!(f, "a valid configuration ({summary})"),
+        }
+    }
+}
+
+/// Where the reconciler stands with respect to leadership.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Not leading: caches warm, nothing written.
+    Standby,
+    /// Leading term `term`, waiting for this epoch's lists (and a valid config).
+    Syncing {
+        /// The leadership term.
+        term: u64,
+        /// The Services list of this epoch is complete.
+        services_listed: bool,
+        /// The configuration lists of this epoch are complete.
+        config_listed: bool,
+    },
+    /// Leading term `term` and serving: the allocator is built, Services are reconciled.
+    Serving {
+        /// The leadership term.
+        term: u64,
+    },
+}
+
+impl Mode {
+    /// The term this replica leads, if any.
+    pub fn term(self) -> Option<u64> {
+        match self {
+            Mode::Standby => None,
+            Mode::Syncing { term, .. } | Mode::Serving { term } => Some(term),
+        }
+    }
+}
+
 /// The reconciler. See the module docs.
 #[derive(Debug)]
 pub struct Reconciler {
     index: Index,
+    sources: ConfigSources,
     config: ConfigState,
-    config_map: Option<ConfigMapView>,
-    /// The ConfigMap resourceVersion whose errors were reported in this term.
-    reported_invalid: Option<String>,
-    /// The ConfigMap seen during a relist of it.
-    config_relist: Option<Option<ConfigMapView>>,
+    /// Whether the configuration's current problem was reported in this term.
+    reported_config: bool,
     epoch: u64,
-    synced_services: bool,
-    synced_config: bool,
+    mode: Mode,
+    /// Both the Services and the configuration have been listed once (readiness).
     ever_synced: bool,
-    term: Option<u64>,
-    serving: bool,
     alloc: Allocator,
     /// Qualifying Services without IPs.
     pending: BTreeSet<ServiceKey>,
@@ -150,16 +189,12 @@ impl Reconciler {
     pub fn new(class: Option<String>, metrics: Arc<Metrics>) -> Self {
         Self {
             index: Index::new(class),
+            sources: ConfigSources::default(),
             config: ConfigState::default(),
-            config_map: None,
-            reported_invalid: None,
-            config_relist: None,
+            reported_config: false,
             epoch: 0,
-            synced_services: false,
-            synced_config: false,
+            mode: Mode::Standby,
             ever_synced: false,
-            term: None,
-            serving: false,
             alloc: Allocator::default(),
             pending: BTreeSet::new(),
             retry_pending: false,
@@ -179,12 +214,29 @@ impl Reconciler {
 
     /// Whether this replica serves (leads, caches fresh, config in force).
     pub fn serving(&self) -> bool {
-        self.serving
+        matches!(self.mode, Mode::Serving { .. })
+    }
+
+    /// The mode.
+    pub fn mode(&self) -> Mode {
+        self.mode
     }
 
     /// `/readyz`: a valid config is in force and both caches have synced at least once.
     pub fn ready(&self) -> bool {
         self.ever_synced && self.config.loaded()
+    }
+
+    /// What `/readyz` waits for (empty when ready).
+    pub fn waiting_for(&self) -> Vec<Waiting> {
+        let mut w = Vec::new();
+        if !self.ever_synced {
+            w.push(Waiting::FirstLists);
+        }
+        if !self.config.loaded() {
+            w.push(Waiting::Config(self.config.summary()));
+        }
+        w
     }
 
     /// The allocator (empty unless serving).
@@ -202,14 +254,18 @@ impl Reconciler {
         self.config.current()
     }
 
+    /// The configuration's state (in force, stale, errors).
+    pub fn config_state(&self) -> &ConfigState {
+        &self.config
+    }
+
     /// Leadership changed: `Some(term)` leading, `None` standing by. Returns the new epoch when the watches
     /// must be restarted (a fresh list for the new term).
     pub fn on_term(&mut self, term: Option<u64>) -> Option<u64> {
-        if term == self.term {
+        if term == self.mode.term() {
             return None;
         }
-        self.term = term;
-        self.serving = false;
+        self.mode = Mode::Standby;
         self.alloc = Allocator::default();
         self.pending.clear();
         self.quarantine.clear();
@@ -219,10 +275,15 @@ impl Reconciler {
         self.metrics.leader.set(i64::from(term.is_some()));
         let term = term?;
         tracing::info!(term, "leading: resynchronising from a fresh list");
-        self.reported_invalid = None;
+        self.reported_config = false;
         self.epoch += 1;
-        self.synced_services = false;
-        self.synced_config = false;
+        self.mode = Mode::Syncing {
+            term,
+            services_listed: false,
+            config_listed: false,
+        };
+        self.sources.expect_relist();
+        // A problem of the configuration in force is reported again in the new term (once its list is in).
         Some(self.epoch)
     }
 
@@ -236,9 +297,11 @@ impl Reconciler {
             WatchEvent::InitApply(v) => self.index.relist_apply(v),
             WatchEvent::InitDone => {
                 let gone = self.index.end_relist();
-                self.synced_services = true;
-                self.ever_synced |= self.synced_config;
-                if self.serving {
+                if let Mode::Syncing { services_listed, .. } = &mut self.mode {
+                    *services_listed = true;
+                }
+                self.ever_synced |= self.sources.synced() && self.index.listed();
+                if self.serving() {
                     for v in gone {
                         self.forget(&v.key);
                     }
@@ -252,7 +315,7 @@ impl Reconciler {
                 match self.index.apply(v) {
                     Applied::Stored => {
                         self.writes.clear_stale(&key);
-                        if self.serving {
+                        if self.serving() {
                             self.reconcile(&key);
                         }
                     }
@@ -268,84 +331,15 @@ impl Reconciler {
         }
     }
 
-    /// A ConfigMap watch event of `epoch`.
-    pub fn on_config_map(&mut self, epoch: u64, ev: WatchEvent<ConfigMapView>) {
-        if epoch != self.epoch {
-            return;
-        }
-        match ev {
-            WatchEvent::Init => self.config_relist = Some(None),
-            WatchEvent::InitApply(cm) => self.config_relist = Some(Some(cm)),
-            WatchEvent::InitDone => {
-                self.synced_config = true;
-                self.ever_synced |= self.synced_services;
-                match self.config_relist.take().flatten() {
-                    Some(cm) => self.apply_config_map(cm),
-                    None => self.config_map_gone(),
-                }
-                self.maybe_serve();
-            }
-            WatchEvent::Apply(cm) => {
-                self.apply_config_map(cm);
-                self.maybe_serve();
-            }
-            WatchEvent::Delete(_) => self.config_map_gone(),
-        }
-    }
-
-    fn apply_config_map(&mut self, cm: ConfigMapView) {
-        match self.config.apply(&cm) {
-            Outcome::Unchanged => {}
-            Outcome::Switch(config) => {
-                tracing::info!(configmap = %cm.name, rv = %cm.resource_version, pools = config.pools.len(),
-                    "configuration loaded");
-                if self.serving {
-                    self.switch_pools(&config);
-                }
-            }
-            Outcome::Invalid { errors } => {
-                let message = invalid_message(&cm, &errors, &self.config);
-                tracing::warn!(configmap = %cm.name, rv = %cm.resource_version, "{message}");
-                if self.term.is_some() && self.reported_invalid.as_deref() != Some(&cm.resource_version) {
-                    self.reported_invalid = Some(cm.resource_version.clone());
-                    self.events.push(EventRecord {
-                        regarding: Regarding {
-                            kind: "ConfigMap",
-                            namespace: cm.namespace.clone(),
-                            name: cm.name.clone(),
-                            uid: cm.uid.clone(),
-                            resource_version: cm.resource_version.clone(),
-                        },
-                        reason: Reason::InvalidConfig,
-                        message,
-                    });
-                }
-            }
-        }
-        self.config_map = Some(cm);
-        self.update_config_metrics();
-    }
-
-    fn config_map_gone(&mut self) {
-        if self.config.loaded() {
-            tracing::warn!("the ConfigMap is gone: the last valid configuration stays in force");
-        } else {
-            tracing::warn!("no ConfigMap: nothing is assigned until one is created");
-        }
-        self.config.deleted();
-        self.config_map = None;
-        self.update_config_metrics();
-    }
-
-    fn update_config_metrics(&self) {
-        self.metrics.config_loaded.set(i64::from(self.config.loaded()));
-        self.metrics.config_stale.set(i64::from(self.config.stale()));
-    }
-
     fn maybe_serve(&mut self) {
-        if self.term.is_none() || self.serving || !self.synced_services || !self.synced_config {
+        let Mode::Syncing {
+            term,
+            services_listed: true,
+            config_listed: true,
+        } = self.mode
+        else {
             return;
-        }
+        };
         let Some(config) = self.config.current().cloned() else {
             return;
         };
@@ -374,7 +368,7 @@ impl Reconciler {
             "allocator rebuilt; serving"
         );
         self.alloc = alloc;
-        self.serving = true;
+        self.mode = Mode::Serving { term };
         self.pools_dirty = true;
         for r in revocations {
             self.cleared(r);
@@ -441,7 +435,7 @@ impl Reconciler {
 
     /// The next status write to send, if any (call until `None`, within the owner's limit of writes in flight).
     pub fn next_write(&mut self) -> Option<WriteOp> {
-        if !self.serving {
+        if !self.serving() {
             return None;
         }
         while let Some(key) = self.writes.pop() {
@@ -488,12 +482,12 @@ impl Reconciler {
             }
             WriteOutcome::NotFound => {}
             WriteOutcome::NotLeader => {
-                if self.serving {
+                if self.serving() {
                     self.writes.retry_at(key, now + NOT_LEADER_RETRY);
                 }
             }
             WriteOutcome::Failed(error) => {
-                if self.serving {
+                if self.serving() {
                     let delay = self.writes.failed(key, now);
                     tracing::warn!(service = %key, %error, ?delay, "status write failed; retrying");
                 }
@@ -515,7 +509,7 @@ impl Reconciler {
 
     /// Periodic safety net: reconcile everything (no write unless something differs).
     pub fn resync(&mut self) {
-        if self.serving {
+        if self.serving() {
             self.reconcile_all();
         }
     }
@@ -525,7 +519,7 @@ impl Reconciler {
     pub fn flush(&mut self) {
         // A pass can free addresses again (a Service moving); a few passes settle it.
         for _ in 0..3 {
-            if !std::mem::take(&mut self.retry_pending) || !self.serving {
+            if !std::mem::take(&mut self.retry_pending) || !self.serving() {
                 break;
             }
             let mut keys: Vec<(Option<_>, ServiceKey)> = self
@@ -538,7 +532,7 @@ impl Reconciler {
                 self.reconcile(&key);
             }
         }
-        if std::mem::take(&mut self.pools_dirty) && self.serving {
+        if std::mem::take(&mut self.pools_dirty) && self.serving() {
             self.metrics.set_pools(self.alloc.all_pool_stats());
         }
     }

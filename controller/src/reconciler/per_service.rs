@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use super::Reconciler;
 use crate::allocator::{Assignment, IpFamily, Revocation, ServiceKey, ServiceRequest};
-use crate::events::{EventRecord, Reason, Regarding};
+use crate::events::{EventRecord, Reason, regarding};
 use crate::metrics::{DurationGuard, PoolLabel, ReasonLabel};
 use crate::service::{ServiceView, ferrolb_spelling};
 use crate::status::{StatusPatch, Target, desired_status};
@@ -55,7 +55,7 @@ impl Reconciler {
     }
 
     pub(super) fn reconcile(&mut self, key: &ServiceKey) {
-        if !self.serving {
+        if !self.serving() {
             return;
         }
         let metrics = self.metrics.clone();
@@ -86,7 +86,7 @@ impl Reconciler {
                 self.events.push(EventRecord {
                     regarding: regarding(&view),
                     reason: Reason::ClearAssignment,
-                    message: format!("Released {ips}: {why}"),
+                    note: format!("Released {ips}: {why}"),
                 });
                 self.quarantine(key, &a.ips, &status_ips, true);
                 self.retry_pending = true;
@@ -178,7 +178,7 @@ impl Reconciler {
         self.events.push(EventRecord {
             regarding: regarding(view),
             reason: Reason::IpAllocated,
-            message: format!("Assigned IP {ips} from pool {:?}", a.pool),
+            note: format!("Assigned IP {ips} from pool {:?}", a.pool),
         });
     }
 
@@ -208,7 +208,7 @@ impl Reconciler {
         self.events.push(EventRecord {
             regarding: regarding(view),
             reason: Reason::AllocationFailed,
-            message: format!("Failed to allocate IP: {message}"),
+            note: format!("Failed to allocate IP: {message}"),
         });
     }
 
@@ -231,7 +231,7 @@ impl Reconciler {
         self.events.push(EventRecord {
             regarding: regarding(view),
             reason: Reason::DeprecatedAnnotation,
-            message: format!("MetalLB annotation keys are honoured but deprecated: {keys}"),
+            note: format!("MetalLB annotation keys are honoured but deprecated: {keys}"),
         });
     }
 
@@ -263,13 +263,13 @@ impl Reconciler {
         self.events.push(EventRecord {
             regarding: regarding(&view),
             reason: Reason::ClearAssignment,
-            message,
+            note: message,
         });
     }
 
     /// Queues a status write for `key` if its status differs from what it should be.
     pub(super) fn request_write(&mut self, key: &ServiceKey) {
-        if !self.serving || self.writes.in_flight(key) {
+        if !self.serving() || self.writes.in_flight(key) {
             return;
         }
         if let Some(patch) = self.patch_for(key)
@@ -307,14 +307,4 @@ fn placeholder_key(key: &ServiceKey, ip: IpAddr) -> ServiceKey {
 
 pub(super) fn is_placeholder(key: &ServiceKey) -> bool {
     key.namespace.is_empty()
-}
-
-fn regarding(view: &ServiceView) -> Regarding {
-    Regarding {
-        kind: "Service",
-        namespace: view.key.namespace.clone(),
-        name: view.key.name.clone(),
-        uid: view.uid.clone(),
-        resource_version: view.resource_version.clone(),
-    }
 }

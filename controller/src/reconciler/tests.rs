@@ -4,22 +4,32 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use ferrolb_config::ConfigMapSource;
 use ferrolb_config::annotations::IP_ALLOCATED_FROM_POOL;
+use ferrolb_k8s::Reason as _;
+use ferrolb_k8s::config::{ConfigEvent, ConfigNames, Kept, project_config_map};
+use ferrolb_k8s::watch::Projected;
 
 use super::*;
+use crate::events::Reason;
 use crate::service::fixtures::{Svc, svc};
 
 const POOLS: &str = "address-pools:\n- name: default\n  protocol: layer2\n  addresses: [192.0.2.0/30]\n\
                      - name: manual\n  protocol: layer2\n  auto-assign: false\n  addresses: [198.51.100.0/30]\n";
 
-fn cm(rv: u64, text: &str) -> ConfigMapView {
-    ConfigMapView {
-        namespace: "ferrolb-system".into(),
-        name: "config".into(),
-        uid: "cm-uid".into(),
-        resource_version: rv.to_string(),
-        text: Some(text.into()),
-    }
+/// The ConfigMap at resourceVersion `rv`, as the configuration watch delivers it.
+fn cm(rv: u64, text: &str) -> Projected<String, Kept<ConfigMapSource>> {
+    let cm: k8s_openapi::api::core::v1::ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "config", "namespace": "ferrolb-system", "uid": "cm-uid",
+                     "resourceVersion": rv.to_string()},
+        "data": {"config": text},
+    }))
+    .expect("ConfigMap");
+    project_config_map(cm, &ConfigNames::default())
+}
+
+fn config(ev: WatchEvent<Projected<String, Kept<ConfigMapSource>>>) -> ConfigEvent {
+    ConfigEvent::ConfigMap(ev)
 }
 
 fn ip(s: &str) -> IpAddr {
@@ -46,9 +56,9 @@ impl Harness {
         }
         h.r.on_services(epoch, WatchEvent::InitDone);
         assert!(!h.r.serving(), "not before the config is listed");
-        h.r.on_config_map(epoch, WatchEvent::Init);
-        h.r.on_config_map(epoch, WatchEvent::InitApply(cm(1, text)));
-        h.r.on_config_map(epoch, WatchEvent::InitDone);
+        h.r.on_config(epoch, config(WatchEvent::Init));
+        h.r.on_config(epoch, config(WatchEvent::InitApply(cm(1, text))));
+        h.r.on_config(epoch, config(WatchEvent::InitDone));
         h.r.flush();
         assert!(h.r.serving() && h.r.ready());
         h
@@ -112,9 +122,9 @@ fn standby_keeps_caches_but_never_writes() {
     r.on_services(0, WatchEvent::Init);
     r.on_services(0, WatchEvent::InitApply(svc("ns", "a").view()));
     r.on_services(0, WatchEvent::InitDone);
-    r.on_config_map(0, WatchEvent::Init);
-    r.on_config_map(0, WatchEvent::InitApply(cm(1, POOLS)));
-    r.on_config_map(0, WatchEvent::InitDone);
+    r.on_config(0, config(WatchEvent::Init));
+    r.on_config(0, config(WatchEvent::InitApply(cm(1, POOLS))));
+    r.on_config(0, config(WatchEvent::InitDone));
     r.flush();
     assert!(r.ready(), "a standby is ready: config loaded, caches synced");
     assert!(!r.serving());
@@ -202,23 +212,80 @@ fn invalid_config_keeps_the_last_good_one_and_is_reported_once() {
     h.reasons();
     let e = h.r.epoch();
     let bad = "address-pools:\n- name: default\n  protocol: layer9\n  addresses: [192.0.2.0/33]\n";
-    h.r.on_config_map(e, WatchEvent::Apply(cm(2, bad)));
-    h.r.on_config_map(e, WatchEvent::Apply(cm(2, bad)));
+    h.r.on_config(e, config(WatchEvent::Apply(cm(2, bad))));
+    h.r.on_config(e, config(WatchEvent::Apply(cm(2, bad))));
     h.r.flush();
     let events = h.r.take_events();
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0].reason, Reason::InvalidConfig);
     assert_eq!(events[0].regarding.kind, "ConfigMap");
     assert!(
-        events[0].message.contains("layer9") && events[0].message.contains("/33"),
+        events[0].note.contains("layer9") && events[0].note.contains("/33"),
         "{}",
-        events[0].message
+        events[0].note
     );
     assert!(h.write_all().is_empty(), "nothing withdrawn");
     // New Services are still served from the last good config.
     h.apply(svc("ns", "b"));
     h.write_all();
     assert_eq!(h.ips("b"), [ip("192.0.2.1")]);
+}
+
+#[test]
+fn a_deleted_config_keeps_the_last_good_one_and_says_so() {
+    let mut h = Harness::serving(POOLS, vec![svc("ns", "a")]);
+    h.write_all();
+    h.reasons();
+    let e = h.r.epoch();
+    h.r.on_config(e, config(WatchEvent::Delete(cm(2, POOLS))));
+    h.r.flush();
+    let events = h.r.take_events();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].reason, Reason::ConfigDeleted);
+    assert!(events[0].reason.is_warning());
+    assert_eq!(
+        (
+            events[0].regarding.kind.as_str(),
+            events[0].regarding.name.as_str()
+        ),
+        ("ConfigMap", "config")
+    );
+    assert!(
+        events[0]
+            .note
+            .contains("the last valid configuration stays in force"),
+        "{}",
+        events[0].note
+    );
+    assert!(h.r.config_state().stale());
+    assert_eq!(h.r.metrics.config_stale.get(), 1);
+    assert_eq!(h.r.metrics.config_loaded.get(), 1);
+    assert!(h.write_all().is_empty(), "nothing withdrawn");
+    assert_eq!(h.ips("a"), [ip("192.0.2.0")]);
+    h.apply(svc("ns", "b"));
+    h.write_all();
+    assert_eq!(
+        h.ips("b"),
+        [ip("192.0.2.1")],
+        "still served from the last good config"
+    );
+    // A new leader reports it again, once.
+    h.r.on_term(None);
+    let e = h.r.on_term(Some(2)).expect("new epoch");
+    h.r.on_config(e, config(WatchEvent::Init));
+    h.r.on_config(e, config(WatchEvent::InitDone));
+    h.r.on_config(e, config(WatchEvent::Init));
+    h.r.on_config(e, config(WatchEvent::InitDone));
+    let again = h.r.take_events();
+    assert_eq!(
+        again.iter().filter(|e| e.reason == Reason::ConfigDeleted).count(),
+        1,
+        "{again:?}"
+    );
+    // The ConfigMap comes back: no longer stale.
+    h.r.on_config(e, config(WatchEvent::Apply(cm(3, POOLS))));
+    assert!(!h.r.config_state().stale());
+    assert_eq!(h.r.metrics.config_stale.get(), 0);
 }
 
 #[test]
@@ -232,7 +299,7 @@ fn shrinking_a_pool_moves_only_the_affected_services() {
     assert_eq!(h.ips("c"), [ip("192.0.2.2")]);
     let shrunk = POOLS.replace("192.0.2.0/30", "192.0.2.0-192.0.2.1");
     let e = h.r.epoch();
-    h.r.on_config_map(e, WatchEvent::Apply(cm(3, &shrunk)));
+    h.r.on_config(e, config(WatchEvent::Apply(cm(3, &shrunk))));
     h.r.flush();
     let ops = h.write_all();
     assert_eq!(ops.iter().map(|o| o.key.name.as_str()).collect::<Vec<_>>(), ["c"]);
@@ -303,7 +370,11 @@ fn failed_and_refused_writes_are_retried_later() {
     h.apply(svc("ns", "a"));
     let t0 = Instant::now();
     let op = h.r.next_write().expect("a write");
-    h.r.on_write_done(&op.key, WriteOutcome::Failed("boom".into()), t0);
+    h.r.on_write_done(
+        &op.key,
+        WriteOutcome::Failed(ferrolb_k8s::WriteError::Client("boom".into())),
+        t0,
+    );
     assert_eq!(h.r.next_write(), None);
     assert_eq!(h.r.next_tick(), Some(t0 + MIN_BACKOFF));
     h.r.on_tick(t0 + MIN_BACKOFF);
@@ -329,14 +400,14 @@ fn failures_and_deprecated_keys_are_reported_once() {
     let reasons: Vec<&str> = events.iter().map(|e| e.reason.as_str()).collect();
     assert_eq!(reasons, ["DeprecatedAnnotation", "AllocationFailed"]);
     assert!(
-        events[0].message.contains("ferrolb.io/address-pool"),
+        events[0].note.contains("ferrolb.io/address-pool"),
         "{}",
-        events[0].message
+        events[0].note
     );
     assert!(
-        events[1].message.contains("\"nope\" does not exist"),
+        events[1].note.contains("\"nope\" does not exist"),
         "{}",
-        events[1].message
+        events[1].note
     );
     assert!(h.write_all().is_empty(), "pending, nothing to write");
     // Pinned to the manual pool: allowed even though it is not auto-assign.
@@ -349,7 +420,7 @@ fn failures_and_deprecated_keys_are_reported_once() {
     assert_eq!(h.ips("a"), [ip("198.51.100.0")]);
     let events = h.r.take_events();
     assert!(
-        events.iter().any(|e| e.message.contains("keeping 198.51.100.0")),
+        events.iter().any(|e| e.note.contains("keeping 198.51.100.0")),
         "{events:?}"
     );
 }

@@ -62,7 +62,7 @@ mod tests {
             pool: "bgp".into(),
             advertisements: vec![BgpAdvertisement {
                 local_pref,
-                ..BgpAdvertisement::default()
+                ..BgpAdvertisement::with_defaults("bgpadvertisement1", vec!["bgp".into()])
             }],
             services: Vec::new(),
             advertising_nodes: BTreeSet::new(),

@@ -5,14 +5,15 @@
 //!
 //! [`Advertisements::from_target`] turns the IPs into prefixes, once for every session: each advertisement
 //! of an IP yields the IP truncated to the advertisement's aggregation length (`aggregation-length` for
-//! IPv4, `aggregation-length-v6` for IPv6). When several IPs or advertisements yield the same prefix, the
-//! prefix is advertised once with the union of their communities (standard and large, sorted) and the
-//! highest local-pref. Multicast and unspecified prefixes are dropped with a warning: no router would take
-//! them.
+//! IPv4, `aggregation-length-v6` for IPv6), for the peers the advertisement names (all when it names none).
+//! Multicast and unspecified prefixes are dropped with a warning: no router would take them.
 //!
-//! [`session_routes`] adds what depends on the session (RFC 4271 §5.1): NEXT_HOP is the session's local
-//! address (the IPv6 one, in MP_REACH, on an IPv6 session); AS_PATH is empty on iBGP and `[my-asn]` on eBGP;
-//! LOCAL_PREF is sent on iBGP only. A session advertises only prefixes of its own address family.
+//! [`session_routes`] picks, for one session, the prefixes some advertisement sends to its peer; when several
+//! IPs or advertisements yield the same prefix for the peer, it is advertised once with the union of their
+//! communities (standard and large, sorted) and the highest local-pref. It adds what depends on the session
+//! (RFC 4271 §5.1): NEXT_HOP is the session's local address (the IPv6 one, in MP_REACH, on an IPv6 session);
+//! AS_PATH is empty on iBGP and `[my-asn]` on eBGP; LOCAL_PREF is sent on iBGP only. A session advertises only
+//! prefixes of its own address family.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -47,17 +48,20 @@ pub struct PrefixAttributes {
 /// Local-pref, communities and large communities of one prefix, being merged.
 type Merged = (Option<u32>, BTreeSet<Community>, BTreeSet<LargeCommunity>);
 
-/// Every prefix this node advertises, with its session-independent attributes.
+/// The peers an advertisement goes to: their names, sorted (empty: every peer).
+pub type PeerScope = Vec<String>;
+
+/// Every prefix this node advertises, with its session-independent attributes per peer scope.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Advertisements {
-    /// Prefix → attributes, IPv4 prefixes first.
-    pub routes: BTreeMap<IpNet, PrefixAttributes>,
+    /// Prefix → (peers → attributes, merged over the advertisements with that scope), IPv4 prefixes first.
+    pub routes: BTreeMap<IpNet, BTreeMap<PeerScope, PrefixAttributes>>,
 }
 
 impl Advertisements {
     /// The prefixes for `target`'s service IPs (see the module docs).
     pub fn from_target(target: &BgpTarget) -> Advertisements {
-        let mut merged: BTreeMap<IpNet, Merged> = BTreeMap::new();
+        let mut merged: BTreeMap<IpNet, BTreeMap<PeerScope, Merged>> = BTreeMap::new();
         for (ip, advertisements) in &target.prefixes {
             for adv in advertisements {
                 let Some(prefix) = aggregate(*ip, adv) else {
@@ -67,7 +71,10 @@ impl Advertisements {
                     tracing::warn!(%ip, %prefix, "not advertising a multicast or unspecified prefix");
                     continue;
                 }
-                let entry = merged.entry(prefix).or_default();
+                let mut scope = adv.peers.clone();
+                scope.sort();
+                scope.dedup();
+                let entry = merged.entry(prefix).or_default().entry(scope).or_default();
                 entry.0 = entry.0.max(adv.local_pref);
                 for c in &adv.communities {
                     match *c {
@@ -85,19 +92,43 @@ impl Advertisements {
                 }
             }
         }
+        let attributes = |(local_pref, c, l): Merged| PrefixAttributes {
+            local_pref,
+            communities: c.into_iter().collect(),
+            large_communities: l.into_iter().collect(),
+        };
         Advertisements {
             routes: merged
                 .into_iter()
-                .map(|(prefix, (local_pref, c, l))| {
-                    let attrs = PrefixAttributes {
-                        local_pref,
-                        communities: c.into_iter().collect(),
-                        large_communities: l.into_iter().collect(),
-                    };
-                    (prefix, attrs)
+                .map(|(prefix, scopes)| {
+                    let scopes = scopes.into_iter().map(|(s, m)| (s, attributes(m))).collect();
+                    (prefix, scopes)
                 })
                 .collect(),
         }
+    }
+
+    /// The attributes of `prefix` for the peer named `peer`: merged over every scope that includes it
+    /// (`None` when no advertisement of it goes to that peer).
+    pub fn for_peer(&self, prefix: &IpNet, peer: &str) -> Option<PrefixAttributes> {
+        let mut out: Option<PrefixAttributes> = None;
+        for (scope, attrs) in self.routes.get(prefix)? {
+            if !(scope.is_empty() || scope.iter().any(|p| p == peer)) {
+                continue;
+            }
+            let o = out.get_or_insert_with(PrefixAttributes::default);
+            o.local_pref = o.local_pref.max(attrs.local_pref);
+            o.communities.extend(attrs.communities.iter().copied());
+            o.large_communities
+                .extend(attrs.large_communities.iter().copied());
+        }
+        if let Some(o) = out.as_mut() {
+            o.communities.sort();
+            o.communities.dedup();
+            o.large_communities.sort();
+            o.large_communities.dedup();
+        }
+        out
     }
 
     /// Number of prefixes.
@@ -129,7 +160,9 @@ fn is_advertisable(prefix: &IpNet) -> bool {
 
 /// What a session contributes to its routes' attributes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SessionRouteContext {
+pub struct SessionRouteContext<'a> {
+    /// The peer's name (advertisements select peers by it).
+    pub peer: &'a str,
     /// The session's local address: the NEXT_HOP, and the family advertised.
     pub local_address: IpAddr,
     /// Our ASN.
@@ -139,18 +172,22 @@ pub struct SessionRouteContext {
 }
 
 /// The routes one session advertises (see the module docs).
-pub fn session_routes(adv: &Advertisements, cxt: &SessionRouteContext) -> BTreeMap<IpNet, RouteAttributes> {
+pub fn session_routes(
+    adv: &Advertisements,
+    cxt: &SessionRouteContext<'_>,
+) -> BTreeMap<IpNet, RouteAttributes> {
     let ipv4 = cxt.local_address.is_ipv4();
     let as_path: Vec<u32> = if cxt.ibgp { Vec::new() } else { vec![cxt.local_asn] };
     adv.routes
-        .iter()
-        .filter(|(prefix, _)| prefix.addr().is_ipv4() == ipv4)
-        .map(|(prefix, attrs)| {
+        .keys()
+        .filter(|prefix| prefix.addr().is_ipv4() == ipv4)
+        .filter_map(|prefix| {
+            let attrs = adv.for_peer(prefix, cxt.peer)?;
             let mut route = RouteAttributes::new(as_path.clone(), cxt.local_address);
             route.local_pref = if cxt.ibgp { attrs.local_pref } else { None };
-            route.communities = attrs.communities.clone();
-            route.large_communities = attrs.large_communities.clone();
-            (*prefix, route)
+            route.communities = attrs.communities;
+            route.large_communities = attrs.large_communities;
+            Some((*prefix, route))
         })
         .collect()
 }
@@ -165,6 +202,7 @@ mod tests {
             aggregation_length_v6: len6,
             local_pref,
             communities: communities.iter().map(|c| c.parse().unwrap()).collect(),
+            ..BgpAdvertisement::with_defaults("adv", vec!["pool".into()])
         }
     }
 
@@ -193,7 +231,7 @@ mod tests {
         ]);
         let a = Advertisements::from_target(&t);
         assert_eq!(a.len(), 2);
-        let v4 = &a.routes[&net("203.0.113.10/32")];
+        let v4 = &a.for_peer(&net("203.0.113.10/32"), "peer1").unwrap();
         assert_eq!(v4.local_pref, Some(200));
         assert_eq!(v4.communities, [Community::new(64513, 1)]);
         assert_eq!(
@@ -205,7 +243,9 @@ mod tests {
             }]
         );
         assert_eq!(
-            a.routes[&net("2001:db8::100/128")].communities,
+            a.for_peer(&net("2001:db8::100/128"), "peer1")
+                .unwrap()
+                .communities,
             [Community::NO_EXPORT]
         );
     }
@@ -226,14 +266,66 @@ mod tests {
         let a = Advertisements::from_target(&t);
         let keys: Vec<String> = a.routes.keys().map(ToString::to_string).collect();
         assert_eq!(keys, ["203.0.113.0/24", "203.0.113.10/32", "2001:db8::/64"]);
-        let agg = &a.routes[&net("203.0.113.0/24")];
+        let agg = &a.for_peer(&net("203.0.113.0/24"), "peer1").unwrap();
         assert_eq!(agg.local_pref, Some(300), "the highest local-pref wins");
         assert_eq!(
             agg.communities,
             [Community::new(64513, 1), Community::new(64513, 2)],
             "union, sorted, deduplicated"
         );
-        assert_eq!(a.routes[&net("203.0.113.10/32")], PrefixAttributes::default());
+        assert_eq!(
+            a.for_peer(&net("203.0.113.10/32"), "peer1").unwrap(),
+            PrefixAttributes::default()
+        );
+    }
+
+    #[test]
+    fn advertisements_go_to_the_peers_they_name() {
+        let to = |peers: &[&str], lp: u32, c: &str| BgpAdvertisement {
+            peers: peers.iter().map(|p| p.to_string()).collect(),
+            ..adv(32, 128, Some(lp), &[c])
+        };
+        let t = target(&[
+            (
+                "203.0.113.10",
+                vec![to(&["a"], 100, "64513:1"), to(&["b", "a"], 200, "64513:2")],
+            ),
+            ("203.0.113.11", vec![to(&["b"], 300, "64513:3")]),
+            ("203.0.113.12", vec![to(&[], 50, "64513:4")]),
+        ]);
+        let a = Advertisements::from_target(&t);
+        let cxt = |peer| SessionRouteContext {
+            peer,
+            local_address: "192.0.2.11".parse().unwrap(),
+            local_asn: 64512,
+            ibgp: true,
+        };
+        let to_a = session_routes(&a, &cxt("a"));
+        assert_eq!(to_a.len(), 2, "{to_a:?}");
+        let r = &to_a[&net("203.0.113.10/32")];
+        assert_eq!(r.local_pref, Some(200), "merged over the scopes that include a");
+        assert_eq!(
+            r.communities,
+            [Community::new(64513, 1), Community::new(64513, 2)]
+        );
+        assert!(
+            to_a.contains_key(&net("203.0.113.12/32")),
+            "no peers named: every peer"
+        );
+        let to_b = session_routes(&a, &cxt("b"));
+        assert_eq!(
+            to_b.keys().map(ToString::to_string).collect::<Vec<_>>(),
+            ["203.0.113.10/32", "203.0.113.11/32", "203.0.113.12/32"]
+        );
+        assert_eq!(
+            to_b[&net("203.0.113.10/32")].communities,
+            [Community::new(64513, 2)]
+        );
+        let to_c = session_routes(&a, &cxt("c"));
+        assert_eq!(
+            to_c.keys().map(ToString::to_string).collect::<Vec<_>>(),
+            ["203.0.113.12/32"]
+        );
     }
 
     #[test]
@@ -259,6 +351,7 @@ mod tests {
         ]);
         let a = Advertisements::from_target(&t);
         let cxt = SessionRouteContext {
+            peer: "peer1",
             local_address: "192.0.2.11".parse().unwrap(),
             local_asn: 4_200_000_001,
             ibgp: false,
@@ -280,6 +373,7 @@ mod tests {
         ]);
         let a = Advertisements::from_target(&t);
         let cxt = SessionRouteContext {
+            peer: "peer1",
             local_address: "2001:db8::11".parse().unwrap(),
             local_asn: 64512,
             ibgp: true,

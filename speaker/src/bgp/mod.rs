@@ -42,7 +42,7 @@ pub mod transport;
 pub use desired::{Advertisements, BgpTarget, PrefixAttributes, SessionRouteContext, session_routes};
 pub use metrics::BgpMetrics;
 pub use peer::{PeerError, PeerSettings, SessionOptions, Transport};
-pub use session::PeerStatus;
+pub use session::{PeerStatus, SessionError};
 pub use shutdown::{
     PodSign, ShutdownDecision, ShutdownMode, ShutdownPolicy, ShutdownReason, decide as decide_shutdown,
     needs_pod_sign,

@@ -80,6 +80,8 @@ impl fmt::Debug for Transport {
 /// Everything one session runs with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerSettings {
+    /// The peer's name in the config (advertisements select peers by it).
+    pub name: String,
     /// The state machine's configuration.
     pub session: SessionConfig,
     /// The TCP connection.
@@ -186,12 +188,13 @@ pub fn resolve(
         (false, _) => None,
     };
     Ok(PeerSettings {
+        name: peer.name.clone(),
         session,
         transport: Transport {
             remote,
             bind,
             bind_required,
-            md5_password: peer.password.clone(),
+            md5_password: peer.password.as_ref().map(|p| p.value.clone()),
             ttl,
         },
     })
@@ -217,6 +220,7 @@ mod tests {
 
     fn peer(address: &str, asn: u32, my_asn: u32) -> Peer {
         Peer {
+            name: "peer1".into(),
             address: address.parse().unwrap(),
             port: 179,
             asn,
@@ -264,7 +268,10 @@ mod tests {
         let mut p = peer("2001:db8::1", 64512, 64512);
         p.port = 1790;
         p.source_address = Some("2001:db8::99".parse().unwrap());
-        p.password = Some("s3cret".into());
+        p.password = Some(ferrolb_config::PeerPassword {
+            value: "s3cret".into(),
+            source: ferrolb_config::PasswordSource::Inline,
+        });
         p.router_id = Some(Ipv4Addr::new(198, 51, 100, 7));
         p.hold_time = Duration::ZERO;
         p.keepalive_time = Duration::ZERO;

@@ -62,6 +62,25 @@ pub(crate) enum Control {
     Shutdown(ShutdownMode),
 }
 
+/// Why a session is not (or no longer) up, as [`PeerStatus`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    /// The TCP connection could not be made.
+    #[error("{message}")]
+    Connect {
+        /// The [`super::ConnectError`]'s metric label.
+        kind: &'static str,
+        /// What went wrong.
+        message: String,
+    },
+    /// The session's state machine refused its configuration.
+    #[error("the session refused its configuration: {0}")]
+    Config(ferrolb_proto::bgp::ConfigError),
+    /// The session went down.
+    #[error("{}", describe(.0))]
+    Down(DownReason),
+}
+
 /// A peer session as its task reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerStatus {
@@ -78,7 +97,7 @@ pub struct PeerStatus {
     /// How many times the session came up (with any settings).
     pub established_count: u64,
     /// Why the last connection attempt or session ended.
-    pub last_error: Option<String>,
+    pub last_error: Option<SessionError>,
     /// The task ended (de-configured or shut down).
     pub finished: bool,
 }
@@ -263,7 +282,11 @@ impl SessionTask {
                 Wake::Connected(Ok(stream)) => self.connected(stream).await,
                 Wake::Connected(Err(err)) => {
                     tracing::debug!(%peer, error = %err, "BGP connect failed");
-                    self.status.send_modify(|s| s.last_error = Some(err.to_string()));
+                    let error = SessionError::Connect {
+                        kind: err.metric_label(),
+                        message: err.to_string(),
+                    };
+                    self.status.send_modify(|s| s.last_error = Some(error));
                     self.feed(Event::TcpConnectFailed).await;
                 }
                 Wake::Read(Ok(0)) | Wake::Read(Err(_)) | Wake::Wrote(Err(_)) => {
@@ -333,7 +356,8 @@ impl SessionTask {
                 // resolve() already checked the configuration; keep the task idle and say why
                 self.session = None;
                 tracing::error!(peer = %self.settings.key(), error = %err, "BGP session refused its configuration");
-                self.status.send_modify(|s| s.last_error = Some(err.to_string()));
+                self.status
+                    .send_modify(|s| s.last_error = Some(SessionError::Config(err)));
             }
         }
     }
@@ -477,7 +501,7 @@ impl SessionTask {
                     tracing::info!(%peer, reason = ?reason, "BGP session down");
                     self.status.send_modify(|s| {
                         s.advertised_prefixes = 0;
-                        s.last_error = Some(describe(&reason));
+                        s.last_error = Some(SessionError::Down(reason.clone()));
                     });
                 }
                 Action::RouteRefreshRequested(family) => queue.extend(self.refresh(family)),
@@ -513,8 +537,9 @@ impl SessionTask {
         });
     }
 
-    fn route_context(&self, local: SocketAddr) -> SessionRouteContext {
+    fn route_context(&self, local: SocketAddr) -> SessionRouteContext<'_> {
         SessionRouteContext {
+            peer: &self.settings.name,
             local_address: local.ip(),
             local_asn: self.settings.session.local_asn,
             ibgp: self.settings.session.is_ibgp(),

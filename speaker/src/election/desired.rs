@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
 
-use ferrolb_config::{BgpAdvertisement, Peer, Protocol};
+use ferrolb_config::{BgpAdvertisement, Peer};
 
 use crate::model::{NodeName, ServiceKey};
 
@@ -32,6 +32,8 @@ impl Decision {
 pub enum SkipReason {
     /// The IP lies in no pool of the current config (an unassigned, foreign or stale IP).
     NotInPool,
+    /// No advertisement applies to the IP's pool and Services: it is allocated, not announced.
+    NotAdvertised,
     /// No Service using the IP has a ready (or serving) endpoint: nobody announces it.
     NoReadyEndpoints,
     /// This node is not a live member of the speaker cluster (not joined yet, stepped aside, or declared down).
@@ -42,7 +44,7 @@ pub enum SkipReason {
     NetworkUnavailable,
     /// This node carries `node.kubernetes.io/exclude-from-external-load-balancers`.
     ExcludedByLabel,
-    /// The pool's node selectors do not select this node.
+    /// No applying advertisement's node selectors select this node.
     NodeNotSelected,
     /// `externalTrafficPolicy: Local` and no ready endpoint runs on this node.
     NoLocalEndpoint,
@@ -54,8 +56,9 @@ pub enum SkipReason {
 
 impl SkipReason {
     /// Every reason, for metrics that report each one.
-    pub const ALL: [SkipReason; 10] = [
+    pub const ALL: [SkipReason; 11] = [
         SkipReason::NotInPool,
+        SkipReason::NotAdvertised,
         SkipReason::NoReadyEndpoints,
         SkipReason::NotMember,
         SkipReason::UnknownNode,
@@ -71,6 +74,7 @@ impl SkipReason {
     pub const fn metric_label(self) -> &'static str {
         match self {
             SkipReason::NotInPool => "not_in_pool",
+            SkipReason::NotAdvertised => "not_advertised",
             SkipReason::NoReadyEndpoints => "no_ready_endpoints",
             SkipReason::NotMember => "not_member",
             SkipReason::UnknownNode => "unknown_node",
@@ -95,13 +99,16 @@ impl fmt::Display for SkipReason {
 pub struct IpDecision {
     /// The pool the IP lies in, if any.
     pub pool: Option<String>,
-    /// The pool's protocol, if any.
-    pub protocol: Option<Protocol>,
     /// The Services using the IP, sorted.
     pub services: Vec<ServiceKey>,
     /// Layer2: the node that announces it (this one or another), if any.
     pub owner: Option<NodeName>,
-    /// This node's decision.
+    /// This node's layer2 decision, when a layer2 advertisement applies.
+    pub layer2: Option<Decision>,
+    /// This node's BGP decision, when a BGP advertisement applies.
+    pub bgp: Option<Decision>,
+    /// In sum: [`Decision::Announce`] when this node announces the IP in some mode, else the layer2
+    /// reason (the BGP one for a BGP-only IP).
     pub decision: Decision,
 }
 
@@ -110,7 +117,8 @@ pub struct IpDecision {
 pub struct Layer2Announcement {
     /// The pool it comes from.
     pub pool: String,
-    /// Interfaces to answer on (the pool's `interfaces`); empty means every eligible interface.
+    /// Interfaces to answer on (of the applying advertisements that select this node); empty means every
+    /// eligible interface.
     pub interfaces: Vec<String>,
     /// The Services using it, sorted.
     pub services: Vec<ServiceKey>,
@@ -128,12 +136,14 @@ pub struct Layer2Desired {
 pub struct BgpPrefix {
     /// The pool it comes from.
     pub pool: String,
-    /// How to advertise it (aggregation lengths, local-pref, communities), one route per advertisement.
+    /// How this node advertises it: the applying advertisements that select this node (aggregation
+    /// lengths, local-pref, communities, peers), one route per advertisement.
     pub advertisements: Vec<BgpAdvertisement>,
     /// The Services using it, sorted.
     pub services: Vec<ServiceKey>,
-    /// Every node that should advertise it (known nodes, not excluded, not `NetworkUnavailable`, and with a
-    /// local endpoint for Local Services): what routers will see as the ECMP next hops.
+    /// Every node that should advertise it (known nodes, not excluded, not `NetworkUnavailable`, selected by
+    /// an applying advertisement, and with a local endpoint for Local Services): what routers will see as the
+    /// ECMP next hops.
     pub advertising_nodes: BTreeSet<NodeName>,
     /// Whether this node advertises it.
     pub decision: Decision,

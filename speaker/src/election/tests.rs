@@ -76,6 +76,7 @@ impl World {
             ServiceInfo {
                 key: key.clone(),
                 uid: None,
+                labels: BTreeMap::new(),
                 ips: vec![ip.parse().unwrap()],
                 traffic_policy: policy,
             },

@@ -3,10 +3,11 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use k8s_openapi::api::core::v1::{Node, Service};
+use ferrolb_k8s::watch::Projected;
+use k8s_openapi::api::core::v1::{Node, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
-use crate::model::{NodeInfo, ServiceInfo, ServiceKey, TrafficPolicy};
+use crate::model::{NodeInfo, NodeName, ServiceInfo, ServiceKey, TrafficPolicy};
 
 /// The label naming an EndpointSlice's Service.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
@@ -45,6 +46,7 @@ pub fn service(svc: &Service, lb_class: Option<&str>) -> Option<ServiceInfo> {
             svc.metadata.name.clone().unwrap_or_default(),
         ),
         uid: svc.metadata.uid.clone(),
+        labels: svc.metadata.labels.clone().unwrap_or_default(),
         ips,
         traffic_policy: match spec.external_traffic_policy.as_deref() {
             Some("Local") => TrafficPolicy::Local,
@@ -118,4 +120,41 @@ pub fn node(n: &Node) -> NodeInfo {
         ready: condition("Ready"),
         deleting: n.metadata.deletion_timestamp.is_some(),
     }
+}
+
+/// A Service keyed by namespace and name, kept when it is ferrolb's and has IPs ([`service`]).
+pub fn project_service(svc: Service, lb_class: Option<&str>) -> Projected<ServiceKey, ServiceInfo> {
+    let key = ServiceKey::new(
+        svc.metadata.namespace.clone().unwrap_or_default(),
+        svc.metadata.name.clone().unwrap_or_default(),
+    );
+    let info = service(&svc, lb_class);
+    (key, info)
+}
+
+/// An EndpointSlice keyed by namespace and name, kept when it names its Service ([`slice`]).
+pub fn project_slice(s: EndpointSlice) -> Projected<(String, String), SliceInfo> {
+    let key = (
+        s.metadata.namespace.clone().unwrap_or_default(),
+        s.metadata.name.clone().unwrap_or_default(),
+    );
+    let info = slice(&s);
+    (key, info)
+}
+
+/// A Node keyed by name ([`node`]).
+pub fn project_node(n: Node) -> Projected<NodeName, NodeInfo> {
+    let info = node(&n);
+    (n.metadata.name.unwrap_or_default(), Some(info))
+}
+
+/// The membership Secret named `name`, kept as its non-empty value under `key`.
+pub fn project_secret(s: Secret, name: &str, key: &str) -> Projected<String, Vec<u8>> {
+    let secret_name = s.metadata.name.clone().unwrap_or_default();
+    let value = (secret_name == name)
+        .then(|| s.data.and_then(|mut d| d.remove(key)))
+        .flatten()
+        .map(|b| b.0)
+        .filter(|k| !k.is_empty());
+    (secret_name, value)
 }

@@ -1,120 +1,67 @@
-//! Watchers: kube-runtime watch streams forwarded to the owner loop.
+//! The speaker's watches: the shared layer's watch streams, each object projected to the index's small
+//! types in the watch task, forwarded to the owner loop.
 
-use std::fmt::Debug;
-
-use futures::StreamExt;
-use k8s_openapi::api::core::v1::{ConfigMap, Node, Secret, Service};
+use ferrolb_k8s::watch::{self, WatchSpec};
+use ferrolb_k8s::{TaskHandle, WatchMetrics};
+use k8s_openapi::api::core::v1::{Node, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::runtime::WatchStreamExt;
-use kube::runtime::watcher::{self, Event};
-use kube::{Api, Client, Resource};
-use serde::de::DeserializeOwned;
+use kube::{Api, Client};
 use tokio::sync::mpsc;
 
-use crate::index::convert::SERVICE_NAME_LABEL;
-use crate::index::{IndexEvent, IndexSettings, Kind};
-use crate::metrics::{Metrics, ResourceLabel};
-use crate::task::TaskHandle;
+use crate::index::convert::{self, SERVICE_NAME_LABEL};
+use crate::index::{IndexEvent, IndexSettings};
 
-/// List page size: small pages keep the memory peak of a (re)list low.
-const PAGE_SIZE: u32 = 100;
-
-fn forward<K>(
-    kind: Kind,
-    api: Api<K>,
-    config: watcher::Config,
-    tx: mpsc::Sender<IndexEvent>,
-    wrap: fn(Event<K>) -> IndexEvent,
-    metrics: Metrics,
-) -> TaskHandle
-where
-    K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
-    K::DynamicType: Default,
-{
-    TaskHandle::spawn(kind.resource(), async move {
-        let mut stream = watcher::watcher(api, config.page_size(PAGE_SIZE))
-            .default_backoff()
-            .boxed();
-        let mut failing = false;
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(ev) => {
-                    if failing {
-                        tracing::info!(resource = kind.resource(), "watch restored");
-                        failing = false;
-                    }
-                    if tx.send(wrap(ev)).await.is_err() {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    metrics
-                        .watch_errors
-                        .get_or_create(&ResourceLabel {
-                            resource: kind.resource(),
-                        })
-                        .inc();
-                    if !failing {
-                        tracing::warn!(resource = kind.resource(), error = %e, "watch failed; keeping the last known state and retrying");
-                    } else {
-                        tracing::debug!(resource = kind.resource(), error = %e, "watch still failing");
-                    }
-                    failing = true;
-                }
-            }
-        }
-    })
-}
-
-/// Starts the five watchers. Their events go to `tx`.
+/// Starts the watches: Services, EndpointSlices and Nodes cluster-wide; the configuration objects and the
+/// membership Secret in ferrolb's namespace. Their events go to `tx`.
 pub fn spawn(
     client: &Client,
-    namespace: &str,
     settings: &IndexSettings,
     tx: &mpsc::Sender<IndexEvent>,
-    metrics: &Metrics,
+    metrics: &WatchMetrics,
 ) -> Vec<TaskHandle> {
-    let by_name = |name: &str| watcher::Config::default().fields(&format!("metadata.name={name}"));
-    vec![
-        forward(
-            Kind::Services,
-            Api::<Service>::all(client.clone()),
-            watcher::Config::default(),
+    let class = settings.lb_class.clone();
+    let (secret, secret_key) = (settings.secret.clone(), settings.secret_key.clone());
+    let mut tasks = vec![
+        watch::spawn(
+            WatchSpec::new("services", Api::<Service>::all(client.clone())),
+            move |s| convert::project_service(s, class.as_deref()),
+            IndexEvent::Service,
             tx.clone(),
-            IndexEvent::service,
             metrics.clone(),
         ),
-        forward(
-            Kind::EndpointSlices,
-            Api::<EndpointSlice>::all(client.clone()),
-            watcher::Config::default().labels(SERVICE_NAME_LABEL),
+        watch::spawn(
+            WatchSpec::new("endpointslices", Api::<EndpointSlice>::all(client.clone()))
+                .labels(SERVICE_NAME_LABEL),
+            convert::project_slice,
+            IndexEvent::Slice,
             tx.clone(),
-            IndexEvent::slice,
             metrics.clone(),
         ),
-        forward(
-            Kind::Nodes,
-            Api::<Node>::all(client.clone()),
-            watcher::Config::default(),
+        watch::spawn(
+            WatchSpec::new("nodes", Api::<Node>::all(client.clone())),
+            convert::project_node,
+            IndexEvent::Node,
             tx.clone(),
-            IndexEvent::node,
             metrics.clone(),
         ),
-        forward(
-            Kind::ConfigMap,
-            Api::<ConfigMap>::namespaced(client.clone(), namespace),
-            by_name(&settings.config_map),
+        watch::spawn(
+            WatchSpec::new(
+                "secrets",
+                Api::<Secret>::namespaced(client.clone(), &settings.config.namespace),
+            )
+            .named(&settings.secret),
+            move |s| convert::project_secret(s, &secret, &secret_key),
+            IndexEvent::Secret,
             tx.clone(),
-            IndexEvent::config_map,
             metrics.clone(),
         ),
-        forward(
-            Kind::Secret,
-            Api::<Secret>::namespaced(client.clone(), namespace),
-            by_name(&settings.secret),
-            tx.clone(),
-            IndexEvent::secret,
-            metrics.clone(),
-        ),
-    ]
+    ];
+    tasks.extend(ferrolb_k8s::config::spawn(
+        client,
+        &settings.config,
+        IndexEvent::Config,
+        tx,
+        metrics,
+    ));
+    tasks
 }

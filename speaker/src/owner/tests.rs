@@ -118,14 +118,14 @@ fn view(live: &[&str]) -> View {
 
 fn sync(o: &mut Owner) {
     let inputs = [
-        listed(IndexEvent::service, vec![service("web", "192.0.2.100")]),
-        listed(IndexEvent::slice, vec![slice("web")]),
+        listed(ev::service, vec![service("web", "192.0.2.100")]),
+        listed(ev::slice, vec![slice("web")]),
         listed(
-            IndexEvent::node,
+            ev::node,
             vec![node("node1", "192.0.2.11"), node("node2", "192.0.2.12")],
         ),
-        listed(IndexEvent::config_map, vec![config()]),
-        listed(IndexEvent::secret, vec![secret()]),
+        listed(ev::config_map, vec![config()]),
+        listed(ev::secret, vec![secret()]),
     ];
     for i in inputs.into_iter().flatten() {
         o.input(i);
@@ -146,7 +146,7 @@ fn nothing_is_announced_before_ready() {
             Control::Seeds(vec![("node2".into(), "192.0.2.12:7946".parse().unwrap())]),
         ]
     );
-    assert!(o.waiting_for().iter().any(|w| w.contains("links")));
+    assert!(o.waiting_for().contains(&Waiting::Links));
     o.input(Input::Links(links(true)));
     o.input(Input::Membership(View {
         settled: false,
@@ -164,8 +164,8 @@ fn nothing_is_announced_before_ready() {
             .contains_key(&"192.0.2.100".parse::<IpAddr>().unwrap())
     );
     assert_eq!(s.events.len(), 1);
-    assert_eq!(s.events[0].service.name, "web");
-    assert_eq!(s.events[0].uid.as_deref(), Some("uid-web"));
+    assert_eq!(s.events[0].regarding.name, "web");
+    assert_eq!(s.events[0].regarding.uid.as_deref(), Some("uid-web"));
     assert!(
         s.events[0].note.contains("node node1 interface eth0"),
         "{}",
@@ -217,11 +217,11 @@ fn a_lost_watch_changes_nothing() {
     o.input(Input::Membership(view(&["node1"])));
     let first = o.step().desired.unwrap();
     // the watches restart (API server back after an outage) and list the same objects
-    for i in listed(IndexEvent::service, vec![service("web", "192.0.2.100")]) {
+    for i in listed(ev::service, vec![service("web", "192.0.2.100")]) {
         o.input(i);
     }
     // …and an Init without InitDone (the list failed half-way) changes nothing either
-    o.input(Input::Index(IndexEvent::slice(Event::Init)));
+    o.input(Input::Index(ev::slice(Event::Init)));
     assert!(o.step().desired.is_none());
     assert_eq!(o.index().services().len(), 1);
     let members: BTreeSet<String> = ["node1".to_owned()].into();
@@ -229,4 +229,29 @@ fn a_lost_watch_changes_nothing() {
         crate::election::elect(&o.index().election_input("node1", &members).unwrap()),
         first
     );
+}
+
+/// Raw watch events, projected with the default settings as the watch tasks project them.
+mod ev {
+    use k8s_openapi::api::core::v1::{ConfigMap, Node, Secret, Service};
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+    use kube::runtime::watcher::Event;
+
+    use crate::index::{IndexEvent, IndexSettings};
+
+    pub fn service(e: Event<Service>) -> IndexEvent {
+        IndexEvent::from_service(&IndexSettings::default(), e)
+    }
+    pub fn slice(e: Event<EndpointSlice>) -> IndexEvent {
+        IndexEvent::from_slice(e)
+    }
+    pub fn node(e: Event<Node>) -> IndexEvent {
+        IndexEvent::from_node(e)
+    }
+    pub fn config_map(e: Event<ConfigMap>) -> IndexEvent {
+        IndexEvent::from_config_map(&IndexSettings::default(), e)
+    }
+    pub fn secret(e: Event<Secret>) -> IndexEvent {
+        IndexEvent::from_secret(&IndexSettings::default(), e)
+    }
 }

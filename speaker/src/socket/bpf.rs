@@ -54,10 +54,15 @@ fn ptr<T>(p: *const T) -> u64 {
 }
 
 /// Runs `bpf(cmd, attr)`.
-fn bpf(cmd: libc::c_long, attr: &mut Attr) -> io::Result<libc::c_long> {
-    // SAFETY: `attr` is a live, initialised, 8-byte-aligned buffer of the size passed; every pointer written
-    // into it by the callers below points to a buffer that outlives this call and whose size matches what
-    // the command makes the kernel read or write.
+///
+/// # Safety
+///
+/// Every pointer the caller wrote into `attr` must point to a buffer that lives until this call returns and
+/// whose size is at least what command `cmd` makes the kernel read or write through it; every descriptor in
+/// it must be open.
+unsafe fn bpf(cmd: libc::c_long, attr: &mut Attr) -> io::Result<libc::c_long> {
+    // SAFETY: `attr` is a live, initialised, 8-byte-aligned buffer of the size passed; the pointers inside it
+    // are valid for the command by this function's contract.
     let r = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.0.as_mut_ptr(), attr.0.len()) };
     if r < 0 {
         Err(io::Error::last_os_error())
@@ -88,7 +93,8 @@ impl Map {
             .u32(4, key_size)
             .u32(8, value_size)
             .u32(12, max_entries);
-        let fd = owned(bpf(BPF_MAP_CREATE, &mut attr)?)?;
+        // SAFETY: BPF_MAP_CREATE reads only the four integers written above; no pointer in `attr`.
+        let fd = owned(unsafe { bpf(BPF_MAP_CREATE, &mut attr) }?)?;
         Ok(Map {
             fd,
             key_size: key_size as usize,
@@ -110,14 +116,17 @@ impl Map {
             .u32(0, fd_u32(&self.fd))
             .u64(8, ptr(key.as_ptr()))
             .u64(16, ptr(value.as_ptr()));
-        bpf(BPF_MAP_UPDATE_ELEM, &mut attr).map(drop)
+        // SAFETY: `check` proved `key` is key_size and `value` value_size bytes, what the kernel reads
+        // through the two pointers; both borrows outlive the call; the map's descriptor is open (owned).
+        unsafe { bpf(BPF_MAP_UPDATE_ELEM, &mut attr) }.map(drop)
     }
 
     /// Removes `key` (no error when it is absent).
     pub fn delete(&self, key: &[u8]) -> io::Result<()> {
         self.check(key, None)?;
         let mut attr = Attr::new().u32(0, fd_u32(&self.fd)).u64(8, ptr(key.as_ptr()));
-        match bpf(BPF_MAP_DELETE_ELEM, &mut attr) {
+        // SAFETY: `check` proved `key` is key_size bytes, what the kernel reads; the borrow outlives the call.
+        match unsafe { bpf(BPF_MAP_DELETE_ELEM, &mut attr) } {
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
             r => r.map(drop),
         }
@@ -130,7 +139,9 @@ impl Map {
             .u32(0, fd_u32(&self.fd))
             .u64(8, ptr(key.as_ptr()))
             .u64(16, ptr(value.as_mut_ptr()));
-        bpf(BPF_MAP_LOOKUP_ELEM, &mut attr).map(drop)
+        // SAFETY: `check` proved `key` is key_size bytes (read) and `value` value_size bytes (written by the
+        // kernel through a pointer from `as_mut_ptr` of an exclusive borrow); both outlive the call.
+        unsafe { bpf(BPF_MAP_LOOKUP_ELEM, &mut attr) }.map(drop)
     }
 
     /// The descriptor, to embed in a program.
@@ -155,7 +166,10 @@ pub fn load_sched_cls(insns: &[[u8; 8]], license: &CStr) -> io::Result<OwnedFd> 
         .u32(28, u32::try_from(log.len()).unwrap_or(0))
         .u64(32, ptr(log.as_mut_ptr()));
     attr.0[48..64].copy_from_slice(&name);
-    match bpf(BPF_PROG_LOAD, &mut attr) {
+    // SAFETY: `insns` holds `count` 8-byte instructions (read), `license` is NUL-terminated (read), `log` is
+    // `log.len()` bytes, the size passed, written by the kernel through an exclusive borrow; all outlive the
+    // call.
+    match unsafe { bpf(BPF_PROG_LOAD, &mut attr) } {
         Ok(fd) => owned(fd),
         Err(e) => {
             let end = log.iter().position(|b| *b == 0).unwrap_or(log.len());
@@ -179,5 +193,7 @@ pub fn attach_tcx_ingress(prog: &OwnedFd, ifindex: u32) -> io::Result<OwnedFd> {
         .u32(0, fd_u32(prog))
         .u32(4, ifindex)
         .u32(8, ATTACH_TCX_INGRESS);
-    owned(bpf(BPF_LINK_CREATE, &mut attr)?)
+    // SAFETY: BPF_LINK_CREATE reads the program's descriptor (open: borrowed from an OwnedFd) and two
+    // integers; no pointer in `attr`.
+    owned(unsafe { bpf(BPF_LINK_CREATE, &mut attr) }?)
 }

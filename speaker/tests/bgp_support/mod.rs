@@ -16,6 +16,7 @@ use ferrolb_speaker::bgp::{BgpSpeaker, BgpTarget, PeerStatus};
 /// A peer at `addr` in AS `asn`, us in `my_asn`, hold time 90 s.
 pub fn peer(addr: SocketAddr, asn: u32, my_asn: u32) -> Peer {
     Peer {
+        name: "peer1".into(),
         address: addr.ip(),
         port: addr.port(),
         asn,
@@ -36,7 +37,7 @@ pub fn advertisement(local_pref: Option<u32>, communities: &[&str]) -> BgpAdvert
     BgpAdvertisement {
         local_pref,
         communities: communities.iter().map(|c| c.parse().unwrap()).collect(),
-        ..BgpAdvertisement::default()
+        ..BgpAdvertisement::with_defaults("bgpadvertisement1", vec!["bgp".into()])
     }
 }
 

@@ -1,4 +1,5 @@
-//! Tasks held by handles: dropping a [`TaskHandle`] aborts its task, so no task outlives its owner.
+//! Tasks held by handles: dropping a [`TaskHandle`] aborts its task, so no task outlives its owner; and a
+//! dedicated single-threaded runtime for latency-sensitive I/O.
 
 use std::future::Future;
 

@@ -1,0 +1,248 @@
+//! The state machine as a table: a sequence of object versions, and after each what changed, what is in
+//! force and whether it is stale.
+
+use super::*;
+
+const GOOD: &str = "address-pools:\n- name: default\n  protocol: layer2\n  addresses: [192.0.2.0/28]\n";
+const OTHER: &str = "address-pools:\n- name: default\n  protocol: layer2\n  addresses: [192.0.2.0/27]\n";
+const BAD: &str = "address-pools:\n- name: default\n  protocol: layer3\n  addresses: [192.0.2.0/33, nope]\n";
+const WARN: &str = "address-pools:\n- name: default\n  protocol: layer2\n  addresses: [192.0.2.1/28]\n";
+
+fn cm(text: Option<&str>) -> Sources {
+    Sources {
+        config_map: Some(ConfigMapSource {
+            object: ObjectRef::new("ConfigMap", "ferrolb-system", "config"),
+            key: "config".into(),
+            text: text.map(str::to_owned),
+        }),
+    }
+}
+
+fn gone() -> Sources {
+    Sources::default()
+}
+
+/// What the state must look like after one step.
+#[derive(Debug)]
+struct Want {
+    update: fn(&Update) -> bool,
+    /// The /27 (32 addresses) or /28 (16) pool in force, or none.
+    in_force: Option<u128>,
+    stale: bool,
+    errors: usize,
+}
+
+fn pool_size(state: &ConfigState) -> Option<u128> {
+    state
+        .current()
+        .map(|c| c.pools.first().map_or(0, |p| p.len(crate::AddressFamily::V4)))
+}
+
+fn run(steps: &[(Sources, Want)]) {
+    let mut state = ConfigState::default();
+    for (i, (sources, want)) in steps.iter().enumerate() {
+        let update = state.update(sources);
+        assert!(
+            (want.update)(&update),
+            "step {i}: update {update:?}, want {want:?}"
+        );
+        assert_eq!(pool_size(&state), want.in_force, "step {i}: in force");
+        assert_eq!(state.stale(), want.stale, "step {i}: stale");
+        assert_eq!(
+            state.errors().len(),
+            want.errors,
+            "step {i}: errors {:?}",
+            state.errors()
+        );
+    }
+}
+
+fn switched(u: &Update) -> bool {
+    matches!(u, Update::Switched(_))
+}
+
+#[test]
+fn valid_invalid_deleted_and_back() {
+    run(&[
+        (
+            gone(),
+            Want {
+                update: |u| *u == Update::Unchanged,
+                in_force: None,
+                stale: false,
+                errors: 0,
+            },
+        ),
+        (
+            cm(Some(GOOD)),
+            Want {
+                update: switched,
+                in_force: Some(16),
+                stale: false,
+                errors: 0,
+            },
+        ),
+        (
+            cm(Some(GOOD)),
+            Want {
+                update: |u| *u == Update::Unchanged,
+                in_force: Some(16),
+                stale: false,
+                errors: 0,
+            },
+        ),
+        (
+            cm(Some(BAD)),
+            Want {
+                update: |u| *u == Update::Invalid,
+                in_force: Some(16),
+                stale: true,
+                errors: 3,
+            },
+        ),
+        (
+            cm(Some(BAD)),
+            Want {
+                update: |u| *u == Update::Unchanged,
+                in_force: Some(16),
+                stale: true,
+                errors: 3,
+            },
+        ),
+        (
+            cm(Some(GOOD)),
+            Want {
+                update: |u| *u == Update::Restored,
+                in_force: Some(16),
+                stale: false,
+                errors: 0,
+            },
+        ),
+        (
+            gone(),
+            Want {
+                update: |u| *u == Update::Deleted,
+                in_force: Some(16),
+                stale: true,
+                errors: 1,
+            },
+        ),
+        (
+            gone(),
+            Want {
+                update: |u| *u == Update::Unchanged,
+                in_force: Some(16),
+                stale: true,
+                errors: 1,
+            },
+        ),
+        (
+            cm(None),
+            Want {
+                update: |u| *u == Update::Invalid,
+                in_force: Some(16),
+                stale: true,
+                errors: 1,
+            },
+        ),
+        (
+            cm(Some(OTHER)),
+            Want {
+                update: switched,
+                in_force: Some(32),
+                stale: false,
+                errors: 0,
+            },
+        ),
+    ]);
+}
+
+#[test]
+fn an_invalid_first_config_puts_nothing_in_force() {
+    run(&[
+        (
+            cm(Some(BAD)),
+            Want {
+                update: |u| *u == Update::Invalid,
+                in_force: None,
+                stale: true,
+                errors: 3,
+            },
+        ),
+        (
+            gone(),
+            Want {
+                update: |u| *u == Update::Deleted,
+                in_force: None,
+                stale: true,
+                errors: 1,
+            },
+        ),
+    ]);
+}
+
+#[test]
+fn errors_name_the_object_and_the_path() {
+    let mut state = ConfigState::default();
+    state.update(&cm(Some(BAD)));
+    let first = &state.errors()[0];
+    assert_eq!(
+        first.object,
+        Some(ObjectRef::new("ConfigMap", "ferrolb-system", "config"))
+    );
+    assert_eq!(first.path, "address-pools[0].protocol");
+    assert_eq!(first.value.as_deref(), Some("layer3"));
+    assert!(
+        first.to_string().starts_with(
+            "ConfigMap ferrolb-system/config: address-pools[0].protocol = \"layer3\": unknown protocol"
+        ),
+        "{first}"
+    );
+    assert!(
+        state
+            .summary()
+            .contains("no valid configuration has been loaded yet")
+    );
+    state.update(&cm(None));
+    assert_eq!(
+        state.errors()[0].to_string(),
+        "ConfigMap ferrolb-system/config: config: the ConfigMap has no key \"config\""
+    );
+    state.update(&cm(Some(GOOD)));
+    state.update(&gone());
+    let deleted = state.errors()[0].to_string();
+    assert!(
+        deleted.starts_with(
+            "ConfigMap ferrolb-system/config: config: deleted; the last valid configuration stays"
+        ),
+        "{deleted}"
+    );
+    assert!(
+        state
+            .summary()
+            .contains("the last valid configuration stays in force")
+    );
+}
+
+#[test]
+fn warnings_of_the_config_in_force_name_the_object() {
+    let mut state = ConfigState::default();
+    assert!(matches!(state.update(&cm(Some(WARN))), Update::Switched(_)));
+    assert_eq!(state.warnings().len(), 1);
+    assert_eq!(
+        state.warnings()[0]
+            .object
+            .as_ref()
+            .map(ToString::to_string)
+            .as_deref(),
+        Some("ConfigMap ferrolb-system/config")
+    );
+}
+
+#[test]
+fn an_empty_config_map_is_a_valid_config_without_pools() {
+    let mut state = ConfigState::default();
+    state.update(&cm(Some(GOOD)));
+    assert!(matches!(state.update(&cm(Some(""))), Update::Switched(c) if c.pools.is_empty()));
+    assert!(!state.stale());
+}
