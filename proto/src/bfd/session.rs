@@ -335,7 +335,7 @@ impl Session {
         if !detecting {
             return None;
         }
-        Some(self.last_rx? + self.detection_time()?)
+        self.last_rx?.checked_add(self.detection_time()?)
     }
 
     /// When [`Session::on_timer`] must next be called: the earliest of the transmit and detection deadlines
@@ -349,7 +349,7 @@ impl Session {
 
     fn auth_seq_deadline(&self) -> Option<Instant> {
         self.auth_seq.rcv?;
-        Some(self.last_rx? + self.detection_time()? * 2)
+        self.last_rx?.checked_add(self.detection_time()? * 2)
     }
 
     // ===== inputs =====
@@ -626,7 +626,7 @@ impl Session {
             (None, _) => None,
             (Some(_), None) => Some(now),
             (Some(_), Some(_)) if started => Some(now),
-            (Some(interval), Some(last)) => Some(last + self.jittered(interval)),
+            (Some(interval), Some(last)) => last.checked_add(self.jittered(interval)),
         };
     }
 
@@ -664,6 +664,8 @@ impl Session {
         out.push(Action::Send(bytes));
         self.last_tx = Some(now);
         self.sync_tx(now);
-        self.next_tx = self.tx_basis.map(|interval| now + self.jittered(interval));
+        self.next_tx = self
+            .tx_basis
+            .and_then(|interval| now.checked_add(self.jittered(interval)));
     }
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use ferrolb_proto::bfd::{Action, ControlPacket, Session};
+use ferrolb_proto::bfd::{Action, ControlPacket, Discard, Session};
 
 /// Bytes of a hex string (whitespace ignored).
 pub fn hex(s: &str) -> Vec<u8> {
@@ -86,6 +86,11 @@ pub struct Pair {
     pub a_mute: bool,
     /// Drop what B sends.
     pub b_mute: bool,
+    /// Loss pattern: each packet sent by either side takes the next entry, `true` drops it; once empty,
+    /// nothing more is lost (unless muted).
+    pub loss: std::collections::VecDeque<bool>,
+    /// Packets a side discarded: (time, receiving side, why).
+    pub discards: Vec<(Instant, char, Discard)>,
 }
 
 impl Pair {
@@ -98,6 +103,8 @@ impl Pair {
             log: Vec::new(),
             a_mute: false,
             b_mute: false,
+            loss: Default::default(),
+            discards: Vec::new(),
         }
     }
 
@@ -121,13 +128,14 @@ impl Pair {
                 'a' => (self.a_mute, &mut self.b),
                 _ => (self.b_mute, &mut self.a),
             };
-            if mute {
+            let lost = self.loss.pop_front().unwrap_or(false);
+            if mute || lost {
                 continue;
             }
             let other = if from == 'a' { 'b' } else { 'a' };
             match to.receive(self.now, &bytes, 255) {
                 Ok(replies) => queue.extend(replies.into_iter().map(|a| (other, a))),
-                Err(discard) => panic!("{other} discarded a packet from {from}: {discard}"),
+                Err(discard) => self.discards.push((self.now, other, discard)),
             }
         }
     }
