@@ -602,7 +602,7 @@ impl Session {
         Some(self.tx_in_effect.max(self.remote.required_min_rx))
     }
 
-    /// The interval reduced by a random 0–25 % (at least 10 % with Detect Mult 1), §6.8.7.
+    /// The interval reduced by a random 0–25 % (at least 10 % with Detect Mult 1), §6.8.7; never zero.
     fn jittered(&mut self, interval: u32) -> Duration {
         let span = if self.config.intervals.detect_mult == 1 {
             151
@@ -610,7 +610,8 @@ impl Session {
             251
         };
         let per_mille = 750 + self.jitter.next() % span;
-        us(u64::from(interval) * per_mille / 1000)
+        // at least 1 µs, so that a deadline always lies after the packet that set it
+        us((u64::from(interval) * per_mille / 1000).max(1))
     }
 
     /// Reschedules the periodic packet when the interval changed or periodic transmission starts or stops.
@@ -667,5 +668,30 @@ impl Session {
         self.next_tx = self
             .tx_basis
             .and_then(|interval| now.checked_add(self.jittered(interval)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deadline_always_lies_after_the_packet_that_set_it_even_at_1_microsecond() {
+        // 1 µs × 75 % rounds to 0: without the floor the driver would spin on a deadline equal to `now`
+        let t0 = Instant::now();
+        let mut config = SessionConfig::new(1);
+        config.intervals.desired_min_tx = Duration::from_micros(1);
+        let mut s = Session::new(config, t0).expect("valid");
+        s.state = State::Up;
+        s.refresh_advertised();
+        s.remote.required_min_rx = 1;
+        s.sync_tx(t0);
+        let mut now = t0;
+        for _ in 0..1000 {
+            assert!(!s.on_timer(now).is_empty(), "a packet is due");
+            let next = s.transmit_deadline().expect("periodic");
+            assert!(next > now && next - now <= Duration::from_micros(1));
+            now = next;
+        }
     }
 }
