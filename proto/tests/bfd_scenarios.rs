@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use bfd_common::{Pair, captured, events, sent};
 use ferrolb_proto::bfd::{
-    Action, AuthConfig, AuthType, ControlPacket, Diag, Discard, Hop, Intervals, Role, Session, SessionConfig,
-    State,
+    Action, AuthConfig, AuthType, ControlPacket, Diag, Discard, DownReason, Hop, Intervals, Role, Session,
+    SessionConfig, State,
 };
 use proptest::prelude::*;
 
@@ -301,7 +301,7 @@ fn detection_timeout_goes_down_and_tells_the_peer() {
     p.run_until(last_from_b + Duration::from_secs(2));
     let down_at = p.log[log_len..]
         .iter()
-        .find(|(_, side, a)| *side == 'a' && *a == Action::Down(Diag::ControlDetectionTimeExpired))
+        .find(|(_, side, a)| *side == 'a' && *a == Action::Down(DownReason::DetectionTimeExpired))
         .expect("a detects")
         .0;
     assert_eq!(down_at - last_from_b, ms(300), "3 × 100 ms after b's last packet");
@@ -318,10 +318,7 @@ fn detection_timeout_goes_down_and_tells_the_peer() {
         (a_down.state, a_down.diag, a_down.your_discriminator),
         (State::Down, Diag::ControlDetectionTimeExpired, 0)
     );
-    assert!(
-        p.events_of('b')
-            .contains(&Action::Down(Diag::NeighborSignaledDown))
-    );
+    assert!(p.events_of('b').contains(&Action::Down(DownReason::NeighborDown)));
     // Up/Down alternate on both sides
     for side in ['a', 'b'] {
         let ud: Vec<_> = p
@@ -409,7 +406,7 @@ fn a_passive_session_waits_for_the_peer_and_falls_silent_again() {
     assert_eq!(p.sent_by('b').last().expect("b sent").0, last_b, "silent again");
     assert!(
         p.events_of('b')
-            .contains(&Action::Down(Diag::ControlDetectionTimeExpired))
+            .contains(&Action::Down(DownReason::DetectionTimeExpired))
     );
 }
 
@@ -430,12 +427,23 @@ fn admin_down_takes_the_peer_down_without_a_failure_and_admin_up_restores_it() {
                 to: State::AdminDown,
                 diag: Diag::AdministrativelyDown
             },
-            Action::Down(Diag::AdministrativelyDown)
+            Action::Down(DownReason::AdminDown(Diag::AdministrativelyDown))
         ]
     );
     p.deliver_a(actions);
     assert_eq!(p.b.state(), State::Down);
     assert_eq!(p.b.local_diag(), Diag::NeighborSignaledDown);
+    // RFC 5882 §3.2: b's BGP must not take this for a failure
+    let b_down = p
+        .events_of('b')
+        .into_iter()
+        .rev()
+        .find(|a| matches!(a, Action::Down(_)));
+    assert_eq!(b_down, Some(Action::Down(DownReason::NeighborAdminDown)));
+    assert!(
+        !DownReason::NeighborAdminDown.is_failure() && !DownReason::AdminDown(Diag::PathDown).is_failure()
+    );
+    assert!(DownReason::NeighborDown.is_failure() && DownReason::DetectionTimeExpired.is_failure());
     p.run_until(t + Duration::from_secs(10));
     assert_eq!(
         (p.a.state(), p.b.state()),

@@ -148,7 +148,7 @@ fn feed(rig: &mut Rig, event: &str) -> String {
     }
 }
 
-/// `Down->Init`, `up`, `down 3`, `send Up P F diag 3`.
+/// `Down->Init`, `up`, `down neighbor_down`, `send Up P F diag 3`.
 fn tokens(actions: &[Action]) -> String {
     let mut out = Vec::new();
     for action in actions {
@@ -158,7 +158,7 @@ fn tokens(actions: &[Action]) -> String {
                 d => format!("{from:?}->{to:?} diag {}", d.code()),
             },
             Action::Up => "up".into(),
-            Action::Down(diag) => format!("down {}", diag.code()),
+            Action::Down(reason) => format!("down {}", reason.metric_label()),
             Action::Send(_) => {
                 let p = sent(std::slice::from_ref(action)).remove(0);
                 let mut t = format!("send {:?}", p.state);
@@ -253,8 +253,8 @@ const TABLE: &[(State, &str, State, &str, bool)] = {
         (Init, "AdminUp", Init, "", false),
         (Init, "SetIntervals", Init, "", false),
 
-        (Up, "RxAdminDown", Down, "Up->Down diag 3, down 3, send Down diag 3", false),
-        (Up, "RxDown", Down, "Up->Down diag 3, down 3, send Down diag 3", false),
+        (Up, "RxAdminDown", Down, "Up->Down diag 3, down neighbor_admin_down, send Down diag 3", false),
+        (Up, "RxDown", Down, "Up->Down diag 3, down neighbor_down, send Down diag 3", false),
         (Up, "RxInit", Up, "", false),
         (Up, "RxUp", Up, "", false),
         (Up, "RxUpPoll", Up, "send Up F", false),
@@ -264,9 +264,9 @@ const TABLE: &[(State, &str, State, &str, bool)] = {
         (Up, "RxTtl254", Up, "discard ttl", false),
         (Up, "RxAuth", Up, "discard auth_unexpected", false),
         (Up, "RxGarbage", Up, "discard version", false),
-        (Up, "Detection", Down, "Up->Down diag 1, down 1, send Down diag 1", false),
+        (Up, "Detection", Down, "Up->Down diag 1, down detection_time_expired, send Down diag 1", false),
         (Up, "TxTimer", Up, "send Up", false),
-        (Up, "AdminDown", AdminDown, "Up->AdminDown diag 7, down 7, send AdminDown diag 7", false),
+        (Up, "AdminDown", AdminDown, "Up->AdminDown diag 7, down admin_down, send AdminDown diag 7", false),
         (Up, "AdminUp", Up, "", false),
         (Up, "SetIntervals", Up, "", true),
     ]

@@ -48,10 +48,10 @@
 //! ours.set_intervals(now, faster)?;
 //! assert!(ours.is_polling());
 //!
-//! // the peer goes silent: after the detection time the session is Down with diag 1
+//! // the peer goes silent: after the detection time the session is Down with diag 1, a failure for BGP
 //! let deadline = ours.detection_deadline().unwrap();
 //! let actions = ours.on_timer(deadline);
-//! assert!(actions.contains(&Action::Down(Diag::ControlDetectionTimeExpired)));
+//! assert!(actions.contains(&Action::Down(DownReason::DetectionTimeExpired)));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -62,7 +62,7 @@ pub mod session;
 
 pub use config::{AuthConfig, ConfigError, Hop, Intervals, Role, SessionConfig};
 pub use packet::{Auth, AuthType, ControlPacket, DecodeError, Diag, State};
-pub use session::{Action, Discard, Remote, Session};
+pub use session::{Action, Discard, DownReason, Remote, Session};
 
 /// UDP destination port of single-hop BFD Control packets (RFC 5881 §4).
 pub const SINGLE_HOP_PORT: u16 = 3784;

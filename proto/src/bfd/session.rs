@@ -84,8 +84,40 @@ pub enum Action {
     },
     /// The session came Up: the forwarding path to the peer works both ways.
     Up,
-    /// The session left Up, for this reason: the path to the peer is to be considered dead.
-    Down(Diag),
+    /// The session left Up, for this reason. Only a [`DownReason::is_failure`] means the path to the peer is
+    /// to be considered dead.
+    Down(DownReason),
+}
+
+/// Why a session left Up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DownReason {
+    /// No packet from the peer within the detection time (diag 1): the path or the peer failed.
+    DetectionTimeExpired,
+    /// The peer reported Down (diag 3): it stopped hearing us.
+    NeighborDown,
+    /// The peer reported AdminDown (diag 3): it was taken down on purpose. RFC 5882 §3.2: this is not a
+    /// failure of the path, and the client protocol (BGP) must not be taken down because of it.
+    NeighborAdminDown,
+    /// [`Session::admin_down`] with this diag.
+    AdminDown(Diag),
+}
+
+impl DownReason {
+    /// Whether the forwarding path is to be considered failed (everything but an AdminDown on either side).
+    pub const fn is_failure(self) -> bool {
+        matches!(self, DownReason::DetectionTimeExpired | DownReason::NeighborDown)
+    }
+
+    /// A short, stable label for metrics (`reason="..."`).
+    pub const fn metric_label(self) -> &'static str {
+        match self {
+            DownReason::DetectionTimeExpired => "detection_time_expired",
+            DownReason::NeighborDown => "neighbor_down",
+            DownReason::NeighborAdminDown => "neighbor_admin_down",
+            DownReason::AdminDown(_) => "admin_down",
+        }
+    }
 }
 
 /// Why a received packet was discarded (RFC 5880 §6.8.6, RFC 5881 §5, RFC 5883 §2).
@@ -521,14 +553,21 @@ impl Session {
         Ok(())
     }
 
-    /// Moves to `to` with `diag`, reporting it, and adjusts the advertised intervals to the new state.
+    /// Moves to `to` with `diag`, reporting it, and adjusts the advertised intervals to the new state. The
+    /// reason for leaving Up follows from `to`, `diag` and the state the peer reported last.
     fn set_state(&mut self, to: State, diag: Diag, out: &mut Vec<Action>) {
         let from = self.state;
         self.state = to;
         self.local_diag = diag;
         out.push(Action::StateChanged { from, to, diag });
         if from == State::Up {
-            out.push(Action::Down(diag));
+            let reason = match (to, diag) {
+                (State::AdminDown, diag) => DownReason::AdminDown(diag),
+                (_, Diag::ControlDetectionTimeExpired) => DownReason::DetectionTimeExpired,
+                _ if self.remote.state == State::AdminDown => DownReason::NeighborAdminDown,
+                _ => DownReason::NeighborDown,
+            };
+            out.push(Action::Down(reason));
             // no Poll Sequence outside Up: what was deferred or queued takes effect now
             self.poll = Poll::Idle;
             if let Some(queued) = self.queued.take() {
