@@ -35,7 +35,9 @@
 //!   [`Discard::AdminDown`], see there).
 //! - Carry out the returned [`Action`]s in order: send each [`Action::Send`] datagram (UDP to port
 //!   [`super::SINGLE_HOP_PORT`] or [`super::MULTI_HOP_PORT`], TTL / hop limit 255, a source port in
-//!   49152–65535 unique per session). [`Action::Up`] and [`Action::Down`] alternate, starting with `Up`.
+//!   49152–65535 unique per session). [`Action::Up`] and [`Action::Down`] alternate, starting with `Up`;
+//!   only a `Down` whose [`DownReason::is_failure`] should take BGP down (a peer's AdminDown is no failure,
+//!   RFC 5882 §3.2).
 //!
 //! Choices, where RFC 5880 leaves room or ferrolb deviates:
 //! - Asynchronous mode only: we never set D, never send Echo packets (Required Min Echo RX is 0). A peer's
@@ -44,10 +46,11 @@
 //! - We never set C: the session runs inside the speaker and shares fate with its BGP.
 //! - A packet is sent at once when our state changes (besides the F reply to a Poll, which §6.8.7 already
 //!   sends at once), so the three-way handshake takes a round trip, not three slow intervals; BIRD and FRR
-//!   do the same.
+//!   do the same. Strictly, §6.8.7 lists no such exception to its minimum interval.
 //! - bfd.DesiredMinTxInterval is at least 1 s while not Up. A change of the advertised intervals starts a
 //!   Poll Sequence only while Up (including the change made by coming Up); in other states the new values
-//!   simply take effect. While Up, a larger transmit interval and a smaller receive interval take effect
+//!   simply take effect and go out with the next packet (§6.8.3 asks for a Poll Sequence on every change;
+//!   outside Up the handshake carries them anyway, and FRR polls only while Up too). While Up, a larger transmit interval and a smaller receive interval take effect
 //!   only when the Final arrives (§6.8.3); the others at once.
 //! - A change of [`Intervals`] requested during a Poll Sequence waits until it has ended and a packet without
 //!   F has been received (the third option of §6.8.3), then starts its own Poll Sequence.
@@ -56,7 +59,10 @@
 //! - AdminDown ([`Session::admin_down`]): periodic packets continue at the slow rate for as long as the
 //!   session exists (§6.8.16 allows this), so the peer learns of it even after losses.
 //! - Authentication: Keyed SHA1 and Meticulous Keyed SHA1 with one key; our sequence number grows with every
-//!   packet in both modes. Other types are refused by the configuration.
+//!   packet in both modes. Other types are refused by the configuration. The replay window uses the Detect
+//!   Mult of the received packet.
+//! - A packet received while AdminDown updates what we know of the peer (§6.8.6 records it before its
+//!   AdminDown rule) and counts as received for the detection time, but changes no state.
 
 use std::time::{Duration, Instant};
 
