@@ -164,7 +164,8 @@ impl Jitter {
         Jitter(seed)
     }
 
-    fn next(&mut self) -> u64 {
+    /// The next 64 random bits (also used by the BFD session's transmit jitter).
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

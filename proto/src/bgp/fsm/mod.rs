@@ -41,7 +41,7 @@ use std::time::Duration;
 pub use config::{Backoff, ConfigError, GracefulRestartConfig, SessionConfig};
 pub use negotiate::{Negotiated, OpenError};
 
-use config::Jitter;
+pub(crate) use config::Jitter;
 
 use super::codec::{CodecContext, DecodeError, EncodeError};
 use super::framer::Framer;
