@@ -34,6 +34,7 @@ use crate::membership::{MembershipError, ensure_secret};
 use crate::metrics::Metrics;
 use crate::reconciler::{Reconciler, WriteOutcome};
 use crate::service::ServiceView;
+use ferrolb_k8s::WriteError;
 
 /// Status writes in flight at most.
 pub const WRITES_IN_FLIGHT: usize = 32;
@@ -257,7 +258,7 @@ impl Owner {
         let outcome = match outcome {
             ferrolb_k8s::WriteOutcome::Written(svc) => match ServiceView::from_service(*svc) {
                 Some(v) => WriteOutcome::Written(Box::new(v)),
-                None => WriteOutcome::Failed(ferrolb_k8s::WriteError::Client(
+                None => WriteOutcome::Failed(WriteError::Client(
                     "the API server returned a Service without a name".into(),
                 )),
             },

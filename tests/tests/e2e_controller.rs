@@ -209,6 +209,63 @@ const FIXED: &str = "address-pools:
   auto-assign: false
 ";
 
+type Owners = BTreeMap<&'static str, (IpAddr, (String, ferrolb_netlab::MacAddr))>;
+
+/// Serves each Service (`default/<name>`), notes who answers ARP for its IP, and starts a TCP probe of it from
+/// the client that has had a first answer.
+fn serve_and_probe(
+    sys: &System,
+    names: &[&'static str],
+) -> (Owners, Vec<(&'static str, ferrolb_netlab::OutageProbe)>) {
+    let mut owners = BTreeMap::new();
+    let mut probes = Vec::new();
+    for &name in names {
+        let ip = sys.wait_ingress("default", name, WAIT).unwrap();
+        sys.serve("default", name).unwrap();
+        owners.insert(name, (ip, sys.wait_arp_owner(v4(ip), WAIT).unwrap()));
+        let opts = ProbeOptions {
+            interval: Duration::from_millis(20),
+            timeout: Duration::from_millis(200),
+            max_duration: Duration::from_secs(120),
+        };
+        let probe = sys
+            .lab()
+            .start_probe("client", SocketAddr::new(ip, 80), ProbeProto::Tcp, opts)
+            .unwrap();
+        probe
+            .wait_for("a first answer", WAIT, |r| r.successes() > 0)
+            .unwrap();
+        probes.push((name, probe));
+    }
+    (owners, probes)
+}
+
+/// Stops the probes: none saw an outage of 500 ms or more, nor a responder other than the first.
+fn assert_never_noticed(probes: Vec<(&'static str, ferrolb_netlab::OutageProbe)>) {
+    for (name, probe) in probes {
+        let report = probe.stop().unwrap();
+        let longest = report.longest_outage();
+        eprintln!(
+            "{name}: {} probes, {} failed, longest outage {:?}",
+            report.samples.len(),
+            report.failures(),
+            longest.as_ref().and_then(|o| o.duration())
+        );
+        assert!(
+            longest
+                .as_ref()
+                .is_none_or(|o| o.duration().is_some_and(|d| d < Duration::from_millis(500))),
+            "{name}: {longest:?}"
+        );
+        assert_eq!(
+            report.responder_changes().len(),
+            1,
+            "{name}: {:?}",
+            report.responder_changes()
+        );
+    }
+}
+
 fn config_stale_everywhere(sys: &System, want: f64) -> bool {
     let Some(leader) = sys.leader_node() else {
         return false;
@@ -230,26 +287,7 @@ fn a_broken_config_withdraws_nothing_and_fixing_it_resumes() {
     sys.create_service(&ServiceSpec::new("a"), ALL).unwrap();
     sys.create_service(&ServiceSpec::new("b").local(), &["node3"])
         .unwrap();
-    let mut owners = BTreeMap::new();
-    let mut probes = Vec::new();
-    for name in ["a", "b"] {
-        let ip = sys.wait_ingress("default", name, WAIT).unwrap();
-        sys.serve("default", name).unwrap();
-        owners.insert(name, (ip, sys.wait_arp_owner(v4(ip), WAIT).unwrap()));
-        let opts = ProbeOptions {
-            interval: Duration::from_millis(20),
-            timeout: Duration::from_millis(200),
-            max_duration: Duration::from_secs(120),
-        };
-        let probe = sys
-            .lab()
-            .start_probe("client", SocketAddr::new(ip, 80), ProbeProto::Tcp, opts)
-            .unwrap();
-        probe
-            .wait_for("a first answer", WAIT, |r| r.successes() > 0)
-            .unwrap();
-        probes.push((name, probe));
-    }
+    let (owners, probes) = serve_and_probe(&sys, &["a", "b"]);
     assert_eq!(
         owners["b"].1.0, "node3",
         "a Local Service is announced where its endpoint is"
@@ -306,28 +344,7 @@ fn a_broken_config_withdraws_nothing_and_fixing_it_resumes() {
     );
 
     // The data path never noticed.
-    for (name, probe) in probes {
-        let report = probe.stop().unwrap();
-        let longest = report.longest_outage();
-        eprintln!(
-            "{name}: {} probes, {} failed, longest outage {:?}",
-            report.samples.len(),
-            report.failures(),
-            longest.as_ref().and_then(|o| o.duration())
-        );
-        assert!(
-            longest
-                .as_ref()
-                .is_none_or(|o| o.duration().is_some_and(|d| d < Duration::from_millis(500))),
-            "{name}: {longest:?}"
-        );
-        assert_eq!(
-            report.responder_changes().len(),
-            1,
-            "{name}: {:?}",
-            report.responder_changes()
-        );
-    }
+    assert_never_noticed(probes);
     for (name, (ip, owner)) in &owners {
         assert_eq!(&sys.wait_arp_owner(v4(*ip), WAIT).unwrap(), owner, "{name}");
     }
@@ -348,26 +365,7 @@ fn a_deleted_config_withdraws_nothing_and_says_so() {
     sys.create_service(&ServiceSpec::new("a"), ALL).unwrap();
     sys.create_service(&ServiceSpec::new("b").local(), &["node2"])
         .unwrap();
-    let mut owners = BTreeMap::new();
-    let mut probes = Vec::new();
-    for name in ["a", "b"] {
-        let ip = sys.wait_ingress("default", name, WAIT).unwrap();
-        sys.serve("default", name).unwrap();
-        owners.insert(name, (ip, sys.wait_arp_owner(v4(ip), WAIT).unwrap()));
-        let opts = ProbeOptions {
-            interval: Duration::from_millis(20),
-            timeout: Duration::from_millis(200),
-            max_duration: Duration::from_secs(120),
-        };
-        let probe = sys
-            .lab()
-            .start_probe("client", SocketAddr::new(ip, 80), ProbeProto::Tcp, opts)
-            .unwrap();
-        probe
-            .wait_for("a first answer", WAIT, |r| r.successes() > 0)
-            .unwrap();
-        probes.push((name, probe));
-    }
+    let (owners, probes) = serve_and_probe(&sys, &["a", "b"]);
     let writes = sys.wait_status_writes(2, WAIT).unwrap();
 
     // Deleted: a Warning Event says so, every program reports the config stale.
@@ -409,28 +407,7 @@ fn a_deleted_config_withdraws_nothing_and_says_so() {
         writes + 1,
         "a write for c only"
     );
-    for (name, probe) in probes {
-        let report = probe.stop().unwrap();
-        let longest = report.longest_outage();
-        eprintln!(
-            "{name}: {} probes, {} failed, longest outage {:?}",
-            report.samples.len(),
-            report.failures(),
-            longest.as_ref().and_then(|o| o.duration())
-        );
-        assert!(
-            longest
-                .as_ref()
-                .is_none_or(|o| o.duration().is_some_and(|d| d < Duration::from_millis(500))),
-            "{name}: {longest:?}"
-        );
-        assert_eq!(
-            report.responder_changes().len(),
-            1,
-            "{name}: {:?}",
-            report.responder_changes()
-        );
-    }
+    assert_never_noticed(probes);
     assert_eq!(sys.crashed(&[]), Vec::<String>::new());
     assert_eq!(
         sys.rbac_denied(),

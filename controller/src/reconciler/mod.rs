@@ -41,7 +41,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferrolb_config::{Config, ConfigState};
-use ferrolb_k8s::WriteError;
 use ferrolb_k8s::config::ConfigSources;
 
 use crate::allocator::{Allocator, ServiceKey};
@@ -69,33 +68,8 @@ pub struct WriteOp {
     pub patch: StatusPatch,
 }
 
-/// How a status write ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum WriteOutcome {
-    /// Written; the Service as the API server returned it.
-    Written(Box<ServiceView>),
-    /// 409: the Service changed since the version the patch was conditioned on.
-    Conflict,
-    /// 404: the Service is gone.
-    NotFound,
-    /// Not sent: this replica was not the leader at the moment of writing.
-    NotLeader,
-    /// Any other failure (retried with backoff).
-    Failed(WriteError),
-}
-
-impl WriteOutcome {
-    /// A stable label for the writes counter.
-    pub fn metric_label(&self) -> &'static str {
-        match self {
-            WriteOutcome::Written(_) => "ok",
-            WriteOutcome::Conflict => "conflict",
-            WriteOutcome::NotFound => "not_found",
-            WriteOutcome::NotLeader => "not_leader",
-            WriteOutcome::Failed(_) => "error",
-        }
-    }
-}
+/// How a status write ended (the shared writer's outcome, the Service projected).
+pub type WriteOutcome = ferrolb_k8s::WriteOutcome<ServiceView>;
 
 /// Per-Service memory for Events, so that a condition is reported once, not on every reconcile.
 #[derive(Debug, Default)]

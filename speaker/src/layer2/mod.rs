@@ -109,42 +109,73 @@ async fn run(
     mut interfaces: watch::Receiver<Arc<Links>>,
     metrics: Metrics,
 ) {
-    // the responders run on their own thread: an ARP reply never waits behind watch events or elections
-    let io_runtime = match DedicatedRuntime::start("ferrolb-l2-io") {
-        Ok(rt) => Some(rt),
-        Err(e) => {
-            tracing::warn!(error = %e, "no dedicated thread for the responders; sharing the main runtime");
-            None
-        }
-    };
-    let fast = match FastPath::load() {
-        Ok(f) => {
-            tracing::info!("ARP fast path loaded (eBPF, tcx ingress)");
-            metrics.fast_path_enabled.set(1);
-            Some(f)
-        }
-        Err(e) => {
-            tracing::info!(error = %e, "ARP fast path unavailable; answering ARP from user space");
-            None
-        }
-    };
-    let mut fast_counted = 0u64;
+    let mut responders = Responders::start(metrics);
     let mut poll = tokio::time::interval(std::time::Duration::from_secs(1));
-    let mut running: HashMap<u32, Running> = HashMap::new();
     loop {
         let d = desired.borrow_and_update().clone();
         let links = interfaces.borrow_and_update().clone();
-        let all = &links.interfaces;
-        let sets = owned_sets(&filter, all, &d);
-        // stop responders whose interface went away, became ineligible or changed
-        running.retain(|index, r| {
+        responders.converge(&owned_sets(&filter, &links.interfaces, &d), &links.interfaces);
+        loop {
+            tokio::select! {
+                r = desired.changed() => if r.is_err() { return } else { break },
+                r = interfaces.changed() => if r.is_err() { return } else { break },
+                _ = poll.tick() => responders.count_fast_path(),
+            }
+        }
+    }
+}
+
+/// The responders of every interface, their thread and the eBPF fast path.
+struct Responders {
+    metrics: Metrics,
+    /// The responders run on their own thread: an ARP reply never waits behind watch events or elections.
+    io_runtime: Option<DedicatedRuntime>,
+    fast: Option<Arc<FastPath>>,
+    /// Fast-path replies already counted in the metrics.
+    fast_counted: u64,
+    running: HashMap<u32, Running>,
+}
+
+impl Responders {
+    fn start(metrics: Metrics) -> Responders {
+        let io_runtime = match DedicatedRuntime::start("ferrolb-l2-io") {
+            Ok(rt) => Some(rt),
+            Err(e) => {
+                tracing::warn!(error = %e, "no dedicated thread for the responders; sharing the main runtime");
+                None
+            }
+        };
+        let fast = match FastPath::load() {
+            Ok(f) => {
+                tracing::info!("ARP fast path loaded (eBPF, tcx ingress)");
+                metrics.fast_path_enabled.set(1);
+                Some(f)
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "ARP fast path unavailable; answering ARP from user space");
+                None
+            }
+        };
+        Responders {
+            metrics,
+            io_runtime,
+            fast,
+            fast_counted: 0,
+            running: HashMap::new(),
+        }
+    }
+
+    /// One responder per interface of `sets`, each with its set: stops those whose interface went away,
+    /// became ineligible or changed, updates the others, starts the new ones.
+    fn converge(&mut self, sets: &HashMap<u32, OwnedSet>, all: &Interfaces) {
+        self.running.retain(|index, r| {
             all.get(index)
                 .is_some_and(|i| sets.contains_key(index) && same_identity(i, &r.iface))
         });
         for (index, set) in sets {
-            let Some(iface) = all.get(&index) else { continue };
-            let set = Arc::new(set);
-            match running.get_mut(&index) {
+            let Some(iface) = all.get(index) else { continue };
+            let set = Arc::new(set.clone());
+            match self.running.get_mut(index) {
                 Some(r) => {
                     r.iface = iface.clone();
                     r.owned.send_if_modified(|cur| {
@@ -158,41 +189,33 @@ async fn run(
                 }
                 None => {
                     let (tx, rx) = watch::channel(set);
-                    let fut = io::run(iface.clone(), rx, metrics.clone(), fast.clone());
-                    let task = match &io_runtime {
+                    let fut = io::run(iface.clone(), rx, self.metrics.clone(), self.fast.clone());
+                    let task = match &self.io_runtime {
                         Some(rt) => TaskHandle::spawn_on(rt.handle(), "responder", fut),
                         None => TaskHandle::spawn("responder", fut),
                     };
-                    running.insert(
-                        index,
-                        Running {
-                            iface: iface.clone(),
-                            owned: tx,
-                            _task: task,
-                        },
-                    );
+                    let running = Running {
+                        iface: iface.clone(),
+                        owned: tx,
+                        _task: task,
+                    };
+                    self.running.insert(*index, running);
                 }
             }
         }
-        loop {
-            tokio::select! {
-                r = desired.changed() => if r.is_err() { return } else { break },
-                r = interfaces.changed() => if r.is_err() { return } else { break },
-                _ = poll.tick() => {
-                    // replies the fast path sent count as requests received and answered
-                    if let Some(f) = &fast {
-                        let total = f.answered();
-                        let delta = total.saturating_sub(fast_counted);
-                        fast_counted = total;
-                        if delta > 0 {
-                            let arp = ProtocolLabel { protocol: "arp" };
-                            metrics.requests_received.get_or_create(&arp).inc_by(delta);
-                            metrics.responses_sent.get_or_create(&arp).inc_by(delta);
-                            metrics.fast_path_responses.inc_by(delta);
-                        }
-                    }
-                }
-            }
+    }
+
+    /// Replies the fast path sent count as requests received and answered.
+    fn count_fast_path(&mut self) {
+        let Some(f) = &self.fast else { return };
+        let total = f.answered();
+        let delta = total.saturating_sub(self.fast_counted);
+        self.fast_counted = total;
+        if delta > 0 {
+            let arp = ProtocolLabel { protocol: "arp" };
+            self.metrics.requests_received.get_or_create(&arp).inc_by(delta);
+            self.metrics.responses_sent.get_or_create(&arp).inc_by(delta);
+            self.metrics.fast_path_responses.inc_by(delta);
         }
     }
 }
