@@ -62,7 +62,7 @@ pub fn group(registry: &Registry, name: &str) -> Option<Value> {
 pub fn resource_list(registry: &Registry, group: &str, version: &str) -> Option<Value> {
     let defs: Vec<_> = registry
         .all()
-        .iter()
+        .into_iter()
         .filter(|d| d.group == group && d.version == version)
         .collect();
     if defs.is_empty() {

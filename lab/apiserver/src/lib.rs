@@ -20,11 +20,11 @@
 
 pub mod apply;
 pub mod audit;
-pub mod convert;
 pub mod defaults;
 pub mod discovery;
 pub mod error;
 pub mod http;
+pub mod kinds;
 pub mod meta;
 pub mod ops;
 pub mod patch;
@@ -34,6 +34,7 @@ pub mod resources;
 pub mod selector;
 pub mod server;
 pub mod store;
+pub mod strategy;
 pub mod table;
 pub mod time;
 pub mod tls;

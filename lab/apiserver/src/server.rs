@@ -16,12 +16,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::audit::AuditLog;
-use crate::convert::to_external;
 use crate::defaults::service::Allocator;
 use crate::http::{AppState, Tokens, handle};
 use crate::meta::random_suffix;
 use crate::ops::{Ops, WriteOpts};
-use crate::resources::{Registry, RegistryError, Strategy};
+use crate::resources::{Registry, RegistryError};
 use crate::store::Store;
 
 /// Why the server could not start.
@@ -128,9 +127,11 @@ impl ApiServer {
     /// Builds the store, registers resources and creates the bootstrap objects (namespaces `default`,
     /// `kube-system`, `kube-public`, `kube-node-lease`; Service `default/kubernetes`).
     pub fn new(config: ServerConfig) -> Result<Self, StartError> {
-        let mut registry = Registry::builtin();
+        let registry = Registry::builtin();
         for crd in &config.crds {
-            registry.register_crd(crd)?;
+            for def in crate::kinds::custom::defs_for_crd(crd)? {
+                registry.insert(def)?;
+            }
         }
         let storages = registry
             .storages()
@@ -158,14 +159,14 @@ impl ApiServer {
     }
 
     fn bootstrap(&self) -> Result<(), StartError> {
-        let ns_def = self.ops.registry.builtin_def(Strategy::Namespace).clone();
+        let ns_def = self.ops.registry.builtin_def("", "namespaces");
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             let obj = json!({"metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}}});
             self.ops
                 .create(&ns_def, None, obj, &WriteOpts::default())
                 .map_err(|e| StartError::Bootstrap(format!("namespace {ns}"), e))?;
         }
-        let svc_def = self.ops.registry.builtin_def(Strategy::Service).clone();
+        let svc_def = self.ops.registry.builtin_def("", "services");
         let svc = json!({"metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
                          "spec": {"ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]}});
         self.ops
@@ -347,7 +348,7 @@ impl ServerHandle {
         let ns = if def.namespaced { namespace } else { "" };
         self.store()
             .get(&def.storage, ns, name)
-            .map(|o| to_external(def, &o))
+            .and_then(|o| def.to_external(&o).ok())
     }
 
     /// The audit log.
