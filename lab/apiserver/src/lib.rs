@@ -31,6 +31,7 @@ pub mod patch;
 pub mod prune;
 pub mod request_info;
 pub mod resources;
+pub mod schema;
 pub mod selector;
 pub mod server;
 pub mod store;
