@@ -173,7 +173,12 @@ mod tests {
             .collect();
         assert_eq!(
             gnames,
-            ["events.k8s.io", "discovery.k8s.io", "coordination.k8s.io"]
+            [
+                "events.k8s.io",
+                "discovery.k8s.io",
+                "coordination.k8s.io",
+                "apiextensions.k8s.io"
+            ]
         );
         assert_eq!(
             group(&r, "coordination.k8s.io").unwrap()["preferredVersion"]["groupVersion"],

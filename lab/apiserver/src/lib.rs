@@ -20,6 +20,7 @@
 
 pub mod apply;
 pub mod audit;
+pub mod crd;
 pub mod defaults;
 pub mod discovery;
 pub mod error;

@@ -53,6 +53,14 @@ pub enum StartError {
     /// A bootstrap object was rejected (a bug or an impossible service CIDR).
     #[error("bootstrap object {0}: {1}")]
     Bootstrap(String, crate::error::ApiError),
+    /// A CustomResourceDefinition of [`ServerConfig::crds`] was refused, as kube-apiserver would refuse it.
+    #[error("custom resource definition {name}: {error}")]
+    Crd {
+        /// `metadata.name` of the CRD.
+        name: String,
+        /// Why (usually 422 with the causes).
+        error: crate::error::ApiError,
+    },
 }
 
 /// Server settings.
@@ -128,8 +136,19 @@ impl ApiServer {
     /// `kube-system`, `kube-public`, `kube-node-lease`; Service `default/kubernetes`).
     pub fn new(config: ServerConfig) -> Result<Self, StartError> {
         let registry = Registry::builtin();
-        for crd in &config.crds {
-            for def in crate::kinds::custom::defs_for_crd(crd)? {
+        let (emulated, crds): (Vec<_>, Vec<_>) = config
+            .crds
+            .iter()
+            .cloned()
+            .partition(|c| crate::kinds::custom::is_builtin_group(&c.spec.group));
+        for crd in &emulated {
+            let json = serde_json::to_value(crd).map_err(|e| RegistryError::BadDefinition(e.to_string()))?;
+            let defs =
+                crate::kinds::custom::defs_for_crd(&json, true, false, config.version_minor, &|_, _| false);
+            if defs.is_empty() {
+                return Err(RegistryError::NoServedVersion(crd.spec.names.plural.clone()).into());
+            }
+            for def in defs {
                 registry.insert(def)?;
             }
         }
@@ -155,6 +174,7 @@ impl ApiServer {
         };
         let server = ApiServer { ops, config, audit };
         server.bootstrap()?;
+        server.install_crds(&crds)?;
         Ok(server)
     }
 
@@ -172,6 +192,28 @@ impl ApiServer {
         self.ops
             .create(&svc_def, Some("default"), svc, &WriteOpts::default())
             .map_err(|e| StartError::Bootstrap("service default/kubernetes".into(), e))?;
+        Ok(())
+    }
+
+    /// Creates the CRDs of [`ServerConfig::crds`] (other than emulated built-in kinds) through the API, and runs
+    /// the CRD controller until they are established: they are served from the first request.
+    fn install_crds(&self, crds: &[CustomResourceDefinition]) -> Result<(), StartError> {
+        let def = self
+            .ops
+            .registry
+            .builtin_def("apiextensions.k8s.io", "customresourcedefinitions");
+        for crd in crds {
+            let name = crd.metadata.name.clone().unwrap_or_default();
+            let body = serde_json::to_value(crd).map_err(|e| RegistryError::BadDefinition(e.to_string()))?;
+            self.ops
+                .create(&def, None, body, &WriteOpts::default())
+                .map_err(|error| StartError::Crd { name, error })?;
+        }
+        let mut controller = crate::crd::controller::CrdController::default();
+        // names, then establishing, then serving: a few passes settle every CRD
+        for _ in 0..4 {
+            controller.reconcile(&self.ops);
+        }
         Ok(())
     }
 
@@ -218,6 +260,7 @@ impl ApiServer {
         let (gc_tx, gc_rx) = tokio::sync::mpsc::unbounded_channel();
         self.ops.namespace_gc = Some(gc_tx);
         let gc = tokio::spawn(namespace_controller(self.ops.clone(), gc_rx));
+        let crds = tokio::spawn(crd_controller(self.ops.clone(), shutdown_rx.clone()));
         let tokens = Tokens::default();
         for u in &self.config.users {
             tokens.insert(&new_token(), u);
@@ -276,6 +319,7 @@ impl ApiServer {
             shutdown: shutdown_tx,
             task: Some(task),
             gc,
+            crds,
         })
     }
 }
@@ -293,6 +337,34 @@ async fn namespace_controller(ops: Ops, mut rx: tokio::sync::mpsc::UnboundedRece
     }
 }
 
+/// How often the CRD controller looks again while a CRD's instances wait for their finalizers.
+const CRD_CLEANUP_POLL: Duration = Duration::from_millis(200);
+
+/// The CRD controller: a pass whenever the CRD table changes, polling while a deletion waits.
+async fn crd_controller(ops: Ops, mut shutdown: watch::Receiver<bool>) {
+    let def = ops
+        .registry
+        .builtin_def("apiextensions.k8s.io", "customresourcedefinitions");
+    let Some(mut changes) = ops.store.subscribe(&def.storage) else {
+        return;
+    };
+    let mut controller = crate::crd::controller::CrdController::default();
+    loop {
+        changes.borrow_and_update();
+        let again = controller.reconcile(&ops);
+        let poll = if again {
+            CRD_CLEANUP_POLL
+        } else {
+            Duration::from_secs(3600)
+        };
+        tokio::select! {
+            r = changes.changed() => if r.is_err() { return },
+            () = tokio::time::sleep(poll) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+    }
+}
+
 fn new_token() -> String {
     random_suffix(32)
 }
@@ -307,6 +379,7 @@ pub struct ServerHandle {
     shutdown: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
     gc: JoinHandle<()>,
+    crds: JoinHandle<()>,
 }
 
 impl ServerHandle {
@@ -413,6 +486,7 @@ impl ServerHandle {
 impl Drop for ServerHandle {
     fn drop(&mut self) {
         self.gc.abort();
+        self.crds.abort();
         self.shutdown.send_replace(true);
         if let Some(t) = self.task.take() {
             t.abort();

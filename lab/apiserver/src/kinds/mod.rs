@@ -60,7 +60,8 @@ const STATUS: bool = true;
 const NO_STATUS: bool = false;
 
 /// The built-in resources: core Namespaces, Services, Nodes, Pods, ConfigMaps, Secrets, Events;
-/// events.k8s.io/v1 Events; discovery.k8s.io/v1 EndpointSlices; coordination.k8s.io/v1 Leases.
+/// events.k8s.io/v1 Events; discovery.k8s.io/v1 EndpointSlices; coordination.k8s.io/v1 Leases;
+/// apiextensions.k8s.io/v1 CustomResourceDefinitions.
 pub fn builtin_defs() -> Vec<ResourceDef> {
     #[rustfmt::skip]
     let kinds = [
@@ -74,6 +75,7 @@ pub fn builtin_defs() -> Vec<ResourceDef> {
         b("events.k8s.io", "events", "Event", NAMESPACED, &["ev"], &[], NO_STATUS, Some("events"), Arc::new(event::EventV1Strategy)),
         b("discovery.k8s.io", "endpointslices", "EndpointSlice", NAMESPACED, &[], &[], NO_STATUS, None, Arc::new(endpoint_slice::EndpointSliceStrategy)),
         b("coordination.k8s.io", "leases", "Lease", NAMESPACED, &[], &[], NO_STATUS, None, Arc::new(lease::LeaseStrategy)),
+        b("apiextensions.k8s.io", "customresourcedefinitions", "CustomResourceDefinition", CLUSTER, &["crd", "crds"], &["api-extensions"], STATUS, None, Arc::new(crd::CrdStrategy)),
     ];
     kinds.into_iter().map(Builtin::def).collect()
 }
