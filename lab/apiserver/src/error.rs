@@ -257,9 +257,16 @@ impl ApiError {
             "Invalid",
             format!("{qualified} {name:?} is invalid: {joined}"),
         );
+        // a cause's message is the error's body, without the field (`ErrorBody`)
         let causes: Vec<Value> = causes
             .iter()
-            .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
+            .map(|c| {
+                let body = c
+                    .message
+                    .strip_prefix(&format!("{}: ", c.field))
+                    .unwrap_or(&c.message);
+                json!({"reason": c.reason, "message": body, "field": c.field})
+            })
             .collect();
         let mut d = json!({"name": name, "kind": kind, "causes": causes});
         if !group.is_empty() {
@@ -406,5 +413,9 @@ mod tests {
             "Service \"web\" is invalid: spec.ports[0].port: Invalid value: 0: must be between 1 and 65535, inclusive"
         );
         assert_eq!(e.status()["details"]["causes"][0]["field"], "spec.ports[0].port");
+        assert_eq!(
+            e.status()["details"]["causes"][0]["message"],
+            "Invalid value: 0: must be between 1 and 65535, inclusive"
+        );
     }
 }

@@ -9,8 +9,8 @@ use common::{api_error, eventually, install_crd, start, within};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
-    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
-    WatchEvent, WatchParams,
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
+    PostParams, WatchEvent, WatchParams,
 };
 use kube::{CustomResource, CustomResourceExt, ResourceExt};
 use schemars::JsonSchema;
@@ -92,30 +92,54 @@ async fn a_kube_derived_crd_is_established_and_served_with_rest_and_watch() {
 
     let api: Api<AddressPool> = Api::namespaced(client.clone(), "default");
     let a = api
-        .create(&PostParams::default(), &pool("a", &["192.0.2.0/28"], &[("tier", "gold")]))
+        .create(
+            &PostParams::default(),
+            &pool("a", &["192.0.2.0/28"], &[("tier", "gold")]),
+        )
         .await
         .unwrap();
-    api.create(&PostParams::default(), &pool("b", &["198.51.100.0/28"], &[("tier", "silver")]))
-        .await
-        .unwrap();
+    api.create(
+        &PostParams::default(),
+        &pool("b", &["198.51.100.0/28"], &[("tier", "silver")]),
+    )
+    .await
+    .unwrap();
     assert_eq!(a.metadata.generation, Some(1));
     assert_eq!(api.get("a").await.unwrap().spec, a.spec);
 
     // label selectors, as for built-in kinds
-    let gold = api.list(&ListParams::default().labels("tier=gold")).await.unwrap();
-    assert_eq!(gold.items.iter().map(ResourceExt::name_any).collect::<Vec<_>>(), ["a"]);
+    let gold = api
+        .list(&ListParams::default().labels("tier=gold"))
+        .await
+        .unwrap();
+    assert_eq!(
+        gold.items.iter().map(ResourceExt::name_any).collect::<Vec<_>>(),
+        ["a"]
+    );
     let not_gold = api
         .list(&ListParams::default().labels("tier notin (gold)"))
         .await
         .unwrap();
     assert_eq!(not_gold.items.len(), 1);
-    let by_name = api.list(&ListParams::default().fields("metadata.name=b")).await.unwrap();
+    let by_name = api
+        .list(&ListParams::default().fields("metadata.name=b"))
+        .await
+        .unwrap();
     assert_eq!(by_name.items.len(), 1);
-    let err = api.list(&ListParams::default().fields("spec.addresses=x")).await.unwrap_err();
+    let err = api
+        .list(&ListParams::default().fields("spec.addresses=x"))
+        .await
+        .unwrap_err();
     assert_eq!(api_error(err).code, 400);
 
     // a watch from the list's resourceVersion sees what follows, in order, and selections enter and leave
-    let rv = api.list(&ListParams::default()).await.unwrap().metadata.resource_version.unwrap();
+    let rv = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
     let mut all = api.watch(&WatchParams::default(), &rv).await.unwrap().boxed();
     let mut silver = api
         .watch(&WatchParams::default().labels("tier=silver"), &rv)
@@ -123,7 +147,9 @@ async fn a_kube_derived_crd_is_established_and_served_with_rest_and_watch() {
         .unwrap()
         .boxed();
     let relabel = json!({"metadata": {"labels": {"tier": "silver"}}});
-    api.patch("a", &PatchParams::default(), &Patch::Merge(&relabel)).await.unwrap();
+    api.patch("a", &PatchParams::default(), &Patch::Merge(&relabel))
+        .await
+        .unwrap();
     api.delete("b", &DeleteParams::default()).await.unwrap();
     let mut seen = Vec::new();
     while seen.len() < 2 {
@@ -137,7 +163,10 @@ async fn a_kube_derived_crd_is_established_and_served_with_rest_and_watch() {
     assert_eq!(seen, ["MODIFIED a", "DELETED b"]);
     let mut seen = Vec::new();
     while seen.len() < 2 {
-        match within(5, "selected watch event", silver.try_next()).await.unwrap() {
+        match within(5, "selected watch event", silver.try_next())
+            .await
+            .unwrap()
+        {
             Some(WatchEvent::Added(p)) => seen.push(format!("ADDED {}", p.name_any())),
             Some(WatchEvent::Deleted(p)) => seen.push(format!("DELETED {}", p.name_any())),
             Some(WatchEvent::Bookmark(_)) => {}
@@ -151,8 +180,10 @@ async fn a_kube_derived_crd_is_established_and_served_with_rest_and_watch() {
         .patch(
             "c",
             &PatchParams::apply("ferrolb-controller"),
-            &Patch::Apply(&json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "AddressPool",
-                                  "spec": {"addresses": ["203.0.113.0/28"]}})),
+            &Patch::Apply(
+                &json!({"apiVersion": "ferrolb.io/v1alpha1", "kind": "AddressPool",
+                                  "spec": {"addresses": ["203.0.113.0/28"]}}),
+            ),
         )
         .await
         .unwrap();
@@ -161,7 +192,11 @@ async fn a_kube_derived_crd_is_established_and_served_with_rest_and_watch() {
         applied.metadata.managed_fields.unwrap()[0].manager.as_deref(),
         Some("ferrolb-controller")
     );
-    assert!(server.get("ferrolb.io", "v1alpha1", "addresspools", "default", "c").is_some());
+    assert!(
+        server
+            .get("ferrolb.io", "v1alpha1", "addresspools", "default", "c")
+            .is_some()
+    );
 }
 
 #[tokio::test]
@@ -184,11 +219,19 @@ async fn the_status_subresource_separates_spec_and_status_writes() {
     assert_eq!(st.metadata.generation, Some(1));
 
     let main = api
-        .patch("p", &PatchParams::default(), &Patch::Merge(&json!({"spec": {"addresses": ["192.0.2.128/28"]}, "status": {"assigned": 7}})))
+        .patch(
+            "p",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"addresses": ["192.0.2.128/28"]}, "status": {"assigned": 7}})),
+        )
         .await
         .unwrap();
     assert_eq!(main.spec.addresses, ["192.0.2.128/28"]);
-    assert_eq!(main.status, Some(AddressPoolStatus { assigned: 3 }), "a spec write ignores status");
+    assert_eq!(
+        main.status,
+        Some(AddressPoolStatus { assigned: 3 }),
+        "a spec write ignores status"
+    );
     assert_eq!(main.metadata.generation, Some(2));
 
     // PUT of the status subresource, as controllers write it; a stale resourceVersion conflicts
@@ -207,11 +250,15 @@ async fn the_status_subresource_separates_spec_and_status_writes() {
     // custom resources need a resourceVersion on PUT
     let mut no_rv = api.get("p").await.unwrap();
     no_rv.metadata.resource_version = None;
-    let err = api.replace("p", &PostParams::default(), &no_rv).await.unwrap_err();
+    let err = api
+        .replace("p", &PostParams::default(), &no_rv)
+        .await
+        .unwrap_err();
     let st = api_error(err);
     assert_eq!((st.code, st.reason.as_str()), (422, "Invalid"));
     assert!(
-        st.message.contains("metadata.resourceVersion: Invalid value: 0: must be specified for an update"),
+        st.message
+            .contains("metadata.resourceVersion: Invalid value: 0: must be specified for an update"),
         "{}",
         st.message
     );
@@ -244,9 +291,15 @@ async fn name_conflicts_and_non_structural_schemas_are_refused() {
     })
     .await;
     // kind and listKind both clash; the last check's reason wins, as in the naming controller
-    assert_eq!(condition(&refused, "NamesAccepted"), ("False", "ListKindConflict"));
+    assert_eq!(
+        condition(&refused, "NamesAccepted"),
+        ("False", "ListKindConflict")
+    );
     assert_eq!(condition(&refused, "Established"), ("False", "NotAccepted"));
-    let err = client.list_api_group_resources("ferrolb.io/v1").await.unwrap_err();
+    let err = client
+        .list_api_group_resources("ferrolb.io/v1")
+        .await
+        .unwrap_err();
     assert_eq!(api_error(err).code, 404);
 
     // a schema that is not structural: 422 naming the field, like kube-apiserver
@@ -263,7 +316,10 @@ async fn name_conflicts_and_non_structural_schemas_are_refused() {
         "CustomResourceDefinition.apiextensions.k8s.io \"things.ferrolb.io\" is invalid: spec.validation.openAPIV3Schema.properties[spec].type: Required value: must not be empty for specified object fields"
     );
     let causes = st.details.unwrap().causes;
-    assert_eq!(causes[0].field, "spec.validation.openAPIV3Schema.properties[spec].type");
+    assert_eq!(
+        causes[0].field,
+        "spec.validation.openAPIV3Schema.properties[spec].type"
+    );
     assert_eq!(causes[0].reason, "FieldValueRequired");
     assert!(crds.get_opt("things.ferrolb.io").await.unwrap().is_none());
 }
@@ -280,7 +336,13 @@ async fn deleting_a_crd_deletes_its_objects_then_its_endpoints() {
     let mut held = pool("held", &["198.51.100.0/28"], &[]);
     held.metadata.finalizers = Some(vec!["ferrolb.io/test".into()]);
     api.create(&PostParams::default(), &held).await.unwrap();
-    let rv = api.list(&ListParams::default()).await.unwrap().metadata.resource_version.unwrap();
+    let rv = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
     let mut watch = api.watch(&WatchParams::default(), &rv).await.unwrap().boxed();
 
     let deleted = crds
@@ -290,8 +352,15 @@ async fn deleting_a_crd_deletes_its_objects_then_its_endpoints() {
         .left()
         .expect("the CRD is kept while its instances go");
     assert!(deleted.metadata.deletion_timestamp.is_some());
-    assert!(deleted.finalizers().contains(&"customresourcecleanup.apiextensions.k8s.io".to_owned()));
-    assert_eq!(condition(&deleted, "Terminating"), ("True", "InstanceDeletionPending"));
+    assert!(
+        deleted
+            .finalizers()
+            .contains(&"customresourcecleanup.apiextensions.k8s.io".to_owned())
+    );
+    assert_eq!(
+        condition(&deleted, "Terminating"),
+        ("True", "InstanceDeletionPending")
+    );
 
     // instances without finalizers go at once; the one with a finalizer is marked and waits for it, and so does
     // the CRD
@@ -307,12 +376,20 @@ async fn deleting_a_crd_deletes_its_objects_then_its_endpoints() {
     assert_eq!(seen, ["DELETED plain", "MODIFIED held"]);
     let marked = eventually(5, "held marked for deletion", || {
         let api = api.clone();
-        async move { api.get("held").await.ok().filter(|p| p.metadata.deletion_timestamp.is_some()) }
+        async move {
+            api.get("held")
+                .await
+                .ok()
+                .filter(|p| p.metadata.deletion_timestamp.is_some())
+        }
     })
     .await;
     assert_eq!(marked.finalizers(), ["ferrolb.io/test"]);
     let terminating = crds.get("addresspools.ferrolb.io").await.unwrap();
-    assert_eq!(condition(&terminating, "Terminating"), ("True", "InstanceDeletionInProgress"));
+    assert_eq!(
+        condition(&terminating, "Terminating"),
+        ("True", "InstanceDeletionInProgress")
+    );
     let err = api
         .create(&PostParams::default(), &pool("late", &["203.0.113.0/28"], &[]))
         .await
@@ -320,33 +397,57 @@ async fn deleting_a_crd_deletes_its_objects_then_its_endpoints() {
     let st = api_error(err);
     assert_eq!(
         (st.code, st.message.as_str()),
-        (405, "create not allowed while custom resource definition is terminating")
+        (
+            405,
+            "create not allowed while custom resource definition is terminating"
+        )
     );
 
-    api.patch("held", &PatchParams::default(), &Patch::Merge(&json!({"metadata": {"finalizers": null}})))
-        .await
-        .unwrap();
+    api.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
     eventually(5, "CRD gone", || {
         let crds = crds.clone();
-        async move { crds.get_opt("addresspools.ferrolb.io").await.unwrap().is_none().then_some(()) }
+        async move {
+            crds.get_opt("addresspools.ferrolb.io")
+                .await
+                .unwrap()
+                .is_none()
+                .then_some(())
+        }
     })
     .await;
     // the watch saw the last instance go, then ended with its resource
     let rest: Vec<_> = within(5, "watch ends", watch.collect::<Vec<_>>()).await;
     assert!(
-        rest.iter().any(|e| matches!(e, Ok(WatchEvent::Deleted(p)) if p.name_any() == "held")),
+        rest.iter()
+            .any(|e| matches!(e, Ok(WatchEvent::Deleted(p)) if p.name_any() == "held")),
         "{rest:?}"
     );
-    assert!(server.get("ferrolb.io", "v1alpha1", "addresspools", "default", "held").is_none());
+    assert!(
+        server
+            .get("ferrolb.io", "v1alpha1", "addresspools", "default", "held")
+            .is_none()
+    );
     assert!(server.store().objects("addresspools.ferrolb.io", None).is_empty());
-    let err = client.list_api_group_resources("ferrolb.io/v1alpha1").await.unwrap_err();
+    let err = client
+        .list_api_group_resources("ferrolb.io/v1alpha1")
+        .await
+        .unwrap_err();
     assert_eq!(api_error(err).code, 404);
     let ar = ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("ferrolb.io", "v1alpha1", "AddressPool"),
         "addresspools",
     );
     let dynamic: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &ar);
-    assert_eq!(api_error(dynamic.list(&ListParams::default()).await.unwrap_err()).code, 404);
+    assert_eq!(
+        api_error(dynamic.list(&ListParams::default()).await.unwrap_err()).code,
+        404
+    );
 
     // the same CRD again: a fresh, empty resource
     install_crd(&client, &AddressPool::crd()).await;
