@@ -161,3 +161,15 @@ fn terminating_resources_refuse_creates() {
         "create not allowed while custom resource definition is terminating"
     );
 }
+
+#[test]
+fn selectable_fields_are_field_labels_from_1_31() {
+    let mut c = crd(json!({"strategy": "None"}));
+    c["spec"]["versions"][1]["selectableFields"] = json!([{"jsonPath": ".spec.peerAddress"}]);
+    let old = defs_for_crd(&c, false, false, 30, &|_, _| false);
+    assert!(old[1].strategy.field_labels().is_empty());
+    let new = defs_for_crd(&c, false, false, 31, &|_, _| false);
+    assert_eq!(new[1].strategy.field_labels(), ["spec.peerAddress"]);
+    let obj = json!({"spec": {"peerAddress": "192.0.2.1"}});
+    assert_eq!(new[1].strategy.field_value(&obj, "spec.peerAddress"), "192.0.2.1");
+}
