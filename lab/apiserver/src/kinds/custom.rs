@@ -304,7 +304,10 @@ impl Strategy for CustomStrategy {
         cols
     }
 
-    fn cells(&self, obj: &Value, now: SystemTime) -> Vec<Value> {
+    /// Cells of the object as this version serves it (the columns' paths are this version's).
+    fn cells(&self, stored: &Value, now: SystemTime) -> Vec<Value> {
+        let external = self.to_external(stored);
+        let obj = external.as_ref().unwrap_or(stored);
         let mut row = vec![name_cell(obj)];
         for c in &self.columns {
             row.push(cell(c, json_path(obj, &c.json_path), now));
