@@ -170,7 +170,6 @@ impl<'a> Admin<'a> {
             .ops()
             .registry
             .get(g, v, plural)
-            .cloned()
             .ok_or_else(|| format!("{g}/{v} {plural} is not served"))
     }
 

@@ -8,8 +8,8 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::patch::{ListStrategy, PatchError, list_strategy, strategic_merge_patch};
-use crate::resources::Strategy;
+use crate::patch::{ListStrategy, PatchError, strategic_merge_patch};
+use crate::strategy::Strategy;
 
 /// Fields another apply manager owns with a different value, when not forced.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,21 +27,24 @@ pub enum ApplyError {
     Patch(#[from] PatchError),
 }
 
-fn element_key(elem: &Value, key: &str) -> String {
+fn element_key(elem: &Value, keys: &[String]) -> String {
     let mut m = Map::new();
-    m.insert(key.to_owned(), elem.get(key).cloned().unwrap_or(Value::Null));
-    if let Some(p) = elem.get("protocol").filter(|_| key == "port") {
+    for key in keys {
+        m.insert(key.clone(), elem.get(key).cloned().unwrap_or(Value::Null));
+    }
+    // Service ports: `patchMergeKey` is `port`, the apply keys are `port` and `protocol`.
+    if let Some(p) = elem.get("protocol").filter(|_| keys == ["port"]) {
         m.insert("protocol".into(), p.clone());
     }
     format!("k:{}", Value::Object(m))
 }
 
 /// The FieldsV1 set of an applied configuration.
-pub fn field_set(kind: Strategy, config: &Value) -> Value {
+pub fn field_set(kind: &dyn Strategy, config: &Value) -> Value {
     Value::Object(fields_of(kind, config, &mut Vec::new()))
 }
 
-fn fields_of(kind: Strategy, v: &Value, path: &mut Vec<String>) -> Map<String, Value> {
+fn fields_of(kind: &dyn Strategy, v: &Value, path: &mut Vec<String>) -> Map<String, Value> {
     let mut out = Map::new();
     let Some(m) = v.as_object() else { return out };
     for (k, child) in m {
@@ -61,14 +64,14 @@ fn fields_of(kind: Strategy, v: &Value, path: &mut Vec<String>) -> Map<String, V
         let entry = match child {
             Value::Object(_) => Value::Object(fields_of(kind, child, path)),
             Value::Array(items) => {
-                let strat = list_strategy(kind, &path.iter().map(String::as_str).collect::<Vec<_>>());
+                let strat = kind.list_strategy(&path.iter().map(String::as_str).collect::<Vec<_>>());
                 let mut set = Map::new();
                 match strat {
-                    ListStrategy::MergeKey(key) => {
+                    ListStrategy::MergeKey(keys) => {
                         for it in items {
                             let mut inner = fields_of(kind, it, path);
                             inner.insert(".".into(), json!({}));
-                            set.insert(element_key(it, key), Value::Object(inner));
+                            set.insert(element_key(it, &keys), Value::Object(inner));
                         }
                     }
                     ListStrategy::MergePrimitive => {
@@ -190,7 +193,12 @@ pub struct Applier<'a> {
 }
 
 /// Applies `config` to the live `obj` (external form) for `who`.
-pub fn apply(kind: Strategy, obj: &Value, config: &Value, who: &Applier<'_>) -> Result<Value, ApplyError> {
+pub fn apply(
+    kind: &dyn Strategy,
+    obj: &Value,
+    config: &Value,
+    who: &Applier<'_>,
+) -> Result<Value, ApplyError> {
     let Applier {
         manager,
         force,
@@ -295,6 +303,8 @@ fn remove_path(set: &mut Value, trail: &[String]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kinds::config::ConfigMapStrategy;
+    use crate::kinds::service::ServiceStrategy;
 
     fn who(manager: &str, force: bool) -> Applier<'_> {
         Applier {
@@ -311,25 +321,25 @@ mod tests {
         let live = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {"mine": "1"}},
                           "data": {"a": "1", "b": "2"}});
         let c1 = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1", "b": "2"}});
-        let o1 = apply(Strategy::ConfigMap, &live, &c1, &who("mgr", false)).unwrap();
+        let o1 = apply(&ConfigMapStrategy, &live, &c1, &who("mgr", false)).unwrap();
         assert_eq!(
             o1["metadata"]["managedFields"][0]["fieldsV1"],
             json!({"f:data": {"f:a": {}, "f:b": {}}})
         );
         let c2 =
             json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "9"}});
-        let o2 = apply(Strategy::ConfigMap, &o1, &c2, &who("mgr", false)).unwrap();
+        let o2 = apply(&ConfigMapStrategy, &o1, &c2, &who("mgr", false)).unwrap();
         assert_eq!(o2["data"], json!({"a": "9"}));
         assert_eq!(o2["metadata"]["labels"], json!({"mine": "1"}));
         // A second applier setting a different value conflicts unless forced.
         let c3 =
             json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "7"}});
-        let err = apply(Strategy::ConfigMap, &o2, &c3, &who("other", false)).unwrap_err();
+        let err = apply(&ConfigMapStrategy, &o2, &c3, &who("other", false)).unwrap_err();
         assert_eq!(
             err.to_string(),
             "Apply failed with 1 conflict: conflict with \"mgr\": .data.a"
         );
-        let o3 = apply(Strategy::ConfigMap, &o2, &c3, &who("other", true)).unwrap();
+        let o3 = apply(&ConfigMapStrategy, &o2, &c3, &who("other", true)).unwrap();
         assert_eq!(o3["data"]["a"], "7");
         assert_eq!(
             o3["metadata"]["managedFields"][0]["fieldsV1"],
@@ -343,7 +353,7 @@ mod tests {
         let live = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
                           "spec": {"ports": [{"port": 80, "protocol": "TCP", "nodePort": 30001}]}});
         let o1 = apply(
-            Strategy::Service,
+            &ServiceStrategy,
             &live,
             &cfg(json!([{"port": 80, "protocol": "TCP"}, {"port": 443, "protocol": "TCP"}])),
             &who("m", false),
@@ -352,7 +362,7 @@ mod tests {
         assert_eq!(o1["spec"]["ports"].as_array().unwrap().len(), 2);
         assert_eq!(o1["spec"]["ports"][0]["nodePort"], 30001);
         let o2 = apply(
-            Strategy::Service,
+            &ServiceStrategy,
             &o1,
             &cfg(json!([{"port": 443, "protocol": "TCP"}])),
             &who("m", false),

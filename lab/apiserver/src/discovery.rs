@@ -62,7 +62,7 @@ pub fn group(registry: &Registry, name: &str) -> Option<Value> {
 pub fn resource_list(registry: &Registry, group: &str, version: &str) -> Option<Value> {
     let defs: Vec<_> = registry
         .all()
-        .iter()
+        .into_iter()
         .filter(|d| d.group == group && d.version == version)
         .collect();
     if defs.is_empty() {
@@ -173,7 +173,12 @@ mod tests {
             .collect();
         assert_eq!(
             gnames,
-            ["events.k8s.io", "discovery.k8s.io", "coordination.k8s.io"]
+            [
+                "events.k8s.io",
+                "discovery.k8s.io",
+                "coordination.k8s.io",
+                "apiextensions.k8s.io"
+            ]
         );
         assert_eq!(
             group(&r, "coordination.k8s.io").unwrap()["preferredVersion"]["groupVersion"],

@@ -83,6 +83,40 @@ impl Cause {
         }
     }
 
+    /// `field: Invalid value: <value>: detail` with reason `FieldValueTypeInvalid` (`field.TypeInvalid`).
+    pub fn type_invalid(field: impl Into<String>, value: &Value, detail: impl AsRef<str>) -> Self {
+        let field = field.into();
+        let message = format!("{field}: Invalid value: {}: {}", show(value), detail.as_ref());
+        Cause {
+            reason: "FieldValueTypeInvalid",
+            field,
+            message,
+        }
+    }
+
+    /// `field: Too many: <actual>: must have at most N items` (`field.TooMany`).
+    pub fn too_many(field: impl Into<String>, actual: i64, max: i64) -> Self {
+        let field = field.into();
+        let what = if max == 1 { "item" } else { "items" };
+        let message = format!("{field}: Too many: {actual}: must have at most {max} {what}");
+        Cause {
+            reason: "FieldValueTooMany",
+            field,
+            message,
+        }
+    }
+
+    /// `field: Too long: may not be longer than N` (`field.TooLongMaxLength`, 1.28).
+    pub fn too_long_max_length(field: impl Into<String>, max: i64) -> Self {
+        let field = field.into();
+        let message = format!("{field}: Too long: may not be longer than {max}");
+        Cause {
+            reason: "FieldValueTooLong",
+            field,
+            message,
+        }
+    }
+
     /// `field: Too long: may not be more than N bytes`.
     pub fn too_long(field: impl Into<String>, max: usize) -> Self {
         let field = field.into();
@@ -204,7 +238,8 @@ impl ApiError {
         )
     }
 
-    /// 422 `Service "x" is invalid: [cause, cause]`.
+    /// 422 `Service "x" is invalid: [cause, cause]`; the kind is group-qualified for other groups
+    /// (`Lease.coordination.k8s.io "x" is invalid`), as `NewInvalid` prints a GroupKind.
     pub fn invalid(group: &str, kind: &str, name: &str, causes: Vec<Cause>) -> Self {
         let list = causes.iter().map(|c| c.message.clone()).collect::<Vec<_>>();
         let joined = if list.len() == 1 {
@@ -212,10 +247,26 @@ impl ApiError {
         } else {
             format!("[{}]", list.join(", "))
         };
-        let mut e = Self::new(422, "Invalid", format!("{kind} {name:?} is invalid: {joined}"));
+        let qualified = if group.is_empty() {
+            kind.to_owned()
+        } else {
+            format!("{kind}.{group}")
+        };
+        let mut e = Self::new(
+            422,
+            "Invalid",
+            format!("{qualified} {name:?} is invalid: {joined}"),
+        );
+        // a cause's message is the error's body, without the field (`ErrorBody`)
         let causes: Vec<Value> = causes
             .iter()
-            .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
+            .map(|c| {
+                let body = c
+                    .message
+                    .strip_prefix(&format!("{}: ", c.field))
+                    .unwrap_or(&c.message);
+                json!({"reason": c.reason, "message": body, "field": c.field})
+            })
             .collect();
         let mut d = json!({"name": name, "kind": kind, "causes": causes});
         if !group.is_empty() {
@@ -362,5 +413,9 @@ mod tests {
             "Service \"web\" is invalid: spec.ports[0].port: Invalid value: 0: must be between 1 and 65535, inclusive"
         );
         assert_eq!(e.status()["details"]["causes"][0]["field"], "spec.ports[0].port");
+        assert_eq!(
+            e.status()["details"]["causes"][0]["message"],
+            "Invalid value: 0: must be between 1 and 65535, inclusive"
+        );
     }
 }

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use serde_json::{Map, Value, json};
 
 use crate::error::Cause;
-use crate::resources::{ResourceDef, Strategy};
+use crate::resources::ResourceDef;
 use crate::validate;
 
 const TOTAL_ANNOTATION_SIZE: usize = 256 * 1024;
@@ -99,7 +99,7 @@ pub fn prepare_create(def: &ResourceDef, obj: &mut Value, now: SystemTime) {
     ] {
         m.remove(f);
     }
-    if def.has_generation() {
+    if def.strategy.has_generation() {
         m.insert("generation".into(), json!(1));
     } else {
         m.remove("generation");
@@ -131,26 +131,9 @@ pub fn prepare_update(new: &mut Value, old: &Value) {
 
 /// Bumps `generation` when the (fully defaulted) spec changed.
 pub fn bump_generation(def: &ResourceDef, new: &mut Value, old: &Value) {
-    if def.has_generation() && spec_changed(def, new, old) {
+    if def.strategy.has_generation() && def.strategy.spec_changed(new, old, def.status) {
         let g = old["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
         meta_mut(new).insert("generation".into(), json!(g));
-    }
-}
-
-fn spec_changed(def: &ResourceDef, new: &Value, old: &Value) -> bool {
-    match def.strategy {
-        Strategy::Service => new["spec"] != old["spec"],
-        _ => {
-            let strip = |v: &Value| {
-                let mut m = v.as_object().cloned().unwrap_or_default();
-                m.remove("metadata");
-                if def.status {
-                    m.remove("status");
-                }
-                m
-            };
-            strip(new) != strip(old)
-        }
     }
 }
 
@@ -177,12 +160,7 @@ pub fn validate(def: &ResourceDef, obj: &Value) -> Vec<Cause> {
             "name or generateName is required",
         ));
     } else {
-        let problems = match def.strategy {
-            Strategy::Service => validate::dns1035_label(name),
-            Strategy::Namespace => validate::dns1123_label(name),
-            _ => validate::dns1123_subdomain(name),
-        };
-        for p in problems {
+        for p in def.strategy.validate_name(name) {
             errs.push(Cause::invalid("metadata.name", &m["name"], p));
         }
     }
@@ -243,7 +221,7 @@ mod tests {
     #[test]
     fn generation_bumps_only_on_spec_change() {
         let r = crate::resources::Registry::builtin();
-        let svc = r.get("", "v1", "services").unwrap();
+        let svc = &r.builtin_def("", "services");
         let old =
             json!({"metadata": {"name": "a", "generation": 3, "uid": "u"}, "spec": {"type": "ClusterIP"}});
         let mut new =

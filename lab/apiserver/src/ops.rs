@@ -8,15 +8,14 @@ use std::time::SystemTime;
 use serde_json::{Value, json};
 
 use crate::apply::{Applier, ApplyError, apply};
-use crate::convert::{to_external, to_storage};
+use crate::defaults::Target;
 use crate::defaults::pod::{self, GracefulDelete};
-use crate::defaults::{self, Target, service};
 use crate::error::{ApiError, Cause};
 use crate::meta::{self, meta_str};
 use crate::patch::{PatchError, json_patch, merge_patch, strategic_merge_patch};
-use crate::prune::prune;
-use crate::resources::{Registry, ResourceDef, Strategy};
+use crate::resources::{Registry, ResourceDef};
 use crate::store::{Store, Txn};
+use crate::strategy::DeleteMode;
 
 /// `fieldValidation`: what to do with unknown fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -90,10 +89,6 @@ pub struct Ops {
     pub namespace_gc: Option<tokio::sync::mpsc::UnboundedSender<String>>,
 }
 
-fn owner(obj: &Value) -> String {
-    format!("{}/{}", meta_str(obj, "namespace"), meta_str(obj, "name"))
-}
-
 fn invalid(def: &ResourceDef, obj: &Value, causes: Vec<Cause>) -> ApiError {
     ApiError::invalid(&def.group, &def.kind, meta_str(obj, "name"), causes)
 }
@@ -122,11 +117,11 @@ impl Ops {
                 _ => obj[field] = json!(expected),
             }
         }
-        let (mut obj, mut unknown) =
-            prune(def.strategy, &obj).map_err(|e| ApiError::bad_request(e.to_string()))?;
-        if def.strategy == Strategy::Service {
-            unknown.extend(service::drop_disabled_fields(&mut obj, self.minor));
-        }
+        let (mut obj, mut unknown) = def
+            .strategy
+            .prune(&obj)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        unknown.extend(def.strategy.drop_disabled_fields(&mut obj, self.minor));
         let warnings: Vec<String> = unknown.iter().map(|p| format!("unknown field {p:?}")).collect();
         let warnings = match fv {
             FieldValidation::Strict if !warnings.is_empty() => {
@@ -138,8 +133,8 @@ impl Ops {
             FieldValidation::Ignore => Vec::new(),
             _ => warnings,
         };
-        let mut obj = to_storage(def, obj);
-        defaults::set_defaults(def, &mut obj);
+        def.strategy.set_defaults(&mut obj);
+        let obj = def.strategy.to_storage(obj)?;
         Ok((obj, warnings))
     }
 
@@ -151,6 +146,7 @@ impl Ops {
         body: Value,
         opts: &WriteOpts,
     ) -> Result<Written, ApiError> {
+        def.strategy.check_create()?;
         let (mut obj, warnings) = self.decode(def, body, opts.field_validation)?;
         if def.namespaced {
             let ns = namespace.unwrap_or_default();
@@ -166,7 +162,7 @@ impl Ops {
             .store
             .write(|txn| self.create_in(txn, def, obj, opts, None))?;
         Ok(Written {
-            object: to_external(def, &stored),
+            object: def.to_external(&stored)?,
             created: true,
             warnings,
         })
@@ -185,21 +181,22 @@ impl Ops {
         if let Some(m) = managed {
             meta::meta_mut(&mut obj).insert("managedFields".into(), m);
         }
-        defaults::prepare_create(def, &mut obj);
+        def.strategy.prepare_create(&mut obj, def.status);
         let (ns, name) = (
             meta_str(&obj, "namespace").to_owned(),
             meta_str(&obj, "name").to_owned(),
         );
         let mut causes = meta::validate(def, &obj);
-        if def.strategy == Strategy::Service {
-            causes.extend(service::init_ip_families(&mut obj, None, &txn.alloc_families()));
-        }
-        causes.extend(defaults::validate(def, &obj, None, Target::Main, self.minor));
+        causes.extend(
+            def.strategy
+                .before_validate(&mut obj, None, Target::Main, txn, self.minor),
+        );
+        causes.extend(def.strategy.validate(&obj, None, Target::Main, self.minor));
         if !causes.is_empty() {
             return Err(invalid(def, &obj, causes));
         }
         if def.namespaced {
-            let ns_def = self.registry.builtin_def(Strategy::Namespace);
+            let ns_def = self.registry.builtin_def("", "namespaces");
             match txn.get(&ns_def.storage, "", &ns) {
                 None => return Err(ApiError::not_found(ns_def.qualified(), &ns)),
                 Some(n) if !n["metadata"]["deletionTimestamp"].is_null() => {
@@ -214,18 +211,11 @@ impl Ops {
         if txn.get(&def.storage, &ns, &name).is_some() {
             return Err(ApiError::already_exists(def.qualified(), &name));
         }
-        if def.strategy == Strategy::Service {
-            let who = owner(&obj);
-            if opts.dry_run {
-                txn.alloc().begin();
-            }
-            let causes = service::allocate(&mut obj, None, txn.alloc(), &who);
-            if opts.dry_run {
-                txn.alloc().rollback();
-            }
-            if !causes.is_empty() {
-                return Err(invalid(def, &obj, causes));
-            }
+        let causes = def
+            .strategy
+            .allocate(&mut obj, None, Target::Main, txn, opts.dry_run);
+        if !causes.is_empty() {
+            return Err(invalid(def, &obj, causes));
         }
         if opts.dry_run {
             return Ok(obj);
@@ -261,10 +251,10 @@ impl Ops {
         }
         self.store.write(|txn| {
             let Some(old) = txn.get(&def.storage, namespace, name) else {
-                if def.allow_create_on_update() && target == Target::Main {
+                if def.strategy.allow_create_on_update() && target == Target::Main {
                     let stored = self.create_in(txn, def, obj, opts, None)?;
                     return Ok(Written {
-                        object: to_external(def, &stored),
+                        object: def.to_external(&stored)?,
                         created: true,
                         warnings,
                     });
@@ -272,7 +262,7 @@ impl Ops {
                 return Err(ApiError::not_found(def.qualified(), name));
             };
             let rv = meta_str(&obj, "resourceVersion").to_owned();
-            if rv.is_empty() && !def.allow_unconditional_update() {
+            if rv.is_empty() && !def.strategy.allow_unconditional_update() {
                 let c = Cause::invalid(
                     "metadata.resourceVersion",
                     &json!(0),
@@ -282,7 +272,7 @@ impl Ops {
             }
             let stored = self.update_in(txn, def, obj, &old, target, opts)?;
             Ok(Written {
-                object: to_external(def, &stored),
+                object: def.to_external(&stored)?,
                 created: false,
                 warnings,
             })
@@ -314,34 +304,22 @@ impl Ops {
             );
             return Err(ApiError::conflict(def.qualified(), &name, &msg));
         }
-        defaults::prepare_update(def, &mut new, old, target);
+        def.strategy.prepare_update(&mut new, old, target, def.status);
         meta::prepare_update(&mut new, old);
         let mut causes = meta::validate(def, &new);
-        if def.strategy == Strategy::Service && target == Target::Main {
-            causes.extend(service::init_ip_families(
-                &mut new,
-                Some(old),
-                &txn.alloc_families(),
-            ));
-        }
-        if def.strategy == Strategy::Service && target == Target::Status {
-            service::default_status(&mut new, self.minor);
-        }
-        causes.extend(defaults::validate(def, &new, Some(old), target, self.minor));
+        causes.extend(
+            def.strategy
+                .before_validate(&mut new, Some(old), target, txn, self.minor),
+        );
+        causes.extend(def.strategy.validate(&new, Some(old), target, self.minor));
         if !causes.is_empty() {
             return Err(invalid(def, &new, causes));
         }
-        if def.strategy == Strategy::Service && target == Target::Main {
-            if opts.dry_run {
-                txn.alloc().begin();
-            }
-            let causes = service::allocate(&mut new, Some(old), txn.alloc(), &owner(old));
-            if opts.dry_run {
-                txn.alloc().rollback();
-            }
-            if !causes.is_empty() {
-                return Err(invalid(def, &new, causes));
-            }
+        let causes = def
+            .strategy
+            .allocate(&mut new, Some(old), target, txn, opts.dry_run);
+        if !causes.is_empty() {
+            return Err(invalid(def, &new, causes));
         }
         meta::bump_generation(def, &mut new, old);
         if opts.dry_run {
@@ -394,8 +372,7 @@ impl Ops {
                 )));
             }
         }
-        if ptype == PatchType::Strategic && def.strategy == Strategy::Custom && !is_builtin_group(&def.group)
-        {
+        if ptype == PatchType::Strategic && !def.strategy.strategic_merge() {
             return Err(ApiError::unsupported_media_type(
                 "application/strategic-merge-patch+json",
             ));
@@ -417,7 +394,7 @@ impl Ops {
                     time: &now,
                     subresource: None,
                 };
-                let managed = apply(def.strategy, &json!({"metadata": {}}), &cfg, &who)
+                let managed = apply(&*def.strategy, &json!({"metadata": {}}), &cfg, &who)
                     .map_err(|e| patch_error(def, name, e))?["metadata"]["managedFields"]
                     .clone();
                 let (mut obj, warnings) = self.decode(def, cfg, opts.field_validation)?;
@@ -426,12 +403,12 @@ impl Ops {
                 }
                 let stored = self.create_in(txn, def, obj, opts, Some(managed))?;
                 return Ok(Written {
-                    object: to_external(def, &stored),
+                    object: def.to_external(&stored)?,
                     created: true,
                     warnings,
                 });
             };
-            let current = to_external(def, &old);
+            let current = def.to_external(&old)?;
             let patched = match ptype {
                 PatchType::Merge => {
                     let mut t = current.clone();
@@ -441,7 +418,7 @@ impl Ops {
                 PatchType::Json => {
                     json_patch(&current, &patch).map_err(|e| patch_error(def, name, e.into()))?
                 }
-                PatchType::Strategic => strategic_merge_patch(def.strategy, &current, &patch)
+                PatchType::Strategic => strategic_merge_patch(&*def.strategy, &current, &patch)
                     .map_err(|e| patch_error(def, name, e.into()))?,
                 PatchType::Apply => {
                     let api_version = def.api_version();
@@ -452,7 +429,7 @@ impl Ops {
                         time: &now,
                         subresource: sub,
                     };
-                    apply(def.strategy, &current, &patch, &who).map_err(|e| patch_error(def, name, e))?
+                    apply(&*def.strategy, &current, &patch, &who).map_err(|e| patch_error(def, name, e))?
                 }
             };
             let managed = patched["metadata"]["managedFields"].clone();
@@ -471,7 +448,7 @@ impl Ops {
             }
             let stored = self.update_in(txn, def, obj, &old_for_update, target, opts)?;
             Ok(Written {
-                object: to_external(def, &stored),
+                object: def.to_external(&stored)?,
                 created: false,
                 warnings,
             })
@@ -500,29 +477,35 @@ impl Ops {
                 }
             }
             if dry_run {
-                return Ok(to_external(def, &old));
+                return def.to_external(&old);
             }
-            if def.strategy == Strategy::Pod {
-                match pod::graceful_delete(&old, options, SystemTime::now()) {
+            let mode = def.strategy.delete_mode();
+            match mode {
+                DeleteMode::Graceful => match pod::graceful_delete(&old, options, SystemTime::now()) {
                     GracefulDelete::NotGraceful => {}
-                    GracefulDelete::Pending => return Ok(to_external(def, &old)),
+                    GracefulDelete::Pending => return def.to_external(&old),
                     GracefulDelete::Mark(marked) => {
-                        return Ok(to_external(def, &txn.put(&def.storage, namespace, name, marked)));
+                        return def.to_external(&txn.put(&def.storage, namespace, name, marked));
                     }
+                },
+                DeleteMode::CustomResourceCleanup if old["metadata"]["deletionTimestamp"].is_null() => {
+                    let marked = crate::kinds::crd::mark_deleting(&old, SystemTime::now());
+                    return def.to_external(&txn.put(&def.storage, namespace, name, marked));
                 }
+                DeleteMode::Immediate | DeleteMode::Namespace | DeleteMode::CustomResourceCleanup => {}
             }
             let has_finalizers = old["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty());
             if has_finalizers {
                 if !old["metadata"]["deletionTimestamp"].is_null() {
-                    return Ok(to_external(def, &old));
+                    return def.to_external(&old);
                 }
                 let mut marked = (*old).clone();
                 let m = meta::meta_mut(&mut marked);
                 m.insert("deletionTimestamp".into(), json!(crate::time::rfc3339(SystemTime::now())));
                 m.insert("deletionGracePeriodSeconds".into(), json!(0));
-                return Ok(to_external(def, &txn.put(&def.storage, namespace, name, marked)));
+                return def.to_external(&txn.put(&def.storage, namespace, name, marked));
             }
-            if def.strategy == Strategy::Namespace {
+            if mode == DeleteMode::Namespace {
                 if let Some(gc) = &self.namespace_gc {
                     if !old["metadata"]["deletionTimestamp"].is_null() {
                         return Err(ApiError::conflict(def.qualified(), name, "The system is ensuring all content is removed from this namespace.  Upon completion, this namespace will automatically be purged by the system."));
@@ -533,26 +516,24 @@ impl Ops {
                     let stored = txn.put(&def.storage, namespace, name, marked);
                     // The receiver lives as long as the server; if it is gone nobody will purge anyway.
                     let _ = gc.send(name.to_owned());
-                    return Ok(to_external(def, &stored));
+                    return def.to_external(&stored);
                 }
                 self.cascade_namespace(txn, name);
             }
             let last = self.remove_in(txn, def, namespace, name).ok_or_else(|| ApiError::not_found(def.qualified(), name))?;
-            Ok(to_external(def, &last))
+            def.to_external(&last)
         })
     }
 
     fn remove_in(&self, txn: &mut Txn<'_>, def: &ResourceDef, ns: &str, name: &str) -> Option<Value> {
         let last = txn.remove(&def.storage, ns, name)?;
-        if def.strategy == Strategy::Service {
-            service::release(&last, txn.alloc(), &owner(&last));
-        }
+        def.strategy.on_removed(&last, txn);
         Some((*last).clone())
     }
 
     /// The namespace controller's work for a terminating namespace: its content, then itself, is deleted.
     pub fn purge_namespace(&self, name: &str) {
-        let def = self.registry.builtin_def(Strategy::Namespace).clone();
+        let def = self.registry.builtin_def("", "namespaces");
         self.store.write(|txn| {
             self.cascade_namespace(txn, name);
             self.remove_in(txn, &def, "", name);
@@ -563,26 +544,10 @@ impl Ops {
     fn cascade_namespace(&self, txn: &mut Txn<'_>, ns: &str) {
         for def in self.registry.storages().into_iter().filter(|d| d.namespaced) {
             for (kns, kname) in txn.keys(&def.storage, Some(ns)) {
-                self.remove_in(txn, def, &kns, &kname);
+                self.remove_in(txn, &def, &kns, &kname);
             }
         }
     }
-}
-
-/// Groups of kinds compiled into kube-apiserver: registered here as custom resources (e.g. Deployments for
-/// manifest tests), they still take strategic merge patches, as kubectl sends them for built-in kinds.
-fn is_builtin_group(group: &str) -> bool {
-    matches!(
-        group,
-        "" | "apps"
-            | "batch"
-            | "policy"
-            | "rbac.authorization.k8s.io"
-            | "networking.k8s.io"
-            | "storage.k8s.io"
-            | "scheduling.k8s.io"
-            | "admissionregistration.k8s.io"
-    )
 }
 
 fn patch_error(def: &ResourceDef, name: &str, e: ApplyError) -> ApiError {

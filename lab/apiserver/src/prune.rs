@@ -1,12 +1,10 @@
-//! Unknown-field pruning for built-in kinds: the object is decoded into the k8s-openapi type and encoded
+//! Unknown-field pruning for built-in kinds: the object is decoded into its k8s-openapi type and encoded
 //! again, which drops fields the schema does not have (as kube-apiserver's Go decoding does) and rejects
 //! values of the wrong type. The dropped paths feed `fieldValidation` (Ignore, Warn, Strict).
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-
-use crate::resources::Strategy;
 
 /// The decoded object could not be handled as its kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,24 +23,10 @@ fn round_trip<T: DeserializeOwned + Serialize>(obj: &Value) -> Result<Value, Str
     serde_json::to_value(&typed).map_err(|e| e.to_string())
 }
 
-/// Prunes `obj` (which must carry the right `apiVersion` and `kind`) and returns it with the list of
-/// dropped field paths (`spec.foo`, `spec.ports[0].bar`).
-pub fn prune(strategy: Strategy, obj: &Value) -> Result<(Value, Vec<String>), DecodeError> {
-    use k8s_openapi::api::{coordination, core, discovery, events};
-    let pruned = match strategy {
-        Strategy::Namespace => round_trip::<core::v1::Namespace>(obj),
-        Strategy::Service => round_trip::<core::v1::Service>(obj),
-        Strategy::Node => round_trip::<core::v1::Node>(obj),
-        Strategy::Pod => round_trip::<core::v1::Pod>(obj),
-        Strategy::ConfigMap => round_trip::<core::v1::ConfigMap>(obj),
-        Strategy::Secret => round_trip::<core::v1::Secret>(obj),
-        Strategy::Event => round_trip::<core::v1::Event>(obj),
-        Strategy::EventV1 => round_trip::<events::v1::Event>(obj),
-        Strategy::EndpointSlice => round_trip::<discovery::v1::EndpointSlice>(obj),
-        Strategy::Lease => round_trip::<coordination::v1::Lease>(obj),
-        Strategy::Custom => Ok(obj.clone()),
-    };
-    let pruned = pruned.map_err(|detail| DecodeError {
+/// Prunes `obj` (which must carry the right `apiVersion` and `kind`) by decoding it as `T`, and returns it with
+/// the list of dropped field paths (`spec.foo`, `spec.ports[0].bar`).
+pub fn prune_as<T: DeserializeOwned + Serialize>(obj: &Value) -> Result<(Value, Vec<String>), DecodeError> {
+    let pruned = round_trip::<T>(obj).map_err(|detail| DecodeError {
         kind: obj["kind"].as_str().unwrap_or_default().to_owned(),
         version: obj["apiVersion"].as_str().unwrap_or_default().to_owned(),
         detail,
@@ -85,18 +69,17 @@ fn is_empty_container(v: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1::Service;
     use serde_json::json;
 
     #[test]
     fn drops_unknown_fields_and_reports_them() {
         let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a", "bogus": 1},
                          "spec": {"ports": [{"port": 80, "extra": true}], "selector": {"app": "a"}, "nope": {}}});
-        let (p, dropped) = prune(Strategy::Service, &svc).unwrap();
+        let (p, dropped) = prune_as::<Service>(&svc).unwrap();
         assert_eq!(p["spec"]["ports"][0], json!({"port": 80}));
         assert_eq!(dropped, vec!["metadata.bogus", "spec.ports[0].extra"]);
         let bad = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a"}, "spec": {"ports": [{"port": "x"}]}});
-        assert!(prune(Strategy::Service, &bad).is_err());
-        let cr = json!({"apiVersion": "x/v1", "kind": "X", "anything": 1});
-        assert_eq!(prune(Strategy::Custom, &cr).unwrap(), (cr.clone(), vec![]));
+        assert!(prune_as::<Service>(&bad).is_err());
     }
 }

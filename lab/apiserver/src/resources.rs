@@ -1,53 +1,20 @@
-//! The resources the server serves: built-in kinds ferrolb uses and custom resources registered at start.
+//! The resources the server serves: the built-in kinds ferrolb uses ([`crate::kinds`]) and the custom resources of
+//! established CustomResourceDefinitions, which come and go while the server runs.
 //!
-//! A [`ResourceDef`] is one served group/version/resource. Several defs may share one storage table (core/v1 and
-//! events.k8s.io/v1 Events; the versions of a custom resource), the way kube-apiserver stores one internal form.
+//! A [`ResourceDef`] is one served group/version/resource with its [`Strategy`]. Several defs may share one storage
+//! table (core/v1 and events.k8s.io/v1 Events; the versions of a custom resource), the way kube-apiserver stores one
+//! form for all versions. The [`Registry`] is read on every request and changed only by the CRD controller (and at
+//! start): readers get `Arc`s of defs, so a def stays usable by a request or watch that holds it after it is gone.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 
-/// Which built-in behaviour (defaulting, validation, printing, pruning) a resource has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Strategy {
-    /// core/v1 Namespace.
-    Namespace,
-    /// core/v1 Service.
-    Service,
-    /// core/v1 Node.
-    Node,
-    /// core/v1 Pod (graceful deletion).
-    Pod,
-    /// core/v1 ConfigMap.
-    ConfigMap,
-    /// core/v1 Secret.
-    Secret,
-    /// core/v1 Event (the storage form of both Event APIs).
-    Event,
-    /// events.k8s.io/v1 Event, converted to and from the core form.
-    EventV1,
-    /// discovery.k8s.io/v1 EndpointSlice.
-    EndpointSlice,
-    /// coordination.k8s.io/v1 Lease.
-    Lease,
-    /// A custom resource (no schema pruning, generation on any non-metadata change).
-    Custom,
-}
-
-/// An `additionalPrinterColumns` entry of a custom resource.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PrinterColumn {
-    /// Column header.
-    pub name: String,
-    /// `string`, `integer`, `date`, …
-    pub type_: String,
-    /// A simple JSONPath such as `.spec.replicas`.
-    pub json_path: String,
-}
+use crate::strategy::Strategy;
 
 /// One served group/version/resource.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ResourceDef {
     /// API group, `""` for core.
     pub group: String,
@@ -59,6 +26,8 @@ pub struct ResourceDef {
     pub singular: String,
     /// Kind, e.g. `Service`.
     pub kind: String,
+    /// Kind of lists, e.g. `ServiceList`.
+    pub list_kind: String,
     /// Namespaced or cluster-scoped.
     pub namespaced: bool,
     /// kubectl short names (`svc`).
@@ -67,12 +36,13 @@ pub struct ResourceDef {
     pub categories: Vec<String>,
     /// Whether a `/status` subresource exists (main writes then ignore status).
     pub status: bool,
-    /// Built-in behaviour.
-    pub strategy: Strategy,
     /// The storage table shared by all representations of this resource.
     pub storage: String,
-    /// Printer columns (custom resources).
-    pub printer_columns: Vec<PrinterColumn>,
+    /// The kind's behaviour.
+    pub strategy: Arc<dyn Strategy>,
+    /// The CustomResourceDefinition this resource is served for (`None` for built-in kinds, including the
+    /// lab's emulated built-in kinds of [`crate::ServerConfig::crds`]).
+    pub crd: Option<String>,
 }
 
 impl ResourceDef {
@@ -95,65 +65,7 @@ impl ResourceDef {
 
     /// `services` or `leases.coordination.k8s.io`, as messages name the resource.
     pub fn qualified_display(&self) -> String {
-        if self.group.is_empty() {
-            self.plural.clone()
-        } else {
-            format!("{}.{}", self.plural, self.group)
-        }
-    }
-
-    /// Whether writes set `metadata.generation` (and bump it on spec changes).
-    pub fn has_generation(&self) -> bool {
-        matches!(
-            self.strategy,
-            Strategy::Service | Strategy::EndpointSlice | Strategy::Custom
-        )
-    }
-
-    /// `AllowCreateOnUpdate` of the kube-apiserver strategy.
-    pub fn allow_create_on_update(&self) -> bool {
-        matches!(
-            self.strategy,
-            Strategy::Lease | Strategy::Event | Strategy::EventV1
-        )
-    }
-
-    /// `AllowUnconditionalUpdate` of the kube-apiserver strategy.
-    pub fn allow_unconditional_update(&self) -> bool {
-        !matches!(self.strategy, Strategy::Lease | Strategy::Custom)
-    }
-
-    /// Field selector labels this resource supports besides `metadata.name` and `metadata.namespace`.
-    pub fn extra_field_labels(&self) -> &'static [&'static str] {
-        match self.strategy {
-            Strategy::Service => &["spec.clusterIP", "spec.type"],
-            Strategy::Secret => &["type"],
-            Strategy::Node => &["spec.unschedulable"],
-            Strategy::Pod => &[
-                "spec.nodeName",
-                "spec.restartPolicy",
-                "spec.schedulerName",
-                "spec.serviceAccountName",
-                "status.phase",
-                "status.podIP",
-                "status.nominatedNodeName",
-            ],
-            Strategy::Namespace => &["status.phase"],
-            Strategy::Event => &[
-                "involvedObject.kind",
-                "involvedObject.namespace",
-                "involvedObject.name",
-                "involvedObject.uid",
-                "involvedObject.apiVersion",
-                "involvedObject.resourceVersion",
-                "involvedObject.fieldPath",
-                "reason",
-                "reportingComponent",
-                "source",
-                "type",
-            ],
-            _ => &[],
-        }
+        storage_key(&self.group, &self.plural)
     }
 
     /// The verbs the resource supports, for discovery.
@@ -169,43 +81,15 @@ impl ResourceDef {
             "watch",
         ]
     }
-}
 
-fn builtin(
-    group: &str,
-    plural: &str,
-    kind: &str,
-    namespaced: bool,
-    short: &[&str],
-    status: bool,
-    strategy: Strategy,
-) -> ResourceDef {
-    let storage = if strategy == Strategy::EventV1 {
-        "events".to_owned()
-    } else {
-        storage_key(group, plural)
-    };
-    ResourceDef {
-        group: group.to_owned(),
-        version: "v1".to_owned(),
-        plural: plural.to_owned(),
-        singular: kind.to_ascii_lowercase(),
-        kind: kind.to_owned(),
-        namespaced,
-        short_names: short.iter().map(|s| (*s).to_owned()).collect(),
-        categories: if matches!(strategy, Strategy::Service | Strategy::Pod) {
-            vec!["all".to_owned()]
-        } else {
-            Vec::new()
-        },
-        status,
-        strategy,
-        storage,
-        printer_columns: Vec::new(),
+    /// A stored object as this def serves it.
+    pub fn to_external(&self, stored: &serde_json::Value) -> Result<serde_json::Value, crate::ApiError> {
+        self.strategy.to_external(stored)
     }
 }
 
-fn storage_key(group: &str, plural: &str) -> String {
+/// The storage table (and error name) of a resource: `services`, `leases.coordination.k8s.io`.
+pub fn storage_key(group: &str, plural: &str) -> String {
     if group.is_empty() {
         plural.to_owned()
     } else {
@@ -223,7 +107,7 @@ pub fn crds_from_yaml(text: &str) -> Result<Vec<CustomResourceDefinition>, Regis
         .collect()
 }
 
-/// A custom resource definition could not be registered.
+/// A resource could not be registered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegistryError {
     /// The definition could not be decoded.
@@ -237,151 +121,187 @@ pub enum RegistryError {
     Duplicate(String),
 }
 
-/// All served resources, looked up by group/version/plural.
-#[derive(Debug, Clone)]
-pub struct Registry {
+#[derive(Debug, Clone, Default)]
+struct Snapshot {
     defs: Vec<Arc<ResourceDef>>,
     by_gvr: HashMap<(String, String, String), usize>,
 }
 
-impl Default for Registry {
-    fn default() -> Self {
-        Self::builtin()
+impl Snapshot {
+    fn index(&mut self) {
+        self.by_gvr = self
+            .defs
+            .iter()
+            .enumerate()
+            .map(|(i, d)| ((d.group.clone(), d.version.clone(), d.plural.clone()), i))
+            .collect();
     }
 }
 
+/// All served resources, looked up by group/version/plural; custom resources are added and removed at run time.
+#[derive(Debug, Default)]
+pub struct Registry {
+    inner: RwLock<Snapshot>,
+}
+
 impl Registry {
-    /// The built-in resources: core Namespaces, Services, Nodes, Pods, ConfigMaps, Secrets, Events; events.k8s.io/v1
-    /// Events; discovery.k8s.io/v1 EndpointSlices; coordination.k8s.io/v1 Leases.
+    /// The built-in resources ([`crate::kinds::builtin_defs`]).
     pub fn builtin() -> Self {
-        use Strategy::*;
-        let defs = [
-            builtin("", "namespaces", "Namespace", false, &["ns"], true, Namespace),
-            builtin("", "services", "Service", true, &["svc"], true, Service),
-            builtin("", "nodes", "Node", false, &["no"], true, Node),
-            builtin("", "pods", "Pod", true, &["po"], true, Pod),
-            builtin("", "configmaps", "ConfigMap", true, &["cm"], false, ConfigMap),
-            builtin("", "secrets", "Secret", true, &[], false, Secret),
-            builtin("", "events", "Event", true, &["ev"], false, Event),
-            builtin("events.k8s.io", "events", "Event", true, &["ev"], false, EventV1),
-            builtin(
-                "discovery.k8s.io",
-                "endpointslices",
-                "EndpointSlice",
-                true,
-                &[],
-                false,
-                EndpointSlice,
-            ),
-            builtin("coordination.k8s.io", "leases", "Lease", true, &[], false, Lease),
-        ];
-        let mut r = Registry {
-            defs: Vec::new(),
-            by_gvr: HashMap::new(),
-        };
-        for d in defs {
+        let r = Registry::default();
+        for d in crate::kinds::builtin_defs() {
             r.insert(d)
                 .unwrap_or_else(|_| unreachable!("built-in resources are distinct"));
         }
         r
     }
 
-    fn insert(&mut self, def: ResourceDef) -> Result<(), RegistryError> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Snapshot> {
+        // A panic while holding the lock would be a bug in this crate; the data stays usable.
+        self.inner.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Snapshot> {
+        self.inner.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds a def; an already served group/version/resource is an error.
+    pub fn insert(&self, def: ResourceDef) -> Result<(), RegistryError> {
+        let mut s = self.write();
         let key = (def.group.clone(), def.version.clone(), def.plural.clone());
-        if self.by_gvr.contains_key(&key) {
+        if s.by_gvr.contains_key(&key) {
             return Err(RegistryError::Duplicate(format!(
                 "{}/{}",
                 def.api_version(),
                 def.plural
             )));
         }
-        self.by_gvr.insert(key, self.defs.len());
-        self.defs.push(Arc::new(def));
+        let at = s.defs.len();
+        s.by_gvr.insert(key, at);
+        s.defs.push(Arc::new(def));
         Ok(())
     }
 
-    /// Registers every served version of a CustomResourceDefinition (storage shared, no conversion: the
-    /// `None` conversion strategy, which only rewrites `apiVersion`).
-    pub fn register_crd(&mut self, crd: &CustomResourceDefinition) -> Result<(), RegistryError> {
-        let spec = &crd.spec;
-        let served: Vec<_> = spec.versions.iter().filter(|v| v.served).collect();
-        if served.is_empty() {
-            return Err(RegistryError::NoServedVersion(spec.names.plural.clone()));
+    /// Serves `defs` for CRD `crd`, replacing what it served before. A group/version/resource served by a
+    /// built-in kind or another CRD is left to it (as kube-apiserver's built-in handlers win).
+    pub fn set_custom(&self, crd: &str, defs: Vec<ResourceDef>) {
+        let mut s = self.write();
+        s.defs.retain(|d| d.crd.as_deref() != Some(crd));
+        s.index();
+        for d in defs {
+            let key = (d.group.clone(), d.version.clone(), d.plural.clone());
+            if !s.by_gvr.contains_key(&key) {
+                let at = s.defs.len();
+                s.by_gvr.insert(key, at);
+                s.defs.push(Arc::new(d));
+            }
         }
-        for v in served {
-            let status = v.subresources.as_ref().is_some_and(|s| s.status.is_some());
-            let printer_columns = v
-                .additional_printer_columns
-                .iter()
-                .flatten()
-                .map(|c| PrinterColumn {
-                    name: c.name.clone(),
-                    type_: c.type_.clone(),
-                    json_path: c.json_path.clone(),
-                })
-                .collect();
-            self.insert(ResourceDef {
-                group: spec.group.clone(),
-                version: v.name.clone(),
-                plural: spec.names.plural.clone(),
-                singular: spec
-                    .names
-                    .singular
-                    .clone()
-                    .unwrap_or_else(|| spec.names.kind.to_ascii_lowercase()),
-                kind: spec.names.kind.clone(),
-                namespaced: spec.scope == "Namespaced",
-                short_names: spec.names.short_names.clone().unwrap_or_default(),
-                categories: spec.names.categories.clone().unwrap_or_default(),
-                status,
-                strategy: Strategy::Custom,
-                storage: storage_key(&spec.group, &spec.names.plural),
-                printer_columns,
-            })?;
-        }
-        Ok(())
     }
 
-    /// The def for a group/version/plural.
-    pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<&Arc<ResourceDef>> {
-        self.by_gvr
-            .get(&(group.to_owned(), version.to_owned(), plural.to_owned()))
-            .map(|&i| &self.defs[i])
+    /// Stops serving what CRD `crd` served.
+    pub fn remove_custom(&self, crd: &str) {
+        let mut s = self.write();
+        s.defs.retain(|d| d.crd.as_deref() != Some(crd));
+        s.index();
     }
 
-    /// The core/v1 def of a built-in strategy (used for cascades and bootstrap objects).
-    pub fn builtin_def(&self, strategy: Strategy) -> &Arc<ResourceDef> {
-        self.defs
+    /// The defs CRD `crd` serves.
+    pub fn custom(&self, crd: &str) -> Vec<Arc<ResourceDef>> {
+        self.read()
+            .defs
             .iter()
-            .find(|d| d.strategy == strategy)
-            .unwrap_or_else(|| unreachable!("built-in strategies are always registered"))
-    }
-
-    /// Every served def, in registration order.
-    pub fn all(&self) -> &[Arc<ResourceDef>] {
-        &self.defs
-    }
-
-    /// The distinct storage tables, each with the def that names its storage form.
-    pub fn storages(&self) -> Vec<&Arc<ResourceDef>> {
-        let mut seen = std::collections::HashSet::new();
-        self.defs
-            .iter()
-            .filter(|d| d.strategy != Strategy::EventV1 && seen.insert(d.storage.clone()))
+            .filter(|d| d.crd.as_deref() == Some(crd))
+            .cloned()
             .collect()
     }
 
-    /// Groups in order of first registration, each with its versions (preferred first).
+    /// The def for a group/version/plural.
+    pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<Arc<ResourceDef>> {
+        let s = self.read();
+        s.by_gvr
+            .get(&(group.to_owned(), version.to_owned(), plural.to_owned()))
+            .map(|&i| s.defs[i].clone())
+    }
+
+    /// A built-in def (core/v1 `namespaces`, apiextensions.k8s.io/v1 `customresourcedefinitions`, …).
+    pub fn builtin_def(&self, group: &str, plural: &str) -> Arc<ResourceDef> {
+        self.get(group, "v1", plural)
+            .unwrap_or_else(|| unreachable!("built-in resource {plural} is always registered"))
+    }
+
+    /// Every served def, in registration order.
+    pub fn all(&self) -> Vec<Arc<ResourceDef>> {
+        self.read().defs.clone()
+    }
+
+    /// The distinct storage tables, each with the first def that serves it.
+    pub fn storages(&self) -> Vec<Arc<ResourceDef>> {
+        let mut seen = std::collections::HashSet::new();
+        self.read()
+            .defs
+            .iter()
+            .filter(|d| seen.insert(d.storage.clone()))
+            .cloned()
+            .collect()
+    }
+
+    /// Groups in order of first registration, each with its versions, preferred first (kube-aware version
+    /// priority for the groups of custom resources).
     pub fn groups(&self) -> Vec<(String, Vec<String>)> {
-        let mut out: Vec<(String, Vec<String>)> = Vec::new();
-        for d in &self.defs {
-            match out.iter_mut().find(|(g, _)| *g == d.group) {
-                Some((_, vs)) if !vs.contains(&d.version) => vs.push(d.version.clone()),
-                Some(_) => {}
-                None => out.push((d.group.clone(), vec![d.version.clone()])),
+        let s = self.read();
+        let mut out: Vec<(String, Vec<String>, bool)> = Vec::new();
+        for d in &s.defs {
+            match out.iter_mut().find(|(g, _, _)| *g == d.group) {
+                Some((_, vs, custom)) => {
+                    if !vs.contains(&d.version) {
+                        vs.push(d.version.clone());
+                    }
+                    *custom |= d.crd.is_some();
+                }
+                None => out.push((d.group.clone(), vec![d.version.clone()], d.crd.is_some())),
             }
         }
-        out
+        out.into_iter()
+            .map(|(g, mut vs, custom)| {
+                if custom {
+                    vs.sort_by_key(|v| version_priority(v));
+                }
+                (g, vs)
+            })
+            .collect()
+    }
+}
+
+/// Sort key of kube-aware version ordering (`v2` < `v1` < `v1beta2` < `v1beta1` < `v1alpha1` < `foo`): GA before
+/// beta before alpha, higher numbers first, versions not of that form last, alphabetically.
+pub fn version_priority(v: &str) -> (u8, std::cmp::Reverse<u64>, std::cmp::Reverse<u64>, String) {
+    let parsed = v.strip_prefix('v').and_then(|rest| {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let major: u64 = rest.get(..digits)?.parse().ok()?;
+        let tail = &rest[digits..];
+        if tail.is_empty() {
+            return Some((0, major, 0));
+        }
+        let (level, num) = if let Some(n) = tail.strip_prefix("beta") {
+            (1, n)
+        } else if let Some(n) = tail.strip_prefix("alpha") {
+            (2, n)
+        } else {
+            return None;
+        };
+        let minor: u64 = if num.is_empty() { 0 } else { num.parse().ok()? };
+        if num.starts_with('0') {
+            return None;
+        }
+        Some((level, major, minor))
+    });
+    match parsed {
+        Some((level, major, minor)) if major > 0 => (
+            level,
+            std::cmp::Reverse(major),
+            std::cmp::Reverse(minor),
+            String::new(),
+        ),
+        _ => (3, std::cmp::Reverse(0), std::cmp::Reverse(0), v.to_owned()),
     }
 }
 
@@ -394,9 +314,7 @@ mod tests {
         let yaml = "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n---\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: things.ferrolb.io}\nspec:\n  group: ferrolb.io\n  scope: Namespaced\n  names: {plural: things, kind: Thing}\n  versions:\n  - {name: v1, served: true, storage: true}\n";
         let crds = crds_from_yaml(yaml).unwrap();
         assert_eq!(crds.len(), 1);
-        let mut r = Registry::builtin();
-        r.register_crd(&crds[0]).unwrap();
-        assert!(r.get("ferrolb.io", "v1", "things").unwrap().namespaced);
+        assert_eq!(crds[0].spec.names.plural, "things");
         assert!(matches!(
             crds_from_yaml("kind: CustomResourceDefinition\nspec: 3\n"),
             Err(RegistryError::BadDefinition(_))
@@ -404,8 +322,8 @@ mod tests {
     }
 
     #[test]
-    fn events_share_storage_and_crds_register_per_version() {
-        let mut r = Registry::builtin();
+    fn events_share_storage_and_builtins_are_distinct() {
+        let r = Registry::builtin();
         assert_eq!(
             r.get("", "v1", "events").unwrap().storage,
             r.get("events.k8s.io", "v1", "events").unwrap().storage
@@ -414,26 +332,66 @@ mod tests {
             r.get("coordination.k8s.io", "v1", "leases").unwrap().storage,
             "leases.coordination.k8s.io"
         );
-        let crd: CustomResourceDefinition = serde_json::from_value(serde_json::json!({
-            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-            "metadata": {"name": "pools.ferrolb.io"},
-            "spec": {"group": "ferrolb.io", "scope": "Cluster",
-                     "names": {"plural": "pools", "kind": "Pool", "shortNames": ["pl"]},
-                     "versions": [
-                        {"name": "v1beta1", "served": true, "storage": true, "subresources": {"status": {}},
-                         "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}},
-                        {"name": "v1alpha1", "served": false, "storage": false}]}
-        }))
-        .unwrap();
-        r.register_crd(&crd).unwrap();
-        let d = r.get("ferrolb.io", "v1beta1", "pools").unwrap();
-        assert!(d.status && !d.namespaced);
-        assert_eq!(d.singular, "pool");
-        assert!(r.get("ferrolb.io", "v1alpha1", "pools").is_none());
-        assert!(matches!(r.register_crd(&crd), Err(RegistryError::Duplicate(_))));
+        assert_eq!(r.storages().len(), r.all().len() - 1);
+        assert!(matches!(
+            r.insert((*r.builtin_def("", "services")).clone()),
+            Err(RegistryError::Duplicate(_))
+        ));
+    }
+
+    #[test]
+    fn custom_defs_come_and_go_and_never_shadow_others() {
+        let r = Registry::builtin();
+        let mut pools = (*r.builtin_def("", "configmaps")).clone();
+        pools.group = "ferrolb.io".into();
+        pools.plural = "pools".into();
+        pools.crd = Some("pools.ferrolb.io".into());
+        let mut v2 = pools.clone();
+        v2.version = "v1beta2".into();
+        let mut clash = (*r.builtin_def("", "services")).clone();
+        clash.crd = Some("pools.ferrolb.io".into());
+        r.set_custom("pools.ferrolb.io", vec![pools.clone(), v2, clash]);
+        assert_eq!(r.custom("pools.ferrolb.io").len(), 2);
+        assert!(r.get("", "v1", "services").unwrap().crd.is_none());
         assert_eq!(
             r.groups().last().unwrap(),
-            &("ferrolb.io".to_owned(), vec!["v1beta1".to_owned()])
+            &(
+                "ferrolb.io".to_owned(),
+                vec!["v1".to_owned(), "v1beta2".to_owned()]
+            )
+        );
+        r.set_custom("pools.ferrolb.io", vec![pools]);
+        assert!(r.get("ferrolb.io", "v1beta2", "pools").is_none());
+        r.remove_custom("pools.ferrolb.io");
+        assert!(r.get("ferrolb.io", "v1", "pools").is_none());
+        assert!(r.get("", "v1", "services").is_some());
+    }
+
+    #[test]
+    fn versions_sort_like_kube_apiserver() {
+        let mut vs = vec![
+            "v1alpha1",
+            "foo",
+            "v1beta1",
+            "v2",
+            "v1",
+            "v1beta2",
+            "v10alpha3",
+            "v11",
+        ];
+        vs.sort_by_key(|v| version_priority(v));
+        assert_eq!(
+            vs,
+            [
+                "v11",
+                "v2",
+                "v1",
+                "v1beta2",
+                "v1beta1",
+                "v10alpha3",
+                "v1alpha1",
+                "foo"
+            ]
         );
     }
 }

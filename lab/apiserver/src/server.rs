@@ -16,12 +16,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::audit::AuditLog;
-use crate::convert::to_external;
 use crate::defaults::service::Allocator;
 use crate::http::{AppState, Tokens, handle};
 use crate::meta::random_suffix;
 use crate::ops::{Ops, WriteOpts};
-use crate::resources::{Registry, RegistryError, Strategy};
+use crate::resources::{Registry, RegistryError};
 use crate::store::Store;
 
 /// Why the server could not start.
@@ -54,6 +53,14 @@ pub enum StartError {
     /// A bootstrap object was rejected (a bug or an impossible service CIDR).
     #[error("bootstrap object {0}: {1}")]
     Bootstrap(String, crate::error::ApiError),
+    /// A CustomResourceDefinition of [`ServerConfig::crds`] was refused, as kube-apiserver would refuse it.
+    #[error("custom resource definition {name}: {error}")]
+    Crd {
+        /// `metadata.name` of the CRD.
+        name: String,
+        /// Why (usually 422 with the causes).
+        error: crate::error::ApiError,
+    },
 }
 
 /// Server settings.
@@ -128,9 +135,22 @@ impl ApiServer {
     /// Builds the store, registers resources and creates the bootstrap objects (namespaces `default`,
     /// `kube-system`, `kube-public`, `kube-node-lease`; Service `default/kubernetes`).
     pub fn new(config: ServerConfig) -> Result<Self, StartError> {
-        let mut registry = Registry::builtin();
-        for crd in &config.crds {
-            registry.register_crd(crd)?;
+        let registry = Registry::builtin();
+        let (emulated, crds): (Vec<_>, Vec<_>) = config
+            .crds
+            .iter()
+            .cloned()
+            .partition(|c| crate::kinds::custom::is_builtin_group(&c.spec.group));
+        for crd in &emulated {
+            let json = serde_json::to_value(crd).map_err(|e| RegistryError::BadDefinition(e.to_string()))?;
+            let defs =
+                crate::kinds::custom::defs_for_crd(&json, true, false, config.version_minor, &|_, _| false);
+            if defs.is_empty() {
+                return Err(RegistryError::NoServedVersion(crd.spec.names.plural.clone()).into());
+            }
+            for def in defs {
+                registry.insert(def)?;
+            }
         }
         let storages = registry
             .storages()
@@ -154,23 +174,46 @@ impl ApiServer {
         };
         let server = ApiServer { ops, config, audit };
         server.bootstrap()?;
+        server.install_crds(&crds)?;
         Ok(server)
     }
 
     fn bootstrap(&self) -> Result<(), StartError> {
-        let ns_def = self.ops.registry.builtin_def(Strategy::Namespace).clone();
+        let ns_def = self.ops.registry.builtin_def("", "namespaces");
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             let obj = json!({"metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}}});
             self.ops
                 .create(&ns_def, None, obj, &WriteOpts::default())
                 .map_err(|e| StartError::Bootstrap(format!("namespace {ns}"), e))?;
         }
-        let svc_def = self.ops.registry.builtin_def(Strategy::Service).clone();
+        let svc_def = self.ops.registry.builtin_def("", "services");
         let svc = json!({"metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
                          "spec": {"ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]}});
         self.ops
             .create(&svc_def, Some("default"), svc, &WriteOpts::default())
             .map_err(|e| StartError::Bootstrap("service default/kubernetes".into(), e))?;
+        Ok(())
+    }
+
+    /// Creates the CRDs of [`ServerConfig::crds`] (other than emulated built-in kinds) through the API, and runs
+    /// the CRD controller until they are established: they are served from the first request.
+    fn install_crds(&self, crds: &[CustomResourceDefinition]) -> Result<(), StartError> {
+        let def = self
+            .ops
+            .registry
+            .builtin_def("apiextensions.k8s.io", "customresourcedefinitions");
+        for crd in crds {
+            let name = crd.metadata.name.clone().unwrap_or_default();
+            let body = serde_json::to_value(crd).map_err(|e| RegistryError::BadDefinition(e.to_string()))?;
+            self.ops
+                .create(&def, None, body, &WriteOpts::default())
+                .map_err(|error| StartError::Crd { name, error })?;
+        }
+        let mut controller = crate::crd::controller::CrdController::default();
+        // names, then establishing, then serving: a few passes settle every CRD
+        for _ in 0..4 {
+            controller.reconcile(&self.ops);
+        }
         Ok(())
     }
 
@@ -217,6 +260,7 @@ impl ApiServer {
         let (gc_tx, gc_rx) = tokio::sync::mpsc::unbounded_channel();
         self.ops.namespace_gc = Some(gc_tx);
         let gc = tokio::spawn(namespace_controller(self.ops.clone(), gc_rx));
+        let crds = tokio::spawn(crd_controller(self.ops.clone(), shutdown_rx.clone()));
         let tokens = Tokens::default();
         for u in &self.config.users {
             tokens.insert(&new_token(), u);
@@ -275,6 +319,7 @@ impl ApiServer {
             shutdown: shutdown_tx,
             task: Some(task),
             gc,
+            crds,
         })
     }
 }
@@ -292,6 +337,34 @@ async fn namespace_controller(ops: Ops, mut rx: tokio::sync::mpsc::UnboundedRece
     }
 }
 
+/// How often the CRD controller looks again while a CRD's instances wait for their finalizers.
+const CRD_CLEANUP_POLL: Duration = Duration::from_millis(200);
+
+/// The CRD controller: a pass whenever the CRD table changes, polling while a deletion waits.
+async fn crd_controller(ops: Ops, mut shutdown: watch::Receiver<bool>) {
+    let def = ops
+        .registry
+        .builtin_def("apiextensions.k8s.io", "customresourcedefinitions");
+    let Some(mut changes) = ops.store.subscribe(&def.storage) else {
+        return;
+    };
+    let mut controller = crate::crd::controller::CrdController::default();
+    loop {
+        changes.borrow_and_update();
+        let again = controller.reconcile(&ops);
+        let poll = if again {
+            CRD_CLEANUP_POLL
+        } else {
+            Duration::from_secs(3600)
+        };
+        tokio::select! {
+            r = changes.changed() => if r.is_err() { return },
+            () = tokio::time::sleep(poll) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+    }
+}
+
 fn new_token() -> String {
     random_suffix(32)
 }
@@ -306,6 +379,7 @@ pub struct ServerHandle {
     shutdown: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
     gc: JoinHandle<()>,
+    crds: JoinHandle<()>,
 }
 
 impl ServerHandle {
@@ -347,7 +421,7 @@ impl ServerHandle {
         let ns = if def.namespaced { namespace } else { "" };
         self.store()
             .get(&def.storage, ns, name)
-            .map(|o| to_external(def, &o))
+            .and_then(|o| def.to_external(&o).ok())
     }
 
     /// The audit log.
@@ -412,6 +486,7 @@ impl ServerHandle {
 impl Drop for ServerHandle {
     fn drop(&mut self) {
         self.gc.abort();
+        self.crds.abort();
         self.shutdown.send_replace(true);
         if let Some(t) = self.task.take() {
             t.abort();

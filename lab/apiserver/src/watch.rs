@@ -17,8 +17,9 @@ use tokio::time::Instant;
 use crate::error::ApiError;
 use crate::store::{Change, EventType, Store, encode_event};
 
-/// Turns a stored object into what the watcher asked for (external version, Table, metadata).
-pub type Render = Arc<dyn Fn(&Value) -> Value + Send + Sync>;
+/// Turns a stored object into what the watcher asked for (external version, Table, metadata). An error (a
+/// failed conversion) is sent as an `ERROR` event and ends the watch.
+pub type Render = Arc<dyn Fn(&Value) -> Result<Value, ApiError> + Send + Sync>;
 
 /// Where a watch starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,9 +118,13 @@ pub fn watch_stream(
                     .map(|t| t.objects.values().cloned().collect::<Vec<_>>())
                     .unwrap_or_default()
             };
-            for o in objs.iter().filter(|o| (st.spec.filter)(o)) {
+            let selected: Vec<Arc<Value>> = objs.into_iter().filter(|o| (st.spec.filter)(o)).collect();
+            for o in &selected {
                 let line = st.line(EventType::Added, o, None);
                 st.pending.push_back(line);
+                if st.done {
+                    break;
+                }
             }
             if end_bookmark {
                 let b = st.bookmark(true);
@@ -131,11 +136,18 @@ pub fn watch_stream(
 }
 
 impl State {
-    fn line(&self, kind: EventType, obj: &Arc<Value>, change: Option<&Change>) -> Bytes {
+    /// The event line; a rendering error becomes the stream's last line, an `ERROR` event.
+    fn line(&mut self, kind: EventType, obj: &Arc<Value>, change: Option<&Change>) -> Bytes {
         match (&self.spec.render, change) {
             (None, Some(c)) if c.kind == kind => c.storage_line(),
             (None, _) => encode_event(kind.as_str(), obj),
-            (Some(r), _) => encode_event(kind.as_str(), &r(obj)),
+            (Some(r), _) => match r(obj) {
+                Ok(v) => encode_event(kind.as_str(), &v),
+                Err(e) => {
+                    self.done = true;
+                    encode_event("ERROR", &e.status())
+                }
+            },
         }
     }
 
@@ -179,6 +191,9 @@ impl State {
             if let Some(k) = kind {
                 let line = self.line(k, &c.object, Some(c));
                 self.pending.push_back(line);
+                if self.done {
+                    return true;
+                }
             }
             self.cursor = c.rv;
         }
@@ -213,7 +228,11 @@ impl State {
                 return None;
             }
             self.changes.borrow_and_update();
-            if !self.fetch() {
+            let fetched = self.fetch();
+            if self.done {
+                continue;
+            }
+            if !fetched {
                 let err = ApiError::expired(format!(
                     "too old resource version: {} ({})",
                     self.cursor,

@@ -4,8 +4,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-
+use common::kubectl::{Kubectl, kubectl_path, write};
 use common::{start, start_with};
 use ferrolb_apiserver::{ADMIN, ServerConfig, TlsConfig};
 
@@ -49,55 +48,6 @@ spec:
   holderIdentity: ctrl-0
   leaseDurationSeconds: 15
 "#;
-
-fn kubectl_path() -> Option<PathBuf> {
-    let candidates = std::env::var_os("PATH")
-        .map(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join("kubectl"))
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default();
-    candidates.into_iter().find(|p| p.is_file())
-}
-
-struct Kubectl {
-    bin: PathBuf,
-    dir: PathBuf,
-}
-
-impl Kubectl {
-    async fn run(&self, args: &[&str]) -> (bool, String) {
-        let out = tokio::process::Command::new(&self.bin)
-            .args(args)
-            .arg("--kubeconfig")
-            .arg(self.dir.join("kubeconfig"))
-            .arg("--cache-dir")
-            .arg(self.dir.join("cache"))
-            .env_remove("KUBECONFIG")
-            .kill_on_drop(true)
-            .output();
-        let out = common::within(60, "kubectl", out).await.expect("run kubectl");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), text)
-    }
-
-    async fn ok(&self, args: &[&str]) -> String {
-        let (ok, text) = self.run(args).await;
-        assert!(ok, "kubectl {args:?} failed:\n{text}");
-        text
-    }
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, text).expect("write file");
-    p.to_string_lossy().into_owned()
-}
 
 #[tokio::test]
 async fn kubectl_creates_lists_patches_and_deletes_from_yaml() {

@@ -1,8 +1,8 @@
 //! Property tests: parsers of client input never panic, and patches behave as their RFCs say.
 
+use ferrolb_apiserver::kinds::service::ServiceStrategy;
 use ferrolb_apiserver::patch::{json_patch, merge_patch, strategic_merge_patch};
 use ferrolb_apiserver::request_info::{parse_query, request_info};
-use ferrolb_apiserver::resources::Strategy as Kind;
 use ferrolb_apiserver::selector::{FieldSelector, LabelSelector};
 use ferrolb_apiserver::time::parse_rfc3339;
 use proptest::prelude::*;
@@ -40,7 +40,7 @@ proptest! {
         let mut t = target.clone();
         merge_patch(&mut t, &patch);
         let _ = json_patch(&target, &patch);
-        let _ = strategic_merge_patch(Kind::Service, &target, &patch);
+        let _ = strategic_merge_patch(&ServiceStrategy, &target, &patch);
     }
 
     #[test]

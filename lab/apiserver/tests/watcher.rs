@@ -146,7 +146,7 @@ async fn compaction_gives_410_and_the_watcher_relists() {
     server
         .ops()
         .create(
-            server.ops().registry.get("", "v1", "configmaps").unwrap(),
+            &server.ops().registry.get("", "v1", "configmaps").unwrap(),
             Some("default"),
             json!({"metadata": {"name": "during"}, "data": {}}),
             &Default::default(),

@@ -66,7 +66,10 @@ spec:
   scope: Namespaced
   names: {plural: things, kind: Thing}
   versions:
-  - {name: v1, served: true, storage: true}
+  - name: v1
+    served: true
+    storage: true
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
 ";
     std::fs::write(&crd, crd_yaml).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_ferrolb-lab"))

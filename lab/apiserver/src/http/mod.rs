@@ -199,10 +199,7 @@ async fn resource(
     body: bytes::Bytes,
 ) -> Response {
     let reg = app.ops.registry.clone();
-    let Some(def) = reg
-        .get(&info.api_group, &info.api_version, &info.resource)
-        .cloned()
-    else {
+    let Some(def) = reg.get(&info.api_group, &info.api_version, &info.resource) else {
         return error_response(&ApiError::no_route());
     };
     let sub_ok = info.subresource.is_empty() || (info.subresource == "status" && def.status);

@@ -16,34 +16,16 @@ use crate::store::{ListOptions, RvMatch};
 /// A selection predicate on stored objects.
 pub type Filter = Arc<dyn Fn(&Value) -> bool + Send + Sync>;
 
-/// The value of a supported field label on a stored object.
-pub fn field_value(obj: &Value, field: &str) -> String {
-    let path = match field {
-        "source" => "source.component",
-        f => f,
-    };
-    let mut cur = obj;
-    for p in path.split('.') {
-        cur = &cur[p];
-    }
-    match cur {
-        Value::String(s) => s.clone(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::Null if field == "spec.unschedulable" => "false".to_owned(),
-        _ => String::new(),
-    }
-}
-
 /// Namespace + `labelSelector` + `fieldSelector` as one predicate.
 pub fn filter(def: &ResourceDef, namespace: &str, q: &HashMap<String, String>) -> Result<Filter, ApiError> {
     let labels = LabelSelector::parse(q.get("labelSelector").map_or("", String::as_str))
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let fields = FieldSelector::parse(q.get("fieldSelector").map_or("", String::as_str))
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let extra = def.strategy.field_labels();
     for t in &fields.terms {
-        let known = matches!(t.field.as_str(), "metadata.name" | "metadata.namespace")
-            || def.extra_field_labels().contains(&t.field.as_str());
+        let known =
+            matches!(t.field.as_str(), "metadata.name" | "metadata.namespace") || extra.contains(&t.field);
         if !known {
             return Err(ApiError::bad_request(format!(
                 "field label not supported: {}",
@@ -52,6 +34,7 @@ pub fn filter(def: &ResourceDef, namespace: &str, q: &HashMap<String, String>) -
         }
     }
     let ns = namespace.to_owned();
+    let strategy = def.strategy.clone();
     Ok(Arc::new(move |obj: &Value| {
         if !ns.is_empty() && obj["metadata"]["namespace"].as_str() != Some(ns.as_str()) {
             return false;
@@ -67,7 +50,7 @@ pub fn filter(def: &ResourceDef, namespace: &str, q: &HashMap<String, String>) -
                 return false;
             }
         }
-        fields.matches(|f| field_value(obj, f))
+        fields.matches(|f| strategy.field_value(obj, f))
     }))
 }
 

@@ -11,7 +11,6 @@ use serde_json::{Value, json};
 
 use super::params::{self, Output};
 use super::{AppState, json_response};
-use crate::convert::{is_identity, to_external};
 use crate::error::ApiError;
 use crate::resources::ResourceDef;
 use crate::table::{self, IncludeObject};
@@ -41,7 +40,7 @@ pub(super) fn get(
         .store
         .get(&def.storage, ns, name)
         .ok_or_else(|| ApiError::not_found(def.qualified(), name))?;
-    let ext = to_external(def, &stored);
+    let ext = def.to_external(&stored)?;
     let body = match out {
         Output::Json => ext,
         Output::Metadata(v) => {
@@ -84,8 +83,12 @@ pub(super) fn list(
     }
     let body = match out {
         Output::Json => {
-            let items: Vec<Value> = page.items.iter().map(|o| to_external(def, o)).collect();
-            json!({"kind": format!("{}List", def.kind), "apiVersion": def.api_version(), "metadata": meta, "items": items})
+            let items = page
+                .items
+                .iter()
+                .map(|o| def.to_external(o))
+                .collect::<Result<Vec<Value>, ApiError>>()?;
+            json!({"kind": def.list_kind, "apiVersion": def.api_version(), "metadata": meta, "items": items})
         }
         Output::Metadata(v) => {
             let items: Vec<Value> = page
@@ -101,8 +104,8 @@ pub(super) fn list(
             let rows = page
                 .items
                 .iter()
-                .map(|o| table::row(def, o, &to_external(def, o), include, now))
-                .collect();
+                .map(|o| Ok(table::row(def, o, &def.to_external(o)?, include, now)))
+                .collect::<Result<Vec<Value>, ApiError>>()?;
             table::table(def, &v, rows, meta)
         }
     };
@@ -184,25 +187,25 @@ pub(super) fn watch(
         None => DEFAULT_WATCH_TIMEOUT,
     };
     let render: Option<Render> = match out {
-        Output::Json if is_identity(def, None) => None,
+        Output::Json if def.strategy.is_identity() => None,
         Output::Json => {
             let d = def.clone();
-            Some(Arc::new(move |o: &Value| to_external(&d, o)))
+            Some(Arc::new(move |o: &Value| d.to_external(o)))
         }
-        Output::Metadata(v) => Some(Arc::new(
-            move |o: &Value| json!({"kind": "PartialObjectMetadata", "apiVersion": v, "metadata": o["metadata"]}),
-        )),
+        Output::Metadata(v) => Some(Arc::new(move |o: &Value| {
+            Ok(json!({"kind": "PartialObjectMetadata", "apiVersion": v, "metadata": o["metadata"]}))
+        })),
         Output::Table(v) => {
             let d = def.clone();
             let include = IncludeObject::parse(q.get("includeObject").map(String::as_str));
             Some(Arc::new(move |o: &Value| {
-                let row = table::row(&d, o, &to_external(&d, o), include, SystemTime::now());
-                table::table(
+                let row = table::row(&d, o, &d.to_external(o)?, include, SystemTime::now());
+                Ok(table::table(
                     &d,
                     &v,
                     vec![row],
                     json!({"resourceVersion": o["metadata"]["resourceVersion"]}),
-                )
+                ))
             }))
         }
     };

@@ -163,7 +163,7 @@ pub(super) fn delete_collection(
             Err(e) => return Err(e),
         }
     }
-    let body = json!({"kind": format!("{}List", def.kind), "apiVersion": def.api_version(),
+    let body = json!({"kind": def.list_kind, "apiVersion": def.api_version(),
                       "metadata": {"resourceVersion": app.ops.store.resource_version().to_string()}, "items": items});
     Ok(json_response(200, &body, &[]))
 }

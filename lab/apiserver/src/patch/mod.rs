@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::resources::Strategy;
+use crate::strategy::Strategy;
 
 /// A patch could not be applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -171,45 +171,33 @@ pub fn json_patch(target: &Value, patch: &Value) -> Result<Value, PatchError> {
     Ok(doc)
 }
 
-/// How a list field merges in a strategic merge patch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a list field merges in a strategic merge patch (and how server-side apply tracks its elements).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ListStrategy {
     /// The patch's list replaces the original (also `listType=atomic`).
     Replace,
-    /// Elements are maps matched on this key.
-    MergeKey(&'static str),
-    /// Elements are scalars; the result is the union.
+    /// Elements are maps matched on these keys (`patchMergeKey`, `x-kubernetes-list-map-keys`).
+    MergeKey(Vec<String>),
+    /// Elements are scalars; the result is the union (`x-kubernetes-list-type: set`).
     MergePrimitive,
 }
 
-/// The list strategy of a field path (`["spec", "ports"]`) of a kind, from the Go struct tags.
-pub fn list_strategy(kind: Strategy, path: &[&str]) -> ListStrategy {
-    use ListStrategy::*;
-    match (kind, path) {
-        (_, ["metadata", "finalizers"]) => MergePrimitive,
-        (_, ["metadata", "ownerReferences"]) => MergeKey("uid"),
-        (Strategy::Service, ["spec", "ports"]) => MergeKey("port"),
-        (
-            Strategy::Service | Strategy::Node | Strategy::Namespace | Strategy::Pod,
-            ["status", "conditions"],
-        ) => MergeKey("type"),
-        (Strategy::Node, ["status", "addresses"]) => MergeKey("type"),
-        (Strategy::Node, ["spec", "taints"]) => Replace,
-        // Pod templates (Deployments, DaemonSets served as registered kinds).
-        (_, [.., "spec", "containers" | "initContainers"]) => MergeKey("name"),
-        (_, [.., "containers" | "initContainers", "env"]) => MergeKey("name"),
-        (_, [.., "containers" | "initContainers", "ports"]) => MergeKey("containerPort"),
-        (_, [.., "containers" | "initContainers", "volumeMounts"]) => MergeKey("mountPath"),
-        (_, [.., "spec", "volumes" | "imagePullSecrets"]) => MergeKey("name"),
-        _ => Replace,
+impl ListStrategy {
+    /// Maps matched on one key.
+    pub fn key(k: &str) -> Self {
+        ListStrategy::MergeKey(vec![k.to_owned()])
     }
 }
 
 const SET_ORDER: &str = "$setElementOrder/";
 const DELETE_PRIMITIVE: &str = "$deleteFromPrimitiveList/";
 
-/// Applies a strategic merge patch to `target` (the external form of an object of `kind`).
-pub fn strategic_merge_patch(kind: Strategy, target: &Value, patch: &Value) -> Result<Value, PatchError> {
+/// Applies a strategic merge patch to `target` (the external form of an object whose lists merge as `kind` says).
+pub fn strategic_merge_patch(
+    kind: &dyn Strategy,
+    target: &Value,
+    patch: &Value,
+) -> Result<Value, PatchError> {
     let p = patch
         .as_object()
         .ok_or_else(|| PatchError::BadPatch("strategic merge patch must be a JSON object".into()))?;
@@ -219,7 +207,7 @@ pub fn strategic_merge_patch(kind: Strategy, target: &Value, patch: &Value) -> R
 }
 
 fn merge_map(
-    kind: Strategy,
+    kind: &dyn Strategy,
     target: &mut Value,
     patch: &Map<String, Value>,
     path: &mut Vec<String>,
@@ -263,7 +251,7 @@ fn merge_map(
             continue;
         }
         path.push(k.clone());
-        let strat = list_strategy(kind, &path.iter().map(String::as_str).collect::<Vec<_>>());
+        let strat = kind.list_strategy(&path.iter().map(String::as_str).collect::<Vec<_>>());
         match v {
             Value::Object(pm) => {
                 let slot = t.entry(k.clone()).or_insert(Value::Null);
@@ -291,7 +279,7 @@ fn merge_map(
 }
 
 fn merge_list(
-    kind: Strategy,
+    kind: &dyn Strategy,
     strat: ListStrategy,
     orig: &[Value],
     patch: &[Value],
@@ -308,7 +296,7 @@ fn merge_list(
             .cloned()
             .collect());
     }
-    let mut out = match strat {
+    let mut out = match &strat {
         ListStrategy::Replace => return Ok(patch.to_vec()),
         ListStrategy::MergePrimitive => {
             let mut out = orig.to_vec();
@@ -319,16 +307,19 @@ fn merge_list(
             }
             out
         }
-        ListStrategy::MergeKey(key) => {
+        ListStrategy::MergeKey(keys) => {
             let mut out = orig.to_vec();
             for e in patch {
                 let pm = e.as_object().ok_or_else(|| {
                     PatchError::BadPatch(format!("list {} elements must be objects", path.join(".")))
                 })?;
-                let kv = pm.get(key).ok_or_else(|| {
-                    PatchError::BadPatch(format!("map: {pm:?} does not contain declared merge key: {key}"))
-                })?;
-                let pos = out.iter().position(|o| o.get(key) == Some(kv));
+                if let Some(missing) = keys.iter().find(|k| !pm.contains_key(k.as_str())) {
+                    return Err(PatchError::BadPatch(format!(
+                        "map: {pm:?} does not contain declared merge key: {missing}"
+                    )));
+                }
+                let same = |o: &Value| keys.iter().all(|k| o.get(k) == pm.get(k));
+                let pos = out.iter().position(same);
                 let delete = pm.get("$patch").and_then(Value::as_str) == Some("delete");
                 match (pos, delete) {
                     (Some(i), true) => {
@@ -347,16 +338,19 @@ fn merge_list(
         }
     };
     if let Some(order) = order {
-        let key = match strat {
+        let keys = match &strat {
             ListStrategy::MergeKey(k) => Some(k),
             _ => None,
         };
+        let probe = |e: &Value| -> Vec<Value> {
+            match keys {
+                Some(ks) => ks.iter().map(|k| e[k].clone()).collect(),
+                None => vec![e.clone()],
+            }
+        };
         let rank = |e: &Value| {
-            let probe = key.map_or(e, |k| &e[k]);
-            order
-                .iter()
-                .position(|o| key.map_or(o, |k| &o[k]) == probe)
-                .unwrap_or(usize::MAX)
+            let p = probe(e);
+            order.iter().position(|o| probe(o) == p).unwrap_or(usize::MAX)
         };
         out.sort_by_key(|e| rank(e));
     }

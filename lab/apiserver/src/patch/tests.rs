@@ -3,6 +3,8 @@
 use serde_json::json;
 
 use super::*;
+use crate::kinds::config::ConfigMapStrategy;
+use crate::kinds::service::ServiceStrategy;
 
 #[test]
 fn merge_patch_follows_rfc7386() {
@@ -57,7 +59,7 @@ fn strategic_merge_merges_ports_by_key_and_honours_directives() {
     let p = json!({"metadata": {"finalizers": ["b"], "labels": {"x": null, "y": "2"}},
                    "spec": {"ports": [{"port": 80, "name": "web"}, {"port": 443, "$patch": "delete"}, {"port": 8080, "name": "alt"}],
                             "ipFamilies": ["IPv6"]}});
-    let out = strategic_merge_patch(Strategy::Service, &svc, &p).unwrap();
+    let out = strategic_merge_patch(&ServiceStrategy, &svc, &p).unwrap();
     assert_eq!(out["metadata"]["finalizers"], json!(["a", "b"]));
     assert_eq!(out["metadata"]["labels"], json!({"y": "2"}));
     assert_eq!(
@@ -68,29 +70,29 @@ fn strategic_merge_merges_ports_by_key_and_honours_directives() {
 
     let p = json!({"spec": {"$setElementOrder/ports": [{"port": 8080}, {"port": 80}], "ports": [{"port": 8080, "name": "alt"}]},
                    "metadata": {"$deleteFromPrimitiveList/finalizers": ["b"]}});
-    let out2 = strategic_merge_patch(Strategy::Service, &out, &p).unwrap();
+    let out2 = strategic_merge_patch(&ServiceStrategy, &out, &p).unwrap();
     assert_eq!(out2["spec"]["ports"][0]["port"], 8080);
     assert_eq!(out2["metadata"]["finalizers"], json!(["a"]));
 
     let p = json!({"spec": {"$patch": "replace", "type": "ClusterIP"}});
     assert_eq!(
-        strategic_merge_patch(Strategy::Service, &svc, &p).unwrap()["spec"],
+        strategic_merge_patch(&ServiceStrategy, &svc, &p).unwrap()["spec"],
         json!({"type": "ClusterIP"})
     );
     let p = json!({"spec": {"$retainKeys": ["ipFamilies"], "ipFamilies": ["IPv4"]}});
     assert_eq!(
-        strategic_merge_patch(Strategy::Service, &svc, &p).unwrap()["spec"],
+        strategic_merge_patch(&ServiceStrategy, &svc, &p).unwrap()["spec"],
         json!({"ipFamilies": ["IPv4"]})
     );
     assert!(
         strategic_merge_patch(
-            Strategy::Service,
+            &ServiceStrategy,
             &svc,
             &json!({"spec": {"ports": [{"name": "nokey"}]}})
         )
         .is_err()
     );
-    assert!(strategic_merge_patch(Strategy::Service, &svc, &json!([])).is_err());
+    assert!(strategic_merge_patch(&ServiceStrategy, &svc, &json!([])).is_err());
 }
 
 #[test]
@@ -100,7 +102,7 @@ fn pod_template_lists_merge_by_their_keys() {
         "volumes": [{"name": "v", "emptyDir": {}}]}}}});
     let p = json!({"spec": {"template": {"spec": {
         "containers": [{"name": "controller", "image": "a:2", "env": [{"name": "Y", "value": "2"}]}]}}}});
-    let out = strategic_merge_patch(Strategy::Custom, &deploy, &p).unwrap();
+    let out = strategic_merge_patch(&ConfigMapStrategy, &deploy, &p).unwrap();
     let c = &out["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(c["image"], "a:2");
     assert_eq!(

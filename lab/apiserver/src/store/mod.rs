@@ -247,6 +247,24 @@ impl Store {
         self.lock().tables.get(storage).map(|t| t.notify.subscribe())
     }
 
+    /// Creates table `storage` if it does not exist; its history starts now (a watch from an older
+    /// resourceVersion gets 410).
+    pub fn ensure_table(&self, storage: &str) {
+        let mut inner = self.lock();
+        let rv = inner.rv;
+        inner.tables.entry(storage.to_owned()).or_insert_with(|| {
+            let mut t = Table::new();
+            t.compacted = rv;
+            t
+        });
+    }
+
+    /// Removes table `storage` and its objects (no events: its watches end, as kube-apiserver ends the
+    /// watches of a custom resource whose definition is gone).
+    pub fn drop_table(&self, storage: &str) {
+        self.lock().tables.remove(storage);
+    }
+
     /// Runs `f` as one transaction under the store lock.
     pub fn write<T>(&self, f: impl FnOnce(&mut Txn<'_>) -> T) -> T {
         let mut inner = self.lock();

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod kubectl;
+
 use std::future::Future;
 use std::time::Duration;
 
@@ -51,4 +53,46 @@ pub async fn within<T>(secs: u64, what: &str, fut: impl Future<Output = T>) -> T
     tokio::time::timeout(Duration::from_secs(secs), fut)
         .await
         .unwrap_or_else(|_| panic!("timed out after {secs}s: {what}"))
+}
+
+/// Creates a CustomResourceDefinition through the API and waits (at most 10 s) until it is Established.
+pub async fn install_crd(
+    client: &kube::Client,
+    crd: &k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+) -> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{Api, PostParams};
+    use kube::runtime::wait::{await_condition, conditions};
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let name = crd.metadata.name.clone().expect("CRD name");
+    api.create(&PostParams::default(), crd).await.expect("create CRD");
+    within(
+        10,
+        "CRD established",
+        await_condition(api.clone(), &name, conditions::is_crd_established()),
+    )
+    .await
+    .expect("watch CRD");
+    api.get(&name).await.expect("get CRD")
+}
+
+/// A CRD from MetalLB's published manifests (`tests/data`).
+pub fn metallb_crd(
+    file: &str,
+) -> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(file);
+    let text = std::fs::read_to_string(&path).expect("test data");
+    ferrolb_apiserver::resources::crds_from_yaml(&text)
+        .expect("CRD YAML")
+        .remove(0)
+}
+
+/// The HTTP status of a kube API error (panics on other errors).
+pub fn api_error(e: kube::Error) -> Box<kube::core::Status> {
+    match e {
+        kube::Error::Api(s) => s,
+        other => panic!("not an API error: {other:?}"),
+    }
 }
