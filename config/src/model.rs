@@ -392,6 +392,10 @@ pub struct Peer {
     pub bfd_profile: Option<String>,
     /// `ebgp-multihop` as given (default false; only allowed for eBGP peers, `asn != my_asn`).
     pub ebgp_multihop: bool,
+    /// MetalLB's `dualStackAddressFamily` (default false): one session carries both IPv4 and IPv6 unicast
+    /// (multiprotocol BGP for the family that is not the session's). Without it a session carries only the
+    /// routes of its own address's family. The legacy ConfigMap cannot set it.
+    pub dual_stack_address_family: bool,
     /// Nodes that peer with this router; empty means every node.
     pub node_selectors: Vec<LabelSelector>,
 }
@@ -411,6 +415,7 @@ impl fmt::Debug for Peer {
             .field("password", &self.password)
             .field("bfd_profile", &self.bfd_profile)
             .field("ebgp_multihop", &self.ebgp_multihop)
+            .field("dual_stack_address_family", &self.dual_stack_address_family)
             .field("node_selectors", &self.node_selectors)
             .finish()
     }

@@ -385,6 +385,7 @@ fn peer(i: usize, bfd_names: Vec<String>) -> impl Strategy<Value = Peer> {
                         }),
                         bfd_profile,
                         ebgp_multihop: multihop && asn != my_asn,
+                        dual_stack_address_family: false,
                         node_selectors,
                     }
                 },

@@ -34,7 +34,6 @@ use ferrolb_netlab::routers::protocol_name;
 use ferrolb_netlab::{BgpConfig, BgpRouter, Bird, Gobgpd, Lab, Netns, Peer, Tool, TopologySpec};
 use ferrolb_speaker::bgp::{BgpMetrics, BgpOptions, BgpSpeaker, BgpTarget, SocketFactory};
 use serde_json::Value;
-use socket2::{Protocol, Type};
 
 const ROUTER_AS: u32 = 64512;
 const NODE_AS: u32 = 64513;
@@ -285,8 +284,8 @@ fn main() {
     let ns: Netns = n1.ns().clone();
     let mut speaker = {
         let _guard = rt.enter();
-        let factory = SocketFactory::new(move |d| {
-            ns.socket(d, Type::STREAM, Some(Protocol::TCP))
+        let factory = SocketFactory::new(move |d, ty, protocol| {
+            ns.socket(d, ty, protocol)
                 .map_err(|e| std::io::Error::other(e.to_string()))
         });
         BgpSpeaker::new(
@@ -311,6 +310,7 @@ fn main() {
         password: None,
         bfd_profile: None,
         ebgp_multihop: false,
+        dual_stack_address_family: false,
         node_selectors: Vec::new(),
     };
     router_peer.router_id = Some(n1.ipv4());

@@ -227,6 +227,7 @@ pub(super) fn decode_peer(ctx: &mut Ctx, node: &Node, path: &str, bfd_names: &BT
             password,
             bfd_profile,
             ebgp_multihop,
+            dual_stack_address_family: false,
             node_selectors: node_selectors.unwrap_or_default(),
         });
     }

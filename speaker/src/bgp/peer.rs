@@ -232,6 +232,7 @@ mod tests {
             password: None,
             bfd_profile: None,
             ebgp_multihop: false,
+            dual_stack_address_family: false,
             node_selectors: Vec::new(),
         }
     }

@@ -1,9 +1,10 @@
 //! Opening the TCP connection to a peer: socket options first (TCP MD5, TTL, DSCP CS6, no Nagle), then bind
 //! and a non-blocking connect.
 //!
-//! Sockets come from a [`SocketFactory`], by default an ordinary TCP socket of the peer's family. Tests that
-//! run several speakers in one process pass a factory that creates each node's sockets inside that node's
-//! network namespace; the rest of the connection does not care where the socket was made.
+//! Sockets come from a [`SocketFactory`], by default an ordinary socket in the process's own network namespace
+//! (TCP for BGP, UDP for BFD). Tests that run several speakers in one process pass a factory that creates each
+//! node's sockets inside that node's network namespace; the rest of the code does not care where a socket was
+//! made.
 
 use std::fmt;
 use std::io;
@@ -19,26 +20,32 @@ use super::sockopt;
 /// DSCP CS6 (network control), as routers mark their own BGP packets.
 const TOS_CS6: u32 = 0xc0;
 
-/// Creates the (blocking, unbound) TCP socket for a connection of the given domain. It must return
-/// promptly: it runs on the session's task.
+/// The function behind a [`SocketFactory`].
+type MakeSocket = dyn Fn(Domain, Type, Option<Protocol>) -> io::Result<Socket> + Send + Sync;
+
+/// Creates the (blocking, unbound) sockets of the speaker's sessions: TCP for BGP connections, UDP for BFD. It
+/// must return promptly: it runs on the session's task.
 #[derive(Clone)]
-pub struct SocketFactory(Arc<dyn Fn(Domain) -> io::Result<Socket> + Send + Sync>);
+pub struct SocketFactory(Arc<MakeSocket>);
 
 impl SocketFactory {
-    /// A factory from a function.
-    pub fn new(f: impl Fn(Domain) -> io::Result<Socket> + Send + Sync + 'static) -> SocketFactory {
+    /// A factory from a function (`socket(2)`'s domain, type and protocol).
+    pub fn new(
+        f: impl Fn(Domain, Type, Option<Protocol>) -> io::Result<Socket> + Send + Sync + 'static,
+    ) -> SocketFactory {
         SocketFactory(Arc::new(f))
     }
 
-    fn create(&self, domain: Domain) -> io::Result<Socket> {
-        (self.0)(domain)
+    /// A socket of this domain, type and protocol.
+    pub fn create(&self, domain: Domain, ty: Type, protocol: Option<Protocol>) -> io::Result<Socket> {
+        (self.0)(domain, ty, protocol)
     }
 }
 
 impl Default for SocketFactory {
-    /// A TCP socket in the process's own network namespace.
+    /// Sockets in the process's own network namespace.
     fn default() -> Self {
-        SocketFactory::new(|domain| Socket::new(domain, Type::STREAM, Some(Protocol::TCP)))
+        SocketFactory::new(Socket::new)
     }
 }
 
@@ -113,7 +120,7 @@ pub fn configured_socket(t: &Transport, factory: &SocketFactory) -> Result<Socke
     let remote = t.remote;
     let err = |what| move |source| ConnectError::Socket { remote, what, source };
     let socket = factory
-        .create(Domain::for_address(remote))
+        .create(Domain::for_address(remote), Type::STREAM, Some(Protocol::TCP))
         .map_err(err("create"))?;
     socket.set_nonblocking(true).map_err(err("non-blocking"))?;
     if let Some(password) = &t.md5_password {

@@ -17,7 +17,6 @@ use ferrolb_netlab::{
     Session,
 };
 use ferrolb_speaker::bgp::{BgpMetrics, BgpOptions, BgpSpeaker, PeerStatus, SocketFactory};
-use socket2::{Protocol, Type};
 
 /// A multi-threaded runtime for the speakers (the test thread does the blocking lab calls).
 pub fn runtime() -> tokio::runtime::Runtime {
@@ -28,10 +27,10 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// TCP sockets created inside `ns`.
+/// Sockets (TCP for BGP, UDP for BFD) created inside `ns`.
 pub fn netns_factory(ns: Netns) -> SocketFactory {
-    SocketFactory::new(move |domain| {
-        ns.socket(domain, Type::STREAM, Some(Protocol::TCP))
+    SocketFactory::new(move |domain, ty, protocol| {
+        ns.socket(domain, ty, protocol)
             .map_err(|e| std::io::Error::other(e.to_string()))
     })
 }

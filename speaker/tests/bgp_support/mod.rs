@@ -28,6 +28,7 @@ pub fn peer(addr: SocketAddr, asn: u32, my_asn: u32) -> Peer {
         password: None,
         bfd_profile: None,
         ebgp_multihop: false,
+        dual_stack_address_family: false,
         node_selectors: Vec::new(),
     }
 }
