@@ -11,11 +11,12 @@
 //!
 //! Every `unsafe` block is a libc call on a descriptor this module owns, with pointers to properly sized,
 //! initialised locals; each says so in its `// SAFETY:` line. [`bpf`] holds the `bpf(2)` calls of the ARP fast
-//! path, under the same rules.
+//! path, and [`ttl`] the `recvmsg(2)` that reads a BFD packet's TTL, under the same rules.
 
 #![allow(unsafe_code)]
 
 pub mod bpf;
+pub mod ttl;
 
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -126,7 +127,7 @@ fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
-fn setsockopt<T>(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
+fn setsockopt<T>(fd: &impl AsRawFd, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
     let len = libc::socklen_t::try_from(size_of::<T>())
         .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: `fd` is an open socket we own; `value` points to a live, initialised `T` of `len` bytes that the
