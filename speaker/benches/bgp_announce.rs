@@ -330,6 +330,7 @@ fn main() {
                 )
             })
             .collect(),
+        ..BgpTarget::default()
     };
     speaker.set(&target(&[router_peer.clone()], &[]));
     bird.wait_established(2, WAIT).expect("both sessions up");

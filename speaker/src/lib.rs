@@ -40,6 +40,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod bfd;
 pub mod bgp;
 pub mod cli;
 pub mod election;

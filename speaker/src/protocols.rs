@@ -21,6 +21,12 @@ pub trait BgpAnnouncer: Send {
     /// Registers BGP mode's metrics in the speaker's registry (called once, before the first `set`).
     fn register_metrics(&self, _registry: &mut prometheus_client::registry::Registry) {}
 
+    /// The Events BGP mode emits on its own (a BFD session to a router failed), for the owner loop to publish;
+    /// called once at start.
+    fn take_events(&mut self) -> Option<tokio::sync::mpsc::Receiver<crate::k8s::events::SpeakerEvent>> {
+        None
+    }
+
     /// Whether any IP is advertised right now (one input of the shutdown decision).
     fn announcing(&self) -> bool {
         false

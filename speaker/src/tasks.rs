@@ -9,6 +9,7 @@
 //!                                              │        │   └──watch<Readiness>──▶ http (/metrics /healthz /readyz)
 //!                                              │        └──mpsc<Control>──▶ membership
 //!  layer2 task ──watch<OwnedSet> per interface──▶ responder ×interface (AF_PACKET ARP + NDP, GARP/NA)
+//!  BGP mode's BFD task ──mpsc<SpeakerEvent> (a BFD session failed)──▶ owner loop ──▶ events task
 //! ```
 //!
 //! The owner loop is the only writer of the index, the election result and the membership commands. It drains
@@ -110,6 +111,8 @@ struct Speaker {
     ml_view: watch::Receiver<membership::View>,
     ml_task: TaskHandle,
     events: EventPublisher<k8s::events::Reason>,
+    /// Events BGP mode emits on its own (BFD failures on this Node).
+    bgp_events: Option<mpsc::Receiver<k8s::events::SpeakerEvent>>,
     ready_tx: watch::Sender<Readiness>,
     ipvs_checked: bool,
     _tasks: Vec<TaskHandle>,
@@ -120,8 +123,9 @@ impl Speaker {
     async fn start(
         settings: RunSettings,
         client: kube::Client,
-        bgp: Option<Box<dyn BgpAnnouncer>>,
+        mut bgp: Option<Box<dyn BgpAnnouncer>>,
     ) -> Result<Speaker, RunError> {
+        let bgp_events = bgp.as_mut().and_then(|b| b.take_events());
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);
         let shared = registry.sub_registry_with_prefix("ferrolb");
@@ -188,6 +192,7 @@ impl Speaker {
             ml_view,
             ml_task,
             events,
+            bgp_events,
             ready_tx,
             ipvs_checked: false,
             _tasks: tasks,
@@ -225,6 +230,13 @@ impl Speaker {
                     let links = self.links_rx.borrow_and_update().clone();
                     self.check_ipvs(&links);
                     self.owner.input(Input::Links(links));
+                }
+                ev = async { match self.bgp_events.as_mut() { Some(rx) => rx.recv().await, None => std::future::pending().await } } => {
+                    match ev {
+                        Some(ev) => self.events.publish(ev),
+                        None => self.bgp_events = None,
+                    }
+                    continue;
                 }
                 () = &mut shutdown => break,
             }

@@ -107,6 +107,7 @@ fn target(
         node_addresses: node_addresses(lab, node),
         peers,
         prefixes: prefixes.iter().map(|(ip, a)| (*ip, vec![a.clone()])).collect(),
+        ..BgpTarget::default()
     }
 }
 

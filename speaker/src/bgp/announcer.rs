@@ -25,6 +25,11 @@ impl BgpTarget {
                 .advertised()
                 .map(|(ip, p)| (*ip, p.advertisements.clone()))
                 .collect(),
+            bfd_profiles: desired
+                .bfd_profiles
+                .iter()
+                .map(|p| (p.name.clone(), p.clone()))
+                .collect(),
         }
     }
 }
@@ -36,6 +41,10 @@ impl BgpAnnouncer for BgpSpeaker {
 
     fn register_metrics(&self, registry: &mut Registry) {
         self.metrics().register(registry);
+    }
+
+    fn take_events(&mut self) -> Option<tokio::sync::mpsc::Receiver<crate::k8s::events::SpeakerEvent>> {
+        BgpSpeaker::take_events(self)
     }
 
     fn announcing(&self) -> bool {
@@ -87,10 +96,15 @@ mod tests {
             ]),
             peers: Vec::new(),
             node_addresses: vec![ip("192.0.2.11")],
+            bfd_profiles: vec![ferrolb_config::BfdProfile::with_defaults("fast")],
         };
         let t = BgpTarget::from_election(&desired);
         assert_eq!(t.node_addresses, [ip("192.0.2.11")]);
         assert_eq!(t.prefixes.len(), 1);
         assert_eq!(t.prefixes[&ip("203.0.113.10")][0].local_pref, Some(200));
+        assert_eq!(
+            t.bfd_profiles["fast"],
+            ferrolb_config::BfdProfile::with_defaults("fast")
+        );
     }
 }

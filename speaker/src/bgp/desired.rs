@@ -13,12 +13,16 @@
 //! communities (standard and large, sorted) and the highest local-pref. It adds what depends on the session
 //! (RFC 4271 §5.1): NEXT_HOP is the session's local address (the IPv6 one, in MP_REACH, on an IPv6 session);
 //! AS_PATH is empty on iBGP and `[my-asn]` on eBGP; LOCAL_PREF is sent on iBGP only. A session advertises only
-//! prefixes of its own address family.
+//! prefixes of its own address family, unless the peer has `dualStackAddressFamily`: then the other family's
+//! prefixes go too (in MP_REACH), with the next hop [`other_family_next_hop`] chooses — for IPv6 over an IPv4
+//! session the node's global IPv6 address (what BIRD and FRR install directly), or, on a node without one,
+//! the IPv4-mapped IPv6 form of the session's address; for IPv4 over an IPv6 session the node's IPv4 address
+//! (a plain NEXT_HOP; a node without one sends no IPv4 routes there).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use ferrolb_config::{BgpAdvertisement, Peer};
+use ferrolb_config::{BfdProfile, BgpAdvertisement, Peer};
 use ferrolb_proto::bgp::{Community, LargeCommunity, RouteAttributes};
 use ipnet::IpNet;
 
@@ -32,6 +36,8 @@ pub struct BgpTarget {
     pub peers: Vec<Peer>,
     /// The service IPs this node advertises, each with its pool's bgp-advertisements.
     pub prefixes: BTreeMap<IpAddr, Vec<BgpAdvertisement>>,
+    /// The BFD profiles the peers name, by name.
+    pub bfd_profiles: BTreeMap<String, BfdProfile>,
 }
 
 /// The attributes of one advertised prefix that do not depend on the session.
@@ -163,8 +169,11 @@ fn is_advertisable(prefix: &IpNet) -> bool {
 pub struct SessionRouteContext<'a> {
     /// The peer's name (advertisements select peers by it).
     pub peer: &'a str,
-    /// The session's local address: the NEXT_HOP, and the family advertised.
+    /// The session's local address: the NEXT_HOP of its own family's prefixes.
     pub local_address: IpAddr,
+    /// The NEXT_HOP of the other family's prefixes, when the session carries both
+    /// (`dualStackAddressFamily`); `None`: only its own family's.
+    pub other_family_next_hop: Option<IpAddr>,
     /// Our ASN.
     pub local_asn: u32,
     /// The peer is in our AS.
@@ -180,16 +189,46 @@ pub fn session_routes(
     let as_path: Vec<u32> = if cxt.ibgp { Vec::new() } else { vec![cxt.local_asn] };
     adv.routes
         .keys()
-        .filter(|prefix| prefix.addr().is_ipv4() == ipv4)
         .filter_map(|prefix| {
+            let next_hop = if prefix.addr().is_ipv4() == ipv4 {
+                cxt.local_address
+            } else {
+                cxt.other_family_next_hop?
+            };
             let attrs = adv.for_peer(prefix, cxt.peer)?;
-            let mut route = RouteAttributes::new(as_path.clone(), cxt.local_address);
+            let mut route = RouteAttributes::new(as_path.clone(), next_hop);
             route.local_pref = if cxt.ibgp { attrs.local_pref } else { None };
             route.communities = attrs.communities;
             route.large_communities = attrs.large_communities;
             Some((*prefix, route))
         })
         .collect()
+}
+
+/// The next hop of the other family's prefixes on a dual-stack session from `local` (see the module docs):
+/// the first global unicast address of that family among `node_addresses`; for IPv6 over IPv4 without one,
+/// `local` as an IPv4-mapped IPv6 address.
+pub fn other_family_next_hop(local: IpAddr, node_addresses: &[IpAddr]) -> Option<IpAddr> {
+    let usable = |a: &&IpAddr| {
+        !a.is_loopback()
+            && !a.is_unspecified()
+            && !a.is_multicast()
+            && match a {
+                IpAddr::V4(v4) => !v4.is_link_local(),
+                IpAddr::V6(v6) => !v6.is_unicast_link_local(),
+            }
+    };
+    let of = |v6: bool| {
+        node_addresses
+            .iter()
+            .filter(usable)
+            .find(|a| a.is_ipv6() == v6)
+            .copied()
+    };
+    match local {
+        IpAddr::V4(v4) => of(true).or(Some(IpAddr::V6(v4.to_ipv6_mapped()))),
+        IpAddr::V6(_) => of(false),
+    }
 }
 
 #[cfg(test)]
@@ -297,6 +336,7 @@ mod tests {
         let cxt = |peer| SessionRouteContext {
             peer,
             local_address: "192.0.2.11".parse().unwrap(),
+            other_family_next_hop: None,
             local_asn: 64512,
             ibgp: true,
         };
@@ -353,6 +393,7 @@ mod tests {
         let cxt = SessionRouteContext {
             peer: "peer1",
             local_address: "192.0.2.11".parse().unwrap(),
+            other_family_next_hop: None,
             local_asn: 4_200_000_001,
             ibgp: false,
         };
@@ -375,6 +416,7 @@ mod tests {
         let cxt = SessionRouteContext {
             peer: "peer1",
             local_address: "2001:db8::11".parse().unwrap(),
+            other_family_next_hop: None,
             local_asn: 64512,
             ibgp: true,
         };
@@ -384,5 +426,49 @@ mod tests {
         assert!(r.as_path.is_empty());
         assert_eq!(r.local_pref, Some(150));
         assert_eq!(r.next_hop, cxt.local_address, "IPv6 next hop in MP_REACH");
+    }
+
+    #[test]
+    fn dual_stack_sessions_carry_the_other_family_with_its_next_hop() {
+        let t = target(&[
+            ("203.0.113.10", vec![adv(32, 128, None, &[])]),
+            ("2001:db8::100", vec![adv(32, 128, None, &[])]),
+        ]);
+        let a = Advertisements::from_target(&t);
+        let v6_node: IpAddr = "2001:db8::11".parse().unwrap();
+        let cxt = SessionRouteContext {
+            peer: "peer1",
+            local_address: "192.0.2.11".parse().unwrap(),
+            other_family_next_hop: Some(v6_node),
+            local_asn: 64513,
+            ibgp: false,
+        };
+        let routes = session_routes(&a, &cxt);
+        assert_eq!(routes.len(), 2, "both families on one IPv4 session");
+        assert_eq!(routes[&net("203.0.113.10/32")].next_hop, cxt.local_address);
+        assert_eq!(routes[&net("2001:db8::100/128")].next_hop, v6_node);
+    }
+
+    #[test]
+    fn the_other_family_next_hop_is_the_node_global_address_or_mapped() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let node = [ip("fe80::1"), ip("192.0.2.11"), ip("2001:db8::11")];
+        assert_eq!(
+            other_family_next_hop(ip("192.0.2.11"), &node),
+            Some(ip("2001:db8::11"))
+        );
+        assert_eq!(
+            other_family_next_hop(ip("2001:db8::11"), &node),
+            Some(ip("192.0.2.11"))
+        );
+        assert_eq!(
+            other_family_next_hop(ip("192.0.2.11"), &[ip("192.0.2.11"), ip("fe80::1")]),
+            Some(ip("::ffff:192.0.2.11")),
+            "no global IPv6 address: IPv4-mapped"
+        );
+        assert_eq!(
+            other_family_next_hop(ip("2001:db8::11"), &[ip("2001:db8::11")]),
+            None
+        );
     }
 }

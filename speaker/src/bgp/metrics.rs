@@ -51,9 +51,10 @@ pub struct PeerErrorLabels {
     pub reason: String,
 }
 
-/// The BGP metric families; clones share the series.
+/// The BGP metric families (and BFD's, which BGP mode runs); clones share the series.
 #[derive(Debug, Clone, Default)]
 pub struct BgpMetrics {
+    bfd: crate::bfd::BfdMetrics,
     session_up: Family<PeerLabels, Gauge>,
     session_state: Family<PeerLabels, Gauge>,
     announced_prefixes: Family<PeerLabels, Gauge>,
@@ -72,8 +73,9 @@ impl BgpMetrics {
         BgpMetrics::default()
     }
 
-    /// Registers every family under the `bgp` prefix of `registry`.
+    /// Registers every family under the `bgp` prefix of `registry`, and BFD's under `bfd`.
     pub fn register(&self, registry: &mut Registry) {
+        self.bfd.register(registry);
         let r = registry.sub_registry_with_prefix("bgp");
         r.register(
             "session_up",
@@ -127,6 +129,11 @@ impl BgpMetrics {
         );
     }
 
+    /// The BFD sessions' families.
+    pub fn bfd(&self) -> &crate::bfd::BfdMetrics {
+        &self.bfd
+    }
+
     /// The series of one peer.
     pub(crate) fn peer(&self, peer: SocketAddr) -> PeerMetrics {
         PeerMetrics {
@@ -140,7 +147,7 @@ impl BgpMetrics {
     /// Marks `peer` as refused for `reason` (`None`: clears every reason of `peer`).
     pub(crate) fn set_peer_error(&self, peer: SocketAddr, reason: Option<&'static str>) {
         let peer = peer.to_string();
-        for r in ["no_router_id", "invalid_session", "duplicate"] {
+        for r in super::PeerError::LABELS {
             let labels = PeerErrorLabels {
                 peer: peer.clone(),
                 reason: r.to_string(),

@@ -5,9 +5,13 @@
 //!   family (bound if the kernel has it, else the kernel chooses), else the kernel chooses.
 //! - TTL: 1 for eBGP without `ebgp-multihop` (directly connected, as RFC 4271 peers expect), 255 with it;
 //!   the system default for iBGP.
-//! - Timers from the config (hold time, keepalive); one address family, the peer address's, so that every
-//!   route's NEXT_HOP is the session's own local address; graceful restart with forwarding preserved (the data
-//!   path does not run through the speaker).
+//! - Timers from the config (hold time, keepalive); one address family, the peer address's, or both with
+//!   `dualStackAddressFamily` (see [`super::desired`] for the next hops of the other family); graceful restart
+//!   with forwarding preserved (the data path does not run through the speaker).
+//!
+//! - BFD: a peer with a `bfd-profile` gets a BFD session ([`crate::bfd::settings`]) from the same source
+//!   address, and its BGP session depends on it ([`PeerSettings::bfd`]); the profile's timers are not part of
+//!   the BGP settings, so changing them never resets BGP. `echo-mode` is refused: the peer gets no session.
 //!
 //! Sessions are keyed by the peer's address and port ([`PeerSettings::key`]): any other change to a peer
 //! changes its [`PeerSettings`] and resets that one session.
@@ -17,8 +21,12 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use ferrolb_config::Peer;
+use std::collections::BTreeMap;
+
+use ferrolb_config::{BfdProfile, Peer};
 use ferrolb_proto::bgp::{Backoff, ConfigError, Family, GracefulRestartConfig, Session, SessionConfig};
+
+use crate::bfd::{BfdKey, BfdSettings};
 
 /// How sessions behave beyond what the config says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +94,20 @@ pub struct PeerSettings {
     pub session: SessionConfig,
     /// The TCP connection.
     pub transport: Transport,
+    /// The BFD session the BGP session depends on: it starts only while that one is Up, and ends when it fails.
+    pub bfd: Option<BfdKey>,
+    /// With `dualStackAddressFamily`: the next hop of the other family's routes
+    /// ([`super::desired::other_family_next_hop`]); `None`: the session carries its own family only.
+    pub other_family_next_hop: Option<IpAddr>,
+}
+
+/// A peer's settings and, with a BFD profile, its BFD session's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The BGP session's.
+    pub settings: PeerSettings,
+    /// The BFD session's.
+    pub bfd: Option<BfdSettings>,
 }
 
 impl PeerSettings {
@@ -119,6 +141,33 @@ pub enum PeerError {
         /// The peer.
         peer: SocketAddr,
     },
+    /// The peer names a BFD profile the configuration does not have.
+    #[error("peer {peer}: unknown bfd-profile {profile:?}")]
+    UnknownBfdProfile {
+        /// The peer.
+        peer: SocketAddr,
+        /// The name.
+        profile: String,
+    },
+    /// The peer needs BFD, but BFD could not start on this node.
+    #[error("peer {peer}: {reason}")]
+    BfdUnavailable {
+        /// The peer.
+        peer: SocketAddr,
+        /// Why.
+        reason: String,
+    },
+    /// The peer's BFD profile asks for what ferrolb's BFD cannot do (`echo-mode`).
+    #[error("peer {peer}: bfd-profile {profile:?}: {source}")]
+    Bfd {
+        /// The peer.
+        peer: SocketAddr,
+        /// The profile.
+        profile: String,
+        /// Why.
+        #[source]
+        source: ferrolb_proto::bfd::ConfigError,
+    },
 }
 
 impl PeerError {
@@ -128,17 +177,37 @@ impl PeerError {
             PeerError::NoRouterId { .. } => "no_router_id",
             PeerError::Session { .. } => "invalid_session",
             PeerError::Duplicate { .. } => "duplicate",
+            PeerError::UnknownBfdProfile { .. } => "unknown_bfd_profile",
+            PeerError::BfdUnavailable { .. } => "bfd_unavailable",
+            PeerError::Bfd {
+                source: ferrolb_proto::bfd::ConfigError::EchoModeUnsupported,
+                ..
+            } => "bfd_echo_mode",
+            PeerError::Bfd { .. } => "invalid_bfd",
         }
     }
+
+    /// Every label [`PeerError::metric_label`] returns.
+    pub const LABELS: [&'static str; 7] = [
+        "no_router_id",
+        "invalid_session",
+        "duplicate",
+        "unknown_bfd_profile",
+        "bfd_unavailable",
+        "bfd_echo_mode",
+        "invalid_bfd",
+    ];
 }
 
-/// The settings of `peer`'s session on a node named `node` with `node_addresses`.
+/// The settings of `peer`'s session on a node named `node` with `node_addresses`, its BFD profile (if any)
+/// looked up in `bfd_profiles`.
 pub fn resolve(
     peer: &Peer,
     node: &str,
     node_addresses: &[IpAddr],
+    bfd_profiles: &BTreeMap<String, BfdProfile>,
     options: &SessionOptions,
-) -> Result<PeerSettings, PeerError> {
+) -> Result<Resolved, PeerError> {
     let remote = SocketAddr::new(peer.address, peer.port);
     let router_id = peer
         .router_id
@@ -154,7 +223,11 @@ pub fn resolve(
     let mut session = SessionConfig::new(peer.my_asn, peer.asn, router_id);
     session.hold_time = hold_time;
     session.keepalive_time = Some(if hold_time == 0 { 0 } else { keepalive });
-    session.families = vec![family];
+    session.families = if peer.dual_stack_address_family {
+        vec![Family::Ipv4Unicast, Family::Ipv6Unicast]
+    } else {
+        vec![family]
+    };
     // No N bit (RFC 8538): a restart keeps the routes anyway by closing without a NOTIFICATION (RFC 4724),
     // and with N negotiated a router would also keep them after a hold timer expiry — a node that lost power
     // would stay a next hop for the restart time on top of the hold time.
@@ -187,16 +260,43 @@ pub fn resolve(
         (true, true) => Some(255),
         (false, _) => None,
     };
-    Ok(PeerSettings {
-        name: peer.name.clone(),
-        session,
-        transport: Transport {
-            remote,
-            bind,
-            bind_required,
-            md5_password: peer.password.as_ref().map(|p| p.value.clone()),
-            ttl,
+    let bfd = match &peer.bfd_profile {
+        None => None,
+        Some(name) => {
+            let profile = bfd_profiles
+                .get(name)
+                .ok_or_else(|| PeerError::UnknownBfdProfile {
+                    peer: remote,
+                    profile: name.clone(),
+                })?;
+            let settings =
+                crate::bfd::settings::resolve(profile, peer, bind, bind_required).map_err(|source| {
+                    PeerError::Bfd {
+                        peer: remote,
+                        profile: name.clone(),
+                        source,
+                    }
+                })?;
+            Some(settings)
+        }
+    };
+    Ok(Resolved {
+        settings: PeerSettings {
+            name: peer.name.clone(),
+            session,
+            transport: Transport {
+                remote,
+                bind,
+                bind_required,
+                md5_password: peer.password.as_ref().map(|p| p.value.clone()),
+                ttl,
+            },
+            bfd: bfd.as_ref().map(BfdSettings::key),
+            other_family_next_hop: bind
+                .filter(|_| peer.dual_stack_address_family)
+                .and_then(|local| super::desired::other_family_next_hop(local, node_addresses)),
         },
+        bfd,
     })
 }
 
@@ -237,13 +337,23 @@ mod tests {
         }
     }
 
+    /// The BGP settings alone, no BFD profiles.
+    fn resolve_bgp(
+        peer: &Peer,
+        node: &str,
+        addresses: &[IpAddr],
+        options: &SessionOptions,
+    ) -> Result<PeerSettings, PeerError> {
+        resolve(peer, node, addresses, &BTreeMap::new(), options).map(|r| r.settings)
+    }
+
     fn node() -> Vec<IpAddr> {
         vec!["2001:db8::11".parse().unwrap(), "192.0.2.11".parse().unwrap()]
     }
 
     #[test]
     fn ebgp_direct_peer_gets_ttl_1_node_router_id_and_node_source() {
-        let s = resolve(
+        let s = resolve_bgp(
             &peer("192.0.2.1", 64512, 64513),
             "node1",
             &node(),
@@ -276,7 +386,7 @@ mod tests {
         p.router_id = Some(Ipv4Addr::new(198, 51, 100, 7));
         p.hold_time = Duration::ZERO;
         p.keepalive_time = Duration::ZERO;
-        let s = resolve(&p, "node1", &node(), &SessionOptions::default()).unwrap();
+        let s = resolve_bgp(&p, "node1", &node(), &SessionOptions::default()).unwrap();
         assert_eq!(s.key(), "[2001:db8::1]:1790".parse().unwrap());
         assert_eq!(s.transport.ttl, None, "iBGP keeps the system TTL");
         assert_eq!(s.transport.bind, Some("2001:db8::99".parse().unwrap()));
@@ -288,14 +398,14 @@ mod tests {
 
         let mut p = peer("192.0.2.1", 64512, 64513);
         p.ebgp_multihop = true;
-        let s = resolve(&p, "node1", &node(), &SessionOptions::default()).unwrap();
+        let s = resolve_bgp(&p, "node1", &node(), &SessionOptions::default()).unwrap();
         assert_eq!(s.transport.ttl, Some(255));
     }
 
     #[test]
     fn ipv6_only_node_needs_a_configured_router_id() {
         let v6_only = vec!["2001:db8::11".parse().unwrap()];
-        let err = resolve(
+        let err = resolve_bgp(
             &peer("2001:db8::1", 64512, 64513),
             "n",
             &v6_only,
@@ -307,7 +417,7 @@ mod tests {
         // with no address of the peer's family, the kernel chooses the source
         let mut p = peer("2001:db8::1", 64512, 64513);
         p.router_id = Some(Ipv4Addr::new(192, 0, 2, 11));
-        let s = resolve(
+        let s = resolve_bgp(
             &p,
             "n",
             &["192.0.2.11".parse().unwrap()],
@@ -320,20 +430,20 @@ mod tests {
     #[test]
     fn settings_differ_when_any_peer_field_does_and_seeds_differ_per_node() {
         let o = SessionOptions::default();
-        let base = resolve(&peer("192.0.2.1", 64512, 64513), "node1", &node(), &o).unwrap();
+        let base = resolve_bgp(&peer("192.0.2.1", 64512, 64513), "node1", &node(), &o).unwrap();
         let mut p = peer("192.0.2.1", 64512, 64513);
         p.hold_time = Duration::from_secs(30);
         p.keepalive_time = Duration::from_secs(10);
-        let changed = resolve(&p, "node1", &node(), &o).unwrap();
+        let changed = resolve_bgp(&p, "node1", &node(), &o).unwrap();
         assert_eq!(base.key(), changed.key());
         assert_ne!(base, changed);
-        let other_node = resolve(&peer("192.0.2.1", 64512, 64513), "node2", &node(), &o).unwrap();
+        let other_node = resolve_bgp(&peer("192.0.2.1", 64512, 64513), "node2", &node(), &o).unwrap();
         assert_ne!(base.session.jitter_seed, other_node.session.jitter_seed);
     }
 
     #[test]
     fn invalid_session_configs_are_reported() {
-        let err = resolve(
+        let err = resolve_bgp(
             &peer("192.0.2.1", 64512, 0),
             "n",
             &node(),
@@ -341,5 +451,69 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.metric_label(), "invalid_session");
+    }
+
+    #[test]
+    fn a_bfd_profile_gives_a_bfd_session_from_the_bgp_source_address() {
+        let profiles = BTreeMap::from([(
+            "fast".to_string(),
+            BfdProfile {
+                transmit_interval_ms: 100,
+                ..BfdProfile::with_defaults("fast")
+            },
+        )]);
+        let mut p = peer("192.0.2.1", 64512, 64513);
+        p.bfd_profile = Some("fast".into());
+        let r = resolve(&p, "node1", &node(), &profiles, &SessionOptions::default()).unwrap();
+        let bfd = r.bfd.clone().unwrap();
+        assert_eq!(r.settings.bfd, Some(bfd.key()));
+        assert_eq!(
+            bfd.local,
+            Some("192.0.2.11".parse().unwrap()),
+            "the BGP session's source"
+        );
+        assert_eq!(bfd.intervals.desired_min_tx, Duration::from_millis(100));
+        // another profile's timers change the BFD settings only
+        let slower = BTreeMap::from([("fast".to_string(), BfdProfile::with_defaults("fast"))]);
+        let r2 = resolve(&p, "node1", &node(), &slower, &SessionOptions::default()).unwrap();
+        assert_eq!(r.settings, r2.settings);
+        assert_ne!(r.bfd, r2.bfd);
+
+        p.bfd_profile = Some("nope".into());
+        let err = resolve(&p, "node1", &node(), &profiles, &SessionOptions::default()).unwrap_err();
+        assert_eq!(err.metric_label(), "unknown_bfd_profile");
+    }
+
+    #[test]
+    fn echo_mode_is_refused_and_the_peer_gets_no_session() {
+        let profiles = BTreeMap::from([(
+            "echo".to_string(),
+            BfdProfile {
+                echo_mode: true,
+                ..BfdProfile::with_defaults("echo")
+            },
+        )]);
+        let mut p = peer("192.0.2.1", 64512, 64513);
+        p.bfd_profile = Some("echo".into());
+        let err = resolve(&p, "node1", &node(), &profiles, &SessionOptions::default()).unwrap_err();
+        assert_eq!(err.metric_label(), "bfd_echo_mode");
+        assert!(PeerError::LABELS.contains(&err.metric_label()));
+        assert!(
+            err.to_string()
+                .contains("bfd-profile \"echo\": echo mode is not supported"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn dual_stack_sessions_negotiate_both_families() {
+        let mut p = peer("192.0.2.1", 64512, 64513);
+        p.dual_stack_address_family = true;
+        let s = resolve_bgp(&p, "node1", &node(), &SessionOptions::default()).unwrap();
+        assert_eq!(s.session.families, [Family::Ipv4Unicast, Family::Ipv6Unicast]);
+        assert_eq!(s.other_family_next_hop, Some("2001:db8::11".parse().unwrap()));
+        p.dual_stack_address_family = false;
+        let s = resolve_bgp(&p, "node1", &node(), &SessionOptions::default()).unwrap();
+        assert_eq!(s.other_family_next_hop, None);
     }
 }

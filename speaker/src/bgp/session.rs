@@ -13,6 +13,10 @@
 //!   the graceful end of [`Event::StopGraceful`] (keep routes); then the task ends. (Were the N bit of
 //!   RFC 8538 negotiated, the state machine would send the first two as Cease / Hard Reset.)
 //! - Bad input, hold timer, lost connection: the state machine's NOTIFICATION and reconnect with backoff.
+//! - A peer with a BFD profile: the state machine is started only while its BFD session is Up (before, the
+//!   status says [`SessionError::WaitingForBfd`]); a BFD failure closes the session at once with Cease / BFD
+//!   Down (RFC 9384) and a fresh one waits for BFD to be Up again. The peer's BFD AdminDown is no failure
+//!   (RFC 5882 §3.2) and changes nothing.
 //! - A malformed UPDATE that RFC 7606 lets a session survive: the session stays up, a warning is logged (at
 //!   most one line per peer every [`IGNORED_LOG_INTERVAL`], with the count of those not logged) and
 //!   `bgp_updates_ignored_total` counts it.
@@ -39,6 +43,7 @@ use super::metrics::PeerMetrics;
 use super::peer::PeerSettings;
 use super::shutdown::ShutdownMode;
 use super::transport::{ConnectError, SocketFactory, connect};
+use crate::bfd::BfdStatus;
 
 /// How long a closing connection may take to flush what was queued (a NOTIFICATION).
 const CLOSE_FLUSH: Duration = Duration::from_secs(1);
@@ -52,10 +57,11 @@ const MAX_DROPPED_ROUTES: usize = 64;
 pub(crate) const IGNORED_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
 /// What the owner asks of a session task.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) enum Control {
-    /// Run with these settings (a change resets the session).
-    Run(Box<PeerSettings>),
+    /// Run with these settings (a change resets the session), gated by this BFD session's status when the
+    /// settings name one.
+    Run(Box<PeerSettings>, Option<watch::Receiver<BfdStatus>>),
     /// The peer left the config (or the node is no longer selected): Cease / Peer De-configured, end.
     Deconfigure,
     /// The speaker stops: end the session so that the peer withdraws or keeps the routes, then end.
@@ -79,6 +85,9 @@ pub enum SessionError {
     /// The session went down.
     #[error("{}", describe(.0))]
     Down(DownReason),
+    /// The peer's BFD session is not Up: the BGP session waits for it.
+    #[error("waiting for the BFD session to be Up")]
+    WaitingForBfd,
 }
 
 /// A peer session as its task reports it.
@@ -159,6 +168,8 @@ enum Wake {
     Wrote(std::io::Result<usize>),
     Timer,
     Routes,
+    /// The BFD session's status changed.
+    Bfd,
     /// The speaker was dropped (it aborts this task too): end without a NOTIFICATION, as a crash would.
     Abandoned,
 }
@@ -177,6 +188,12 @@ pub(crate) struct SessionTask {
     rib: Option<AdjRibOut>,
     buf: Vec<u8>,
     ignored_log: LogLimiter,
+    /// The BFD session the BGP session depends on.
+    bfd: Option<watch::Receiver<BfdStatus>>,
+    /// BFD failures already acted on.
+    bfd_failures_seen: u64,
+    /// The state machine exists but is not started: BFD is not Up.
+    waiting_for_bfd: bool,
 }
 
 /// Lets one log line through per interval and counts the ones held back.
@@ -236,8 +253,13 @@ impl SessionTask {
         status: watch::Sender<PeerStatus>,
         metrics: PeerMetrics,
         factory: SocketFactory,
+        bfd: Option<watch::Receiver<BfdStatus>>,
     ) -> SessionTask {
+        let bfd_failures_seen = bfd.as_ref().map_or(0, |rx| rx.borrow().failures);
         SessionTask {
+            bfd,
+            bfd_failures_seen,
+            waiting_for_bfd: false,
             settings,
             session: None,
             control,
@@ -264,10 +286,12 @@ impl SessionTask {
         self.start_session().await;
         let end = loop {
             match self.next_wake().await {
-                Wake::Control(Control::Run(settings)) => {
+                Wake::Control(Control::Run(settings, bfd)) => {
                     if *settings != self.settings {
                         tracing::info!(%peer, "peer settings changed: resetting its session");
                         self.settings = *settings;
+                        self.bfd_failures_seen = bfd.as_ref().map_or(0, |rx| rx.borrow().failures);
+                        self.bfd = bfd;
                         let cease = Notification::new(
                             notification::CEASE,
                             notification::cease::OTHER_CONFIGURATION_CHANGE,
@@ -308,6 +332,7 @@ impl SessionTask {
                 }
                 Wake::Timer => self.fire_timers().await,
                 Wake::Routes => self.routes_changed().await,
+                Wake::Bfd => self.bfd_changed().await,
             }
             if self
                 .conn
@@ -325,7 +350,7 @@ impl SessionTask {
                 self.feed(Event::Reset(n)).await;
             }
             Control::Shutdown(ShutdownMode::Graceful) => self.feed(Event::StopGraceful).await,
-            Control::Shutdown(ShutdownMode::Withdraw) | Control::Run(_) => self.feed(Event::Stop).await,
+            Control::Shutdown(ShutdownMode::Withdraw) | Control::Run(..) => self.feed(Event::Stop).await,
         }
         if let Some(conn) = self.conn.take() {
             conn.close().await;
@@ -350,7 +375,15 @@ impl SessionTask {
         match Session::new(self.settings.session.clone()) {
             Ok(session) => {
                 self.session = Some(session);
-                self.feed(Event::Start).await;
+                self.waiting_for_bfd = !self.bfd_up();
+                if self.waiting_for_bfd {
+                    tracing::info!(peer = %self.settings.key(), "BGP session waits for its BFD session to be Up");
+                    self.status
+                        .send_modify(|s| s.last_error = Some(SessionError::WaitingForBfd));
+                    self.publish_state();
+                } else {
+                    self.feed(Event::Start).await;
+                }
             }
             Err(err) => {
                 // resolve() already checked the configuration; keep the task idle and say why
@@ -359,6 +392,37 @@ impl SessionTask {
                 self.status
                     .send_modify(|s| s.last_error = Some(SessionError::Config(err)));
             }
+        }
+    }
+
+    /// Whether the BGP session may run: no BFD session is required, or it is Up.
+    fn bfd_up(&self) -> bool {
+        self.bfd.as_ref().is_none_or(|rx| rx.borrow().is_up())
+    }
+
+    /// The BFD session's status changed: a failure closes the BGP session and the next one waits for BFD; Up
+    /// starts a waiting one.
+    async fn bfd_changed(&mut self) {
+        let Some(rx) = self.bfd.as_mut() else { return };
+        let (up, failures) = {
+            let s = rx.borrow_and_update();
+            (s.is_up(), s.failures)
+        };
+        let peer = self.settings.key();
+        if failures > self.bfd_failures_seen {
+            self.bfd_failures_seen = failures;
+            if self.session.is_some() && !self.waiting_for_bfd {
+                tracing::warn!(%peer, "BFD session failed: closing the BGP session");
+                let n = Notification::new(notification::CEASE, notification::cease::BFD_DOWN, []);
+                self.feed(Event::Reset(n)).await;
+                self.start_session().await;
+                return;
+            }
+        }
+        if up && self.waiting_for_bfd && self.session.is_some() {
+            tracing::info!(%peer, "BFD session Up: starting the BGP session");
+            self.waiting_for_bfd = false;
+            self.feed(Event::Start).await;
         }
     }
 
@@ -379,6 +443,7 @@ impl SessionTask {
             connecting,
             conn,
             buf,
+            bfd,
             ..
         } = self;
         let (rd, wr) = match conn.as_mut() {
@@ -408,6 +473,13 @@ impl SessionTask {
                 Ok(()) => Wake::Routes,
                 Err(_) => Wake::Abandoned,
             },
+            changed = async { match bfd.as_mut() { Some(rx) => rx.changed().await, None => std::future::pending().await } } => {
+                if changed.is_err() {
+                    // the BFD session was removed: new settings follow (with or without one)
+                    *bfd = None;
+                }
+                Wake::Bfd
+            }
         }
     }
 
@@ -541,6 +613,7 @@ impl SessionTask {
         SessionRouteContext {
             peer: &self.settings.name,
             local_address: local.ip(),
+            other_family_next_hop: self.settings.other_family_next_hop,
             local_asn: self.settings.session.local_asn,
             ibgp: self.settings.session.is_ibgp(),
         }

@@ -5,6 +5,11 @@
 //! new peer, hands changed settings to the task of a changed peer (which resets only that session), and
 //! de-configures the task of a removed peer (Cease, then the task ends). Calling it twice with the same
 //! target does nothing. It does no I/O itself and never waits.
+//!
+//! Peers with a BFD profile get a BFD session (one per router address and encapsulation) in the
+//! [`BfdEngine`], started with the first of them on its own thread; each such BGP session task watches its
+//! BFD session's status. The engine's Events (a BFD session failed) go to the owner loop through
+//! [`BgpSpeaker::take_events`].
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
@@ -13,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::runtime::Handle;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::desired::{Advertisements, BgpTarget};
@@ -22,9 +27,15 @@ use super::peer::{PeerError, PeerSettings, SessionOptions, resolve};
 use super::session::{Control, PeerStatus, SessionTask};
 use super::shutdown::ShutdownMode;
 use super::transport::SocketFactory;
+use crate::bfd::{BfdEngine, BfdEngineOptions, BfdKey, BfdSettings, BfdStatus};
+use crate::k8s::events::SpeakerEvent;
 
 /// How long [`BgpSpeaker::shutdown`] waits for the NOTIFICATIONs to go out and the connections to close.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(1200);
+/// How long [`BgpSpeaker::shutdown`] then waits for the BFD AdminDown packets to go out.
+const BFD_SHUTDOWN_GRACE: Duration = Duration::from_millis(200);
+/// Events queued for the owner loop (a BFD failure on several routers at once fits).
+const EVENT_QUEUE: usize = 64;
 
 /// Options of the BGP speaker that do not come from the config.
 #[derive(Debug, Clone, Default)]
@@ -73,11 +84,18 @@ pub struct BgpSpeaker {
     /// Sessions of removed peers, sending their Cease; dropped once finished.
     retiring: Vec<SessionHandle>,
     errors: BTreeMap<SocketAddr, PeerError>,
+    /// The BFD sessions, once a peer has a profile.
+    bfd: Option<BfdEngine>,
+    /// Why the BFD engine could not start, if it could not.
+    bfd_unavailable: Option<String>,
+    events: mpsc::Sender<SpeakerEvent>,
+    events_rx: Option<mpsc::Receiver<SpeakerEvent>>,
 }
 
 impl BgpSpeaker {
     /// A speaker with no peers. Sessions run on the current tokio runtime (panics outside one).
     pub fn new(options: BgpOptions, metrics: BgpMetrics) -> BgpSpeaker {
+        let (events, events_rx) = mpsc::channel(EVENT_QUEUE);
         BgpSpeaker {
             options,
             metrics,
@@ -86,7 +104,17 @@ impl BgpSpeaker {
             sessions: BTreeMap::new(),
             retiring: Vec::new(),
             errors: BTreeMap::new(),
+            bfd: None,
+            bfd_unavailable: None,
+            events,
+            events_rx: Some(events_rx),
         }
+    }
+
+    /// The Events BGP mode emits (a BFD session failed: on this Node), for the owner loop to publish; `None`
+    /// after the first call.
+    pub fn take_events(&mut self) -> Option<mpsc::Receiver<SpeakerEvent>> {
+        self.events_rx.take()
     }
 
     /// Converges on `target` (see the module docs).
@@ -101,7 +129,8 @@ impl BgpSpeaker {
             true
         });
 
-        let (desired, errors) = self.resolve_peers(target);
+        let (mut desired, mut errors, bfd) = self.resolve_peers(target);
+        self.converge_bfd(bfd, &mut desired, &mut errors);
         self.report_errors(errors);
         let gone: Vec<SocketAddr> = self
             .sessions
@@ -117,11 +146,12 @@ impl BgpSpeaker {
             }
         }
         for (key, settings) in desired {
+            let bfd = self.bfd_watch(&settings);
             match self.sessions.get_mut(&key) {
                 Some(handle) if handle.settings == settings => {}
                 Some(handle) => {
                     handle.settings = settings.clone();
-                    handle.control.send_replace(Control::Run(Box::new(settings)));
+                    handle.control.send_replace(Control::Run(Box::new(settings), bfd));
                 }
                 None => {
                     tracing::info!(peer = %key, "BGP peer added");
@@ -133,30 +163,38 @@ impl BgpSpeaker {
         self.retiring.retain(|h| !h.task.0.is_finished());
     }
 
+    #[allow(clippy::type_complexity)]
     fn resolve_peers(
         &self,
         target: &BgpTarget,
     ) -> (
         BTreeMap<SocketAddr, PeerSettings>,
         BTreeMap<SocketAddr, PeerError>,
+        BTreeMap<BfdKey, BfdSettings>,
     ) {
         let mut desired = BTreeMap::new();
         let mut errors = BTreeMap::new();
+        let mut bfd = BTreeMap::new();
         for peer in &target.peers {
             match resolve(
                 peer,
                 &self.options.node_name,
                 &target.node_addresses,
+                &target.bfd_profiles,
                 &self.options.session,
             ) {
-                Ok(settings) => {
-                    let key = settings.key();
+                Ok(resolved) => {
+                    let key = resolved.settings.key();
                     match desired.entry(key) {
                         Entry::Occupied(_) => {
                             errors.insert(key, PeerError::Duplicate { peer: key });
                         }
                         Entry::Vacant(slot) => {
-                            slot.insert(settings);
+                            slot.insert(resolved.settings);
+                            // BGP peers of one router address share its BFD session: the first one's settings
+                            if let Some(b) = resolved.bfd {
+                                bfd.entry(b.key()).or_insert(b);
+                            }
                         }
                     }
                 }
@@ -166,7 +204,59 @@ impl BgpSpeaker {
                 }
             }
         }
-        (desired, errors)
+        (desired, errors, bfd)
+    }
+
+    /// Hands the BFD sessions to the engine (started with the first one); if it cannot start, the peers that
+    /// need it get no session.
+    fn converge_bfd(
+        &mut self,
+        bfd: BTreeMap<BfdKey, BfdSettings>,
+        desired: &mut BTreeMap<SocketAddr, PeerSettings>,
+        errors: &mut BTreeMap<SocketAddr, PeerError>,
+    ) {
+        if self.bfd.is_none() && !bfd.is_empty() {
+            let options = BfdEngineOptions {
+                node: self.options.node_name.clone(),
+                socket_factory: self.options.socket_factory.clone(),
+                metrics: self.metrics.bfd().clone(),
+                events: Some(self.events.clone()),
+            };
+            match BfdEngine::start(options) {
+                Ok(engine) => {
+                    self.bfd = Some(engine);
+                    self.bfd_unavailable = None;
+                }
+                Err(e) => self.bfd_unavailable = Some(format!("the BFD thread could not start: {e}")),
+            }
+        }
+        match (self.bfd.as_mut(), &self.bfd_unavailable) {
+            (Some(engine), _) => engine.set(bfd),
+            (None, Some(reason)) => {
+                let refused: Vec<SocketAddr> = desired
+                    .iter()
+                    .filter(|(_, s)| s.bfd.is_some())
+                    .map(|(k, _)| *k)
+                    .collect();
+                for key in refused {
+                    desired.remove(&key);
+                    errors.insert(
+                        key,
+                        PeerError::BfdUnavailable {
+                            peer: key,
+                            reason: reason.clone(),
+                        },
+                    );
+                }
+            }
+            (None, None) => {}
+        }
+    }
+
+    /// The status receiver of the BFD session `settings` depend on.
+    fn bfd_watch(&self, settings: &PeerSettings) -> Option<watch::Receiver<BfdStatus>> {
+        let key = settings.bfd?;
+        self.bfd.as_ref()?.watch(&key)
     }
 
     /// Logs new peer errors once, and keeps the error gauge in step.
@@ -187,7 +277,8 @@ impl BgpSpeaker {
 
     fn spawn(&self, settings: PeerSettings) -> SessionHandle {
         let key = settings.key();
-        let (control_tx, control_rx) = watch::channel(Control::Run(Box::new(settings.clone())));
+        let bfd = self.bfd_watch(&settings);
+        let (control_tx, control_rx) = watch::channel(Control::Run(Box::new(settings.clone()), bfd.clone()));
         let (status_tx, status_rx) = watch::channel(SessionTask::status_for(key));
         let task = SessionTask::new(
             settings.clone(),
@@ -196,6 +287,7 @@ impl BgpSpeaker {
             status_tx,
             self.metrics.peer(key),
             self.options.socket_factory.clone(),
+            bfd,
         );
         let join = self.runtime.spawn(task.run());
         SessionHandle {
@@ -212,6 +304,16 @@ impl BgpSpeaker {
             .iter()
             .map(|(k, h)| (*k, h.status.borrow().clone()))
             .collect()
+    }
+
+    /// The status of every BFD session, by router address and encapsulation.
+    pub fn bfd_status(&self) -> BTreeMap<BfdKey, BfdStatus> {
+        self.bfd.as_ref().map(BfdEngine::status).unwrap_or_default()
+    }
+
+    /// A receiver of one BFD session's status, to wait for a state.
+    pub fn watch_bfd(&self, key: &BfdKey) -> Option<watch::Receiver<BfdStatus>> {
+        self.bfd.as_ref()?.watch(key)
     }
 
     /// A receiver of one peer's status, to wait for a state.
@@ -241,7 +343,9 @@ impl BgpSpeaker {
     }
 
     /// Ends every session as `mode` says and waits (a few seconds at most) for the NOTIFICATIONs to be
-    /// written and the connections closed. Sessions of removed peers still finish their Peer De-configured.
+    /// written and the connections closed; then takes the BFD sessions AdminDown (after BGP, so that a router
+    /// already helping a graceful restart is not told of a failure first). Sessions of removed peers still
+    /// finish their Peer De-configured.
     pub async fn shutdown_as(mut self, mode: ShutdownMode) {
         let mut handles: Vec<SessionHandle> = std::mem::take(&mut self.sessions).into_values().collect();
         for h in &handles {
@@ -255,6 +359,9 @@ impl BgpSpeaker {
         };
         if tokio::time::timeout(SHUTDOWN_GRACE, wait).await.is_err() {
             tracing::warn!("BGP sessions did not close in time; aborting them");
+        }
+        if let Some(bfd) = &self.bfd {
+            bfd.admin_down(BFD_SHUTDOWN_GRACE).await;
         }
     }
 }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
 
-use ferrolb_config::{BgpAdvertisement, Peer};
+use ferrolb_config::{BfdProfile, BgpAdvertisement, Peer};
 
 use crate::model::{NodeName, ServiceKey};
 
@@ -158,6 +158,8 @@ pub struct BgpDesired {
     pub prefixes: BTreeMap<IpAddr, BgpPrefix>,
     /// The config's peers whose node selectors select this node.
     pub peers: Vec<Peer>,
+    /// The BFD profiles those peers name.
+    pub bfd_profiles: Vec<BfdProfile>,
     /// This node's addresses (InternalIPs first), for router IDs and session source addresses.
     pub node_addresses: Vec<IpAddr>,
 }

@@ -88,9 +88,17 @@ pub fn elect(input: &ElectionInput<'_>) -> Desired {
             by_ip.entry(*ip).or_default().push(svc);
         }
     }
+    let peers = own_peers(input);
     let mut out = Desired {
         bgp: BgpDesired {
-            peers: own_peers(input),
+            bfd_profiles: input
+                .config
+                .bfd_profiles
+                .iter()
+                .filter(|b| peers.iter().any(|p| p.bfd_profile.as_ref() == Some(&b.name)))
+                .cloned()
+                .collect(),
+            peers,
             node_addresses: input
                 .nodes
                 .get(input.node)

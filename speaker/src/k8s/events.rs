@@ -17,21 +17,31 @@ pub type SpeakerEvent = ferrolb_k8s::EventRecord<Reason>;
 pub enum Reason {
     /// This node started announcing a Service's IP (MetalLB's `nodeAssigned`).
     NodeAssigned,
+    /// The BFD session with a router went down because the path failed; its BGP sessions were closed (an Event
+    /// on the Node).
+    BfdSessionDown,
 }
 
 impl ferrolb_k8s::Reason for Reason {
     fn as_str(self) -> &'static str {
         match self {
             Reason::NodeAssigned => "nodeAssigned",
+            Reason::BfdSessionDown => "bfdSessionDown",
         }
     }
 
     fn is_warning(self) -> bool {
-        false
+        match self {
+            Reason::NodeAssigned => false,
+            Reason::BfdSessionDown => true,
+        }
     }
 
     fn action(self) -> &'static str {
-        "Announce"
+        match self {
+            Reason::NodeAssigned => "Announce",
+            Reason::BfdSessionDown => "DetectPathFailure",
+        }
     }
 }
 
@@ -45,6 +55,20 @@ pub fn service_event(key: &ServiceKey, uid: Option<String>, reason: Reason, note
             name: key.name.clone(),
             uid,
             resource_version: None,
+        },
+        reason,
+        note,
+    }
+}
+
+/// The Event about this node, `v1 Node <node>` (cluster-scoped: the Event goes to the `default` namespace).
+pub fn node_event(node: &str, reason: Reason, note: String) -> SpeakerEvent {
+    SpeakerEvent {
+        regarding: Regarding {
+            api_version: "v1".into(),
+            kind: "Node".into(),
+            name: node.to_owned(),
+            ..Regarding::default()
         },
         reason,
         note,
@@ -79,5 +103,29 @@ mod tests {
         assert_eq!(e.reason.as_deref(), Some("nodeAssigned"));
         assert_eq!(e.type_.as_deref(), Some("Normal"));
         assert!(!Reason::NodeAssigned.is_warning());
+    }
+
+    #[test]
+    fn bfd_events_are_warnings_about_the_node() {
+        let ev = node_event(
+            "n1",
+            Reason::BfdSessionDown,
+            "BFD session with router 192.0.2.1 went down".into(),
+        );
+        let e = ev.to_event(
+            REPORTING_CONTROLLER,
+            "n1",
+            0,
+            Timestamp::from_second(1_700_000_000).unwrap(),
+        );
+        assert_eq!(e.metadata.namespace.as_deref(), Some("default"));
+        let r = e.regarding.unwrap();
+        assert_eq!(
+            (r.api_version.as_deref(), r.kind.as_deref(), r.name.as_deref()),
+            (Some("v1"), Some("Node"), Some("n1"))
+        );
+        assert_eq!(r.namespace, None);
+        assert_eq!(e.reason.as_deref(), Some("bfdSessionDown"));
+        assert_eq!(e.type_.as_deref(), Some("Warning"));
     }
 }

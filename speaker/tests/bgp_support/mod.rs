@@ -51,6 +51,7 @@ pub fn target(node: &[IpAddr], peers: Vec<Peer>, ips: &[IpAddr], adv: &BgpAdvert
             .iter()
             .map(|ip| (*ip, vec![adv.clone()]))
             .collect::<BTreeMap<_, _>>(),
+        ..BgpTarget::default()
     }
 }
 
