@@ -46,8 +46,8 @@ pub use netns::Netns;
 pub use prereq::Tool;
 pub use probes::{Capture, CurlOptions, MacAddr, OutageProbe, ProbeOptions, ProbeProto, ProbeReport};
 pub use routers::{
-    Announcement, BgpConfig, BgpRouter, Bird, Community, Family, Frr, Gobgpd, KernelRoute, LargeCommunity,
-    Peer, PeerRange, Rib, RibPath, Router, RouterKind, Session,
+    Announcement, BfdMode, BfdPeer, BfdTimers, BgpConfig, BgpRouter, Bird, Community, Family, Frr, Gobgpd,
+    KernelRoute, LargeCommunity, Peer, PeerRange, Rib, RibPath, Router, RouterKind, Session,
 };
 pub use supervisor::{Process, ProcessSpec, Signal};
 pub use topology::{Role, TopologySpec, VIP_V4, VIP_V6};

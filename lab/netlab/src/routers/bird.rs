@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use ipnet::IpNet;
 
 use super::{
-    BgpConfig, BgpRouter, Community, Family, LargeCommunity, READY_TIMEOUT, Rib, RibPath, RouterKind,
-    STOP_GRACE, Session, stem,
+    BfdMode, BfdPeer, BgpConfig, BgpRouter, Community, Family, LargeCommunity, READY_TIMEOUT, Rib, RibPath,
+    RouterKind, STOP_GRACE, Session, stem,
 };
 use crate::cmd::{Cmd, CmdOutput};
 use crate::error::{LabError, Result};
@@ -36,12 +36,35 @@ fn channels(out: &mut String, families: &[Family]) {
     }
 }
 
-fn timers(out: &mut String, asn: u32, port: u16, hold: u16, retry: u16) {
+fn timers(
+    out: &mut String,
+    local: Option<IpAddr>,
+    asn: u32,
+    port: u16,
+    hold: u16,
+    retry: u16,
+    multihop: bool,
+) {
+    let local = local.map(|a| format!(" {a}")).unwrap_or_default();
+    let hop = if multihop { "multihop" } else { "direct" };
     let _ = writeln!(
         out,
-        "  local port {port} as {asn};\n  direct;\n  hold time {hold}; keepalive time {};\n  connect delay time 1; connect retry time {}; error wait time 1, 10;",
+        "  local{local} port {port} as {asn};\n  {hop};\n  hold time {hold}; keepalive time {};\n  connect delay time 1; connect retry time {}; error wait time 1, 10;",
         BgpConfig::keepalive(hold),
         retry.max(1)
+    );
+}
+
+/// `protocol bfd` with the config's timers, for single-hop and multi-hop sessions.
+fn bfd_protocol(out: &mut String, cfg: &BgpConfig) {
+    let t = cfg.bfd;
+    let opts = format!(
+        "min rx interval {} ms; min tx interval {} ms; idle tx interval 1000 ms; multiplier {};",
+        t.min_rx_ms, t.min_tx_ms, t.multiplier
+    );
+    let _ = writeln!(
+        out,
+        "protocol bfd {{\n  interface \"*\" {{ {opts} }};\n  multihop {{ {opts} }};\n}}"
     );
 }
 
@@ -62,15 +85,28 @@ pub fn bird_config(cfg: &BgpConfig) -> Result<String> {
             );
         }
     }
+    if cfg.uses_bfd() {
+        bfd_protocol(&mut c, cfg);
+    }
     for p in &cfg.peers {
         let _ = writeln!(c, "protocol bgp {} {{", protocol_name(p.address));
         timers(
             &mut c,
+            p.local,
             cfg.asn,
             port,
             p.hold_time.unwrap_or(cfg.hold_time),
             cfg.connect_retry,
+            p.multihop,
         );
+        if p.bfd {
+            let mode = if cfg.bfd.mode == BfdMode::Graceful {
+                "graceful"
+            } else {
+                "on"
+            };
+            let _ = writeln!(c, "  bfd {mode};");
+        }
         let remote = p.port.map(|n| format!(" port {n}")).unwrap_or_default();
         let _ = writeln!(c, "  neighbor {}{remote} as {};", p.address, p.asn);
         if let Some(pw) = &p.password {
@@ -84,7 +120,15 @@ pub fn bird_config(cfg: &BgpConfig) -> Result<String> {
     }
     for (i, r) in cfg.ranges.iter().enumerate() {
         let _ = writeln!(c, "protocol bgp range{i} {{");
-        timers(&mut c, cfg.asn, port, cfg.hold_time, cfg.connect_retry);
+        timers(
+            &mut c,
+            None,
+            cfg.asn,
+            port,
+            cfg.hold_time,
+            cfg.connect_retry,
+            false,
+        );
         let _ = writeln!(
             c,
             "  neighbor range {} as {};\n  dynamic name \"dyn{i}_\";",
@@ -97,6 +141,23 @@ pub fn bird_config(cfg: &BgpConfig) -> Result<String> {
         let _ = writeln!(c, "}}");
     }
     Ok(c)
+}
+
+/// BFD sessions in `birdc show bfd sessions` output (`IP address  Interface  State  Since  Interval  Timeout`).
+pub fn parse_bird_bfd_sessions(text: &str) -> Vec<BfdPeer> {
+    text.lines()
+        .filter_map(|line| {
+            let mut cols = line.split_whitespace();
+            let peer: IpAddr = cols.next()?.parse().ok()?;
+            // the interface column is empty for multi-hop sessions
+            let state = cols.find(|c| ["Up", "Down", "Init", "AdminDown"].contains(c))?;
+            Some(BfdPeer {
+                peer,
+                state: state.to_string(),
+                up: state == "Up",
+            })
+        })
+        .collect()
 }
 
 /// BGP sessions in `birdc show protocols all` output (protocols without a neighbour address, such
@@ -289,6 +350,16 @@ impl Bird {
     }
 }
 
+impl Bird {
+    /// Its BFD sessions (`birdc show bfd sessions`).
+    pub fn bfd_sessions(&self) -> Result<Vec<BfdPeer>> {
+        self.process.ensure_running("BIRD BFD sessions")?;
+        Ok(parse_bird_bfd_sessions(
+            &self.birdc(&["show", "bfd", "sessions"])?.ok()?.stdout,
+        ))
+    }
+}
+
 impl BgpRouter for Bird {
     fn kind(&self) -> RouterKind {
         RouterKind::Bird
@@ -351,6 +422,52 @@ mod tests {
         assert!(c.contains("protocol bgp p_2001_db8__11 {") && c.contains("passive on;"));
         assert!(c.contains("ipv6 { import all; export none; gateway direct; };"));
         assert!(c.contains("neighbor range 192.0.2.0/24 as 64513;"));
+    }
+
+    #[test]
+    fn bfd_config_has_the_timers_and_bfd_on_per_peer() {
+        use crate::routers::BfdTimers;
+        let cfg = BgpConfig::new(64512, "192.0.2.1".parse().unwrap())
+            .peer(Peer::new("192.0.2.11".parse().unwrap(), 64513).bfd())
+            .peer(
+                Peer::new("198.51.100.11".parse().unwrap(), 64513)
+                    .bfd()
+                    .multihop()
+                    .local("192.0.2.1".parse().unwrap()),
+            )
+            .peer(Peer::new("192.0.2.12".parse().unwrap(), 64513))
+            .bfd(BfdTimers::new(100, 3));
+        let c = bird_config(&cfg).unwrap();
+        assert!(c.contains(
+            "interface \"*\" { min rx interval 100 ms; min tx interval 100 ms; idle tx interval 1000 ms; multiplier 3; };"
+        ));
+        assert!(c.contains("  multihop { min rx interval 100 ms;"));
+        assert_eq!(c.matches("  bfd on;").count(), 2);
+        assert!(c.contains("  local 192.0.2.1 port 179 as 64512;\n  multihop;"));
+        let graceful = bird_config(&cfg.clone().bfd(BfdTimers {
+            mode: BfdMode::Graceful,
+            ..BfdTimers::new(100, 3)
+        }))
+        .unwrap();
+        assert_eq!(graceful.matches("  bfd graceful;").count(), 2);
+        let none = bird_config(&BgpConfig::new(64512, "192.0.2.1".parse().unwrap())).unwrap();
+        assert!(!none.contains("protocol bfd"));
+    }
+
+    #[test]
+    fn bfd_sessions_become_peers() {
+        let text = "BIRD 2.0.12 ready.
+bfd1:
+IP address                Interface  State      Since         Interval  Timeout
+192.0.2.11                eth0       Up         15:42:50.633    0.100    0.300
+2001:db8::12              eth0       Down       15:42:50.633    1.000    0.000
+198.51.100.11                        Init       15:42:50.633    1.000    3.000
+";
+        let s = parse_bird_bfd_sessions(text);
+        assert_eq!(s.len(), 3);
+        assert!(s[0].up && s[0].peer == "192.0.2.11".parse::<IpAddr>().unwrap());
+        assert_eq!((s[1].state.as_str(), s[1].up), ("Down", false));
+        assert_eq!(s[2].state, "Init");
     }
 
     const PROTOCOLS: &str = "BIRD 2.0.12 ready.

@@ -1,7 +1,7 @@
-//! FRR as router: zebra + bgpd run directly in the router's namespace, in the foreground, with a
-//! private socket directory owned by user `frr` (the daemons drop privileges to it), and `vtysh
-//! --vty_socket` from the test's namespace. Connect timer 1 s; ECMP up to 16 paths, installed by
-//! zebra.
+//! FRR as router: zebra + bgpd (+ bfdd when a peer runs BFD) run directly in the router's namespace, in
+//! the foreground, with a private socket directory owned by user `frr` (the daemons drop privileges to
+//! it), and `vtysh --vty_socket` from the test's namespace. Connect timer 1 s; ECMP up to 16 paths,
+//! installed by zebra. BFD peers use one bfdd profile (`flb`) with the config's timers.
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -11,8 +11,8 @@ use ipnet::IpNet;
 use serde_json::Value;
 
 use super::{
-    BgpConfig, BgpRouter, Family, LargeCommunity, READY_TIMEOUT, Rib, RibPath, RouterKind, STOP_GRACE,
-    Session, stem,
+    BfdMode, BfdPeer, BgpConfig, BgpRouter, Family, LargeCommunity, READY_TIMEOUT, Rib, RibPath, RouterKind,
+    STOP_GRACE, Session, stem,
 };
 use crate::cmd::{Cmd, CmdOutput};
 use crate::error::{LabError, Result};
@@ -67,6 +67,18 @@ pub fn frr_bgpd_config(cfg: &BgpConfig, hostname: &str) -> Result<String> {
         if p.passive {
             let _ = writeln!(c, " neighbor {a} passive");
         }
+        if p.multihop {
+            let _ = writeln!(c, " neighbor {a} ebgp-multihop 255");
+        }
+        if let Some(local) = p.local {
+            let _ = writeln!(c, " neighbor {a} update-source {local}");
+        }
+        if p.bfd {
+            let _ = writeln!(c, " neighbor {a} bfd\n neighbor {a} bfd profile {BFD_PROFILE}");
+            if cfg.bfd.mode == BfdMode::CheckControlPlaneFailure {
+                let _ = writeln!(c, " neighbor {a} bfd check-control-plane-failure");
+            }
+        }
         activate.extend(p.families.iter().map(|f| (*f, a.to_string())));
     }
     for (i, r) in cfg.ranges.iter().enumerate() {
@@ -100,6 +112,40 @@ pub fn frr_bgpd_config(cfg: &BgpConfig, hostname: &str) -> Result<String> {
         let _ = writeln!(c, "!\nroute-map FLB-NO-FIB deny 10");
     }
     Ok(c)
+}
+
+/// The bfdd profile the BFD peers use.
+const BFD_PROFILE: &str = "flb";
+
+/// The bfdd configuration for `cfg`: one profile with its BFD timers.
+pub fn frr_bfdd_config(cfg: &BgpConfig, hostname: &str) -> String {
+    let t = cfg.bfd;
+    format!(
+        "hostname {hostname}\n!\nbfd\n profile {BFD_PROFILE}\n  transmit-interval {}\n  receive-interval {}\n  \
+         detect-multiplier {}\n !\n!\n",
+        t.min_tx_ms, t.min_rx_ms, t.multiplier
+    )
+}
+
+/// BFD sessions in `show bfd peers json` output.
+pub fn parse_frr_bfd_peers(json: &str) -> Result<Vec<BfdPeer>> {
+    let v: Value = serde_json::from_str(json)
+        .map_err(|e| LabError::parse("vtysh show bfd peers json", e.to_string()))?;
+    let list = v
+        .as_array()
+        .ok_or_else(|| LabError::parse("vtysh show bfd peers json", "not a list"))?;
+    Ok(list
+        .iter()
+        .filter_map(|p| {
+            let peer = p.get("peer")?.as_str()?.parse().ok()?;
+            let state = p.get("status")?.as_str()?.to_string();
+            Some(BfdPeer {
+                peer,
+                up: state == "up",
+                state,
+            })
+        })
+        .collect())
 }
 
 /// Sessions in `show bgp neighbors json` output.
@@ -232,6 +278,7 @@ pub struct Frr {
     host: String,
     dir: PathBuf,
     bgpd: Process,
+    bfdd: Option<Process>,
     zebra: Process,
 }
 
@@ -252,6 +299,7 @@ impl Frr {
             .map_err(|e| LabError::io(format!("chown frr {}", dir.display()), e))?;
         write_frr_file(&dir.join("zebra.conf"), &format!("hostname {host}\n"))?;
         write_frr_file(&dir.join("bgpd.conf"), &bgpd_conf)?;
+        write_frr_file(&dir.join("bfdd.conf"), &frr_bfdd_config(cfg, host))?;
         let zserv = dir.join("zserv.api");
         let daemon = |name: &str| {
             ProcessSpec::new(stem(host, &format!("frr-{name}")), tool_path(name))
@@ -267,12 +315,21 @@ impl Frr {
         };
         let zebra = lab.spawn(host, &daemon("zebra"))?;
         zebra.wait_ready("zebra's zserv.api socket", READY_TIMEOUT, || zserv.exists())?;
+        let bfdd = if cfg.uses_bfd() {
+            let ctl = dir.join("bfdd.sock");
+            let bfdd = lab.spawn(host, &daemon("bfdd").arg("--bfdctl").arg(&ctl))?;
+            bfdd.wait_ready("bfdd's control socket", READY_TIMEOUT, || ctl.exists())?;
+            Some(bfdd)
+        } else {
+            None
+        };
         let port = cfg.listen_port.unwrap_or(0).to_string(); // bgpd -p 0: do not listen
         let bgpd = lab.spawn(host, &daemon("bgpd").args(["-p", &port]))?;
         let frr = Frr {
             host: host.to_string(),
             dir,
             bgpd,
+            bfdd,
             zebra,
         };
         frr.bgpd.wait_ready("bgpd's vty", READY_TIMEOUT, || {
@@ -284,11 +341,25 @@ impl Frr {
 
     /// Runs one `vtysh -c` command against bgpd; returns its output whatever the exit status.
     pub fn vtysh(&self, command: &str) -> Result<CmdOutput> {
+        self.vtysh_daemon("bgpd", command)
+    }
+
+    /// Runs one `vtysh -c` command against `daemon` (`bgpd`, `bfdd`, `zebra`).
+    pub fn vtysh_daemon(&self, daemon: &str, command: &str) -> Result<CmdOutput> {
         Cmd::new(tool_path("vtysh"))
             .arg("--vty_socket")
             .arg(&self.dir)
-            .args(["-d", "bgpd", "-c", command])
+            .args(["-d", daemon, "-c", command])
             .output()
+    }
+
+    /// Its BFD sessions (`show bfd peers json`); none without bfdd.
+    pub fn bfd_sessions(&self) -> Result<Vec<BfdPeer>> {
+        let Some(bfdd) = &self.bfdd else {
+            return Ok(Vec::new());
+        };
+        bfdd.ensure_running("FRR BFD sessions")?;
+        parse_frr_bfd_peers(&self.vtysh_daemon("bfdd", "show bfd peers json")?.ok()?.stdout)
     }
 
     /// The host it runs on.
@@ -306,11 +377,12 @@ impl Frr {
         &self.zebra
     }
 
-    /// Stops bgpd, then zebra (SIGTERM, then SIGKILL), and reaps both.
+    /// Stops bgpd, bfdd, then zebra (SIGTERM, then SIGKILL), and reaps them.
     pub fn stop(self) -> Result<()> {
         let b = self.bgpd.stop(STOP_GRACE);
+        let f = self.bfdd.map_or(Ok(()), |p| p.stop(STOP_GRACE).map(drop));
         let z = self.zebra.stop(STOP_GRACE);
-        b.and(z).map(drop)
+        b.and(f).and(z).map(drop)
     }
 }
 
@@ -378,6 +450,40 @@ mod tests {
         )
         .unwrap();
         assert!(c.contains("  table-map FLB-NO-FIB") && c.contains("route-map FLB-NO-FIB deny 10"));
+    }
+
+    #[test]
+    fn bfd_peers_use_the_profile_and_bfdd_has_the_timers() {
+        use crate::routers::BfdTimers;
+        let cfg = BgpConfig::new(64512, "192.0.2.1".parse().unwrap())
+            .peer(Peer::new("192.0.2.11".parse().unwrap(), 64513).bfd())
+            .peer(
+                Peer::new("198.51.100.11".parse().unwrap(), 64513)
+                    .bfd()
+                    .multihop()
+                    .local("192.0.2.1".parse().unwrap()),
+            )
+            .bfd(BfdTimers {
+                mode: BfdMode::CheckControlPlaneFailure,
+                ..BfdTimers::new(50, 3)
+            });
+        let c = frr_bgpd_config(&cfg, "router").unwrap();
+        assert!(c.contains(" neighbor 192.0.2.11 bfd\n neighbor 192.0.2.11 bfd profile flb\n"));
+        assert!(c.contains(" neighbor 192.0.2.11 bfd check-control-plane-failure\n"));
+        assert!(c.contains(" neighbor 198.51.100.11 ebgp-multihop 255\n"));
+        assert!(c.contains(" neighbor 198.51.100.11 update-source 192.0.2.1\n"));
+        let b = frr_bfdd_config(&cfg, "router");
+        assert!(b.contains(
+            " profile flb\n  transmit-interval 50\n  receive-interval 50\n  detect-multiplier 3\n"
+        ));
+        let peers = parse_frr_bfd_peers(
+            r#"[{"multihop":false,"peer":"192.0.2.11","local":"192.0.2.1","status":"up"},
+                {"multihop":false,"peer":"2001:db8::11","status":"down"}]"#,
+        )
+        .unwrap();
+        assert!(peers[0].up && !peers[1].up);
+        assert_eq!(peers[1].state, "down");
+        assert!(parse_frr_bfd_peers("{}").is_err());
     }
 
     #[test]

@@ -34,6 +34,11 @@ fn toml_str(s: &str) -> String {
 
 /// The gobgpd TOML configuration for `cfg`. GoBGP cannot do TCP MD5 on dynamic neighbours.
 pub fn gobgp_config(cfg: &BgpConfig) -> Result<String> {
+    if cfg.uses_bfd() {
+        return Err(LabError::Invalid(
+            "GoBGP has no BFD: no peer may ask for it".into(),
+        ));
+    }
     let mut t = String::new();
     let port = cfg.listen_port.map_or(-1, i32::from);
     let _ = writeln!(

@@ -24,8 +24,12 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-pub use bird::{Bird, bird_config, parse_bird_protocols, parse_bird_routes, protocol_name};
-pub use frr::{Frr, frr_bgpd_config, parse_frr_neighbors, parse_frr_rib};
+pub use bird::{
+    Bird, bird_config, parse_bird_bfd_sessions, parse_bird_protocols, parse_bird_routes, protocol_name,
+};
+pub use frr::{
+    Frr, frr_bfdd_config, frr_bgpd_config, parse_frr_bfd_peers, parse_frr_neighbors, parse_frr_rib,
+};
 pub use gobgp::{Announcement, Gobgpd, gobgp_config, parse_gobgp_neighbors, parse_gobgp_rib};
 pub use kernel::{KernelRoute, parse_ip_routes};
 pub use rib::{Community, LargeCommunity, Rib, RibPath};
@@ -96,6 +100,13 @@ pub struct Peer {
     pub hold_time: Option<u16>,
     /// The peer's BGP port, when not 179.
     pub port: Option<u16>,
+    /// Run BFD with this peer (BIRD `bfd on`, FRR `neighbor … bfd`) with the config's [`BfdTimers`]; not
+    /// supported by GoBGP.
+    pub bfd: bool,
+    /// `ebgp-multihop`: the peer is not directly connected (BFD then runs multi-hop, RFC 5883).
+    pub multihop: bool,
+    /// The router's own address for the session (BIRD `local`, FRR `update-source`): multi-hop BFD needs it.
+    pub local: Option<IpAddr>,
 }
 
 impl Peer {
@@ -109,7 +120,28 @@ impl Peer {
             families: vec![Family::of(address)],
             hold_time: None,
             port: None,
+            bfd: false,
+            multihop: false,
+            local: None,
         }
+    }
+
+    /// The router's own address for the session.
+    pub fn local(mut self, address: IpAddr) -> Self {
+        self.local = Some(address);
+        self
+    }
+
+    /// With BFD.
+    pub fn bfd(mut self) -> Self {
+        self.bfd = true;
+        self
+    }
+
+    /// As an `ebgp-multihop` peer.
+    pub fn multihop(mut self) -> Self {
+        self.multihop = true;
+        self
     }
 
     /// With a TCP MD5 password.
@@ -174,6 +206,61 @@ impl PeerRange {
     }
 }
 
+/// The router's BFD timers and behaviour, for every peer with [`Peer::bfd`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BfdTimers {
+    /// Desired minimum transmit interval, ms.
+    pub min_tx_ms: u32,
+    /// Required minimum receive interval, ms.
+    pub min_rx_ms: u32,
+    /// Detect multiplier.
+    pub multiplier: u8,
+    /// What a BFD session going down does to BGP on this router.
+    pub mode: BfdMode,
+}
+
+impl BfdTimers {
+    /// `ms` both ways, multiplier `multiplier`, BGP taken down by a BFD failure.
+    pub fn new(ms: u32, multiplier: u8) -> Self {
+        BfdTimers {
+            min_tx_ms: ms,
+            min_rx_ms: ms,
+            multiplier,
+            mode: BfdMode::Down,
+        }
+    }
+}
+
+impl Default for BfdTimers {
+    /// MetalLB's defaults: 300 ms, multiplier 3.
+    fn default() -> Self {
+        BfdTimers::new(300, 3)
+    }
+}
+
+/// What a router does to a BGP session when its BFD session goes down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BfdMode {
+    /// The BGP session goes down and its routes are withdrawn (BIRD `bfd on`, FRR `neighbor … bfd`).
+    Down,
+    /// FRR `neighbor … bfd check-control-plane-failure`: while the peer is restarting gracefully and its BFD
+    /// C bit is clear, BFD Down is ignored (BIRD: same as [`BfdMode::Down`]).
+    CheckControlPlaneFailure,
+    /// BIRD `bfd graceful`: BFD Down starts a graceful restart instead (FRR: same as [`BfdMode::Down`]).
+    Graceful,
+}
+
+/// A BFD session as the router reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BfdPeer {
+    /// The neighbour's address.
+    pub peer: IpAddr,
+    /// The state as the router spells it.
+    pub state: String,
+    /// Whether it is Up.
+    pub up: bool,
+}
+
 /// One BGP daemon's configuration, rendered for each router kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BgpConfig {
@@ -194,6 +281,8 @@ pub struct BgpConfig {
     pub peers: Vec<Peer>,
     /// Neighbour ranges.
     pub ranges: Vec<PeerRange>,
+    /// BFD timers for the peers with [`Peer::bfd`].
+    pub bfd: BfdTimers,
 }
 
 impl BgpConfig {
@@ -208,7 +297,19 @@ impl BgpConfig {
             install_routes: true,
             peers: Vec::new(),
             ranges: Vec::new(),
+            bfd: BfdTimers::default(),
         }
+    }
+
+    /// Sets the BFD timers.
+    pub fn bfd(mut self, timers: BfdTimers) -> Self {
+        self.bfd = timers;
+        self
+    }
+
+    /// Whether any peer runs BFD.
+    pub fn uses_bfd(&self) -> bool {
+        self.peers.iter().any(|p| p.bfd)
     }
 
     /// The lab's router with one IPv4 session per node (nodes in AS `node_asn`).
@@ -355,6 +456,34 @@ impl Router {
             RouterKind::Bird => Router::Bird(Bird::start(lab, host, cfg)?),
             RouterKind::Frr => Router::Frr(Frr::start(lab, host, cfg)?),
         })
+    }
+
+    /// Its BFD sessions (BIRD and FRR; GoBGP has no BFD).
+    pub fn bfd_sessions(&self) -> Result<Vec<BfdPeer>> {
+        match self {
+            Router::Gobgp(_) => Err(crate::LabError::Invalid("GoBGP has no BFD".into())),
+            Router::Bird(r) => r.bfd_sessions(),
+            Router::Frr(r) => r.bfd_sessions(),
+        }
+    }
+
+    /// Waits until the BFD session with `peer` satisfies `ok` (e.g. `|p| p.up`).
+    pub fn wait_bfd(
+        &self,
+        peer: IpAddr,
+        timeout: Duration,
+        ok: impl Fn(&BfdPeer) -> bool,
+    ) -> Result<BfdPeer> {
+        let sessions = wait_until(
+            &format!("{:?} BFD session with {peer}", self.kind()),
+            timeout,
+            || self.bfd_sessions(),
+            |s| s.iter().any(|b| b.peer == peer && ok(b)),
+        )?;
+        sessions
+            .into_iter()
+            .find(|b| b.peer == peer && ok(b))
+            .ok_or_else(|| unreachable_session(peer))
     }
 
     /// Stops the daemon(s) (SIGTERM, then SIGKILL) and reaps them.
