@@ -14,10 +14,11 @@
 //! (RFC 4271 §5.1): NEXT_HOP is the session's local address (the IPv6 one, in MP_REACH, on an IPv6 session);
 //! AS_PATH is empty on iBGP and `[my-asn]` on eBGP; LOCAL_PREF is sent on iBGP only. A session advertises only
 //! prefixes of its own address family, unless the peer has `dualStackAddressFamily`: then the other family's
-//! prefixes go too (in MP_REACH), with the next hop [`other_family_next_hop`] chooses — for IPv6 over an IPv4
-//! session the node's global IPv6 address (what BIRD and FRR install directly), or, on a node without one,
-//! the IPv4-mapped IPv6 form of the session's address; for IPv4 over an IPv6 session the node's IPv4 address
-//! (a plain NEXT_HOP; a node without one sends no IPv4 routes there).
+//! prefixes go too, with the node's own address of that family as next hop ([`other_family_next_hop`]): IPv6
+//! prefixes over an IPv4 session in MP_REACH with the node's global IPv6 address, IPv4 prefixes over an IPv6
+//! session with the node's IPv4 address as NEXT_HOP — what BIRD 2 and FRR 8 accept and install (verified in
+//! the lab). An IPv4-mapped IPv6 next hop (`::ffff:192.0.2.11`) is not used: BIRD drops such routes and FRR
+//! keeps them but installs nothing. A node without an address of the other family sends none of its routes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -206,8 +207,7 @@ pub fn session_routes(
 }
 
 /// The next hop of the other family's prefixes on a dual-stack session from `local` (see the module docs):
-/// the first global unicast address of that family among `node_addresses`; for IPv6 over IPv4 without one,
-/// `local` as an IPv4-mapped IPv6 address.
+/// the first global unicast address of the other family among `node_addresses`.
 pub fn other_family_next_hop(local: IpAddr, node_addresses: &[IpAddr]) -> Option<IpAddr> {
     let usable = |a: &&IpAddr| {
         !a.is_loopback()
@@ -218,17 +218,11 @@ pub fn other_family_next_hop(local: IpAddr, node_addresses: &[IpAddr]) -> Option
                 IpAddr::V6(v6) => !v6.is_unicast_link_local(),
             }
     };
-    let of = |v6: bool| {
-        node_addresses
-            .iter()
-            .filter(usable)
-            .find(|a| a.is_ipv6() == v6)
-            .copied()
-    };
-    match local {
-        IpAddr::V4(v4) => of(true).or(Some(IpAddr::V6(v4.to_ipv6_mapped()))),
-        IpAddr::V6(_) => of(false),
-    }
+    node_addresses
+        .iter()
+        .filter(usable)
+        .find(|a| a.is_ipv6() != local.is_ipv6())
+        .copied()
 }
 
 #[cfg(test)]
@@ -450,7 +444,7 @@ mod tests {
     }
 
     #[test]
-    fn the_other_family_next_hop_is_the_node_global_address_or_mapped() {
+    fn the_other_family_next_hop_is_the_node_global_address() {
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         let node = [ip("fe80::1"), ip("192.0.2.11"), ip("2001:db8::11")];
         assert_eq!(
@@ -463,8 +457,8 @@ mod tests {
         );
         assert_eq!(
             other_family_next_hop(ip("192.0.2.11"), &[ip("192.0.2.11"), ip("fe80::1")]),
-            Some(ip("::ffff:192.0.2.11")),
-            "no global IPv6 address: IPv4-mapped"
+            None,
+            "no global IPv6 address: no IPv6 routes (an IPv4-mapped next hop is installed by neither BIRD nor FRR)"
         );
         assert_eq!(
             other_family_next_hop(ip("2001:db8::11"), &[ip("2001:db8::11")]),
