@@ -24,6 +24,9 @@ pub enum Fault {
         percent: u8,
         from: Option<String>,
     },
+    /// Drop `percent`% of UDP datagrams to `port` that leave the switch towards host `to` (e.g. the BFD
+    /// packets a router sends to one node).
+    DropUdpTo { port: u16, percent: u8, to: String },
     /// Drop `percent`% of TCP segments to or from `port` (e.g. 179, BGP), optionally only from `from`.
     DropTcp {
         port: u16,
@@ -66,6 +69,12 @@ pub fn fault_ruleset(faults: &[Fault]) -> Result<String> {
                     chance(*percent)?
                 )
             }
+            Fault::DropUdpTo { port, percent, to } => writeln!(
+                rules,
+                "    oifname \"{}\" udp dport {port}{} drop",
+                switch_port(to),
+                chance(*percent)?
+            ),
             Fault::DropTcp { port, percent, from } => {
                 let c = chance(*percent)?;
                 let i = iif(from.as_deref());
@@ -94,6 +103,7 @@ impl Lab {
     pub fn set_faults(&self, faults: &[Fault]) -> Result<()> {
         for host in faults.iter().filter_map(|f| match f {
             Fault::DropUdp { from, .. } | Fault::DropTcp { from, .. } => from.as_deref(),
+            Fault::DropUdpTo { to, .. } => Some(to.as_str()),
             Fault::DropArp { from } | Fault::DropNdp { from } | Fault::DropAllFrom { from } => Some(from),
         }) {
             self.try_host(host)?;
@@ -177,6 +187,11 @@ mod tests {
             Fault::DropAllFrom {
                 from: "client".into(),
             },
+            Fault::DropUdpTo {
+                port: 3784,
+                percent: 100,
+                to: "node1".into(),
+            },
         ])
         .unwrap();
         assert!(s.contains("    udp dport 7946 numgen random mod 100 < 30 drop\n"));
@@ -185,6 +200,7 @@ mod tests {
         assert!(s.contains("    iifname \"p-node3\" ether type arp drop\n"));
         assert!(s.contains("nd-neighbor-solicit, nd-neighbor-advert"));
         assert!(s.contains("    iifname \"p-client\" drop\n"));
+        assert!(s.contains("    oifname \"p-node1\" udp dport 3784 drop\n"));
         assert!(s.contains("type filter hook forward priority 0; policy accept;"));
     }
 

@@ -29,10 +29,13 @@ pub fn protocol_name(addr: IpAddr) -> String {
     format!("p_{}", addr.to_string().replace(['.', ':'], "_"))
 }
 
-fn channels(out: &mut String, families: &[Family]) {
+/// The peer's channels; a multi-hop peer's next hops are resolved through the connected routes
+/// (`protocol direct`).
+fn channels(out: &mut String, families: &[Family], multihop: bool) {
+    let gateway = if multihop { "recursive" } else { "direct" };
     for f in families {
         let name = if *f == Family::Ipv4 { "ipv4" } else { "ipv6" };
-        let _ = writeln!(out, "  {name} {{ import all; export none; gateway direct; }};");
+        let _ = writeln!(out, "  {name} {{ import all; export none; gateway {gateway}; }};");
     }
 }
 
@@ -88,6 +91,9 @@ pub fn bird_config(cfg: &BgpConfig) -> Result<String> {
     if cfg.uses_bfd() {
         bfd_protocol(&mut c, cfg);
     }
+    if cfg.peers.iter().any(|p| p.multihop) {
+        let _ = writeln!(c, "protocol direct {{ ipv4; ipv6; }}");
+    }
     for p in &cfg.peers {
         let _ = writeln!(c, "protocol bgp {} {{", protocol_name(p.address));
         timers(
@@ -115,7 +121,7 @@ pub fn bird_config(cfg: &BgpConfig) -> Result<String> {
         if p.passive {
             let _ = writeln!(c, "  passive on;");
         }
-        channels(&mut c, &p.families);
+        channels(&mut c, &p.families, p.multihop);
         let _ = writeln!(c, "}}");
     }
     for (i, r) in cfg.ranges.iter().enumerate() {
@@ -137,7 +143,7 @@ pub fn bird_config(cfg: &BgpConfig) -> Result<String> {
         if let Some(pw) = &r.password {
             let _ = writeln!(c, "  password {};", bird_str(pw));
         }
-        channels(&mut c, &r.families);
+        channels(&mut c, &r.families, false);
         let _ = writeln!(c, "}}");
     }
     Ok(c)
@@ -155,6 +161,7 @@ pub fn parse_bird_bfd_sessions(text: &str) -> Vec<BfdPeer> {
                 peer,
                 state: state.to_string(),
                 up: state == "Up",
+                local: None,
             })
         })
         .collect()
@@ -444,6 +451,7 @@ mod tests {
         assert!(c.contains("  multihop { min rx interval 100 ms;"));
         assert_eq!(c.matches("  bfd on;").count(), 2);
         assert!(c.contains("  local 192.0.2.1 port 179 as 64512;\n  multihop;"));
+        assert!(c.contains("gateway recursive;") && c.contains("protocol direct { ipv4; ipv6; }"));
         let graceful = bird_config(&cfg.clone().bfd(BfdTimers {
             mode: BfdMode::Graceful,
             ..BfdTimers::new(100, 3)

@@ -139,10 +139,16 @@ pub fn parse_frr_bfd_peers(json: &str) -> Result<Vec<BfdPeer>> {
         .filter_map(|p| {
             let peer = p.get("peer")?.as_str()?.parse().ok()?;
             let state = p.get("status")?.as_str()?.to_string();
+            let local = p
+                .get("local")
+                .and_then(Value::as_str)
+                .and_then(|l| l.parse::<IpAddr>().ok())
+                .filter(|l| !l.is_unspecified());
             Some(BfdPeer {
                 peer,
                 up: state == "up",
                 state,
+                local,
             })
         })
         .collect())
@@ -483,6 +489,8 @@ mod tests {
         .unwrap();
         assert!(peers[0].up && !peers[1].up);
         assert_eq!(peers[1].state, "down");
+        assert_eq!(peers[0].local, Some("192.0.2.1".parse().unwrap()));
+        assert_eq!(peers[1].local, None);
         assert!(parse_frr_bfd_peers("{}").is_err());
     }
 

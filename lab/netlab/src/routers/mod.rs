@@ -259,6 +259,9 @@ pub struct BfdPeer {
     pub state: String,
     /// Whether it is Up.
     pub up: bool,
+    /// The router's own address for the session, when it reports one (FRR; not the unspecified address
+    /// FRR's bgpd registers before the BGP connection told it).
+    pub local: Option<IpAddr>,
 }
 
 /// One BGP daemon's configuration, rendered for each router kind.
