@@ -23,20 +23,16 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use bfd_support::{
-    NODE_AS, ROUTER_AS, Sessions, bfd_key, max_start_flaps, metric, metrics_text, node_ips, profile,
-    router_addr, router_config, start_router, target, watch_bgp_needs_bfd,
+    NODE_AS, ROUTER_AS, Sessions, WAIT, bfd_key, failures, hops, metric, metrics_text, node_ips, profile,
+    router_addr, router_config, start_all, start_router, target, vip, watch_bgp_needs_bfd,
 };
 use bgp_support::lab::{runtime, speaker, wait_sessions};
 use ferrolb_netlab::wait::wait_until;
-use ferrolb_netlab::{
-    BfdTimers, BgpConfig, BgpRouter, Fault, Lab, Peer, Router, RouterKind, Tool, TopologySpec, VIP_V4, VIP_V6,
-};
+use ferrolb_netlab::{BfdTimers, BgpConfig, BgpRouter, Fault, Lab, Peer, RouterKind, Tool, TopologySpec};
 use ferrolb_proto::bgp::State;
 use ferrolb_speaker::bfd::{BfdKey, BfdStatus};
 use ferrolb_speaker::bgp::{BgpSpeaker, SessionError};
-use ipnet::IpNet;
 
-const WAIT: Duration = Duration::from_secs(15);
 /// How long the `loss` scenario runs under `cargo test` (the bench runs a minute).
 const LOSS_TEST: Duration = Duration::from_secs(10);
 
@@ -56,76 +52,6 @@ macro_rules! per_router {
 }
 
 per_router!(hard_loss, bfd_failure, dual_stack, loss);
-
-fn vip(ipv6: bool) -> IpNet {
-    IpNet::from(if ipv6 {
-        IpAddr::V6(VIP_V6)
-    } else {
-        IpAddr::V4(VIP_V4)
-    })
-}
-
-fn hops(lab: &Lab, ipv6: bool, count: usize) -> BTreeSet<IpAddr> {
-    let r = lab
-        .wait_kernel_next_hops("router", vip(ipv6), count, WAIT)
-        .unwrap();
-    r.map(|r| r.next_hops.into_iter().collect()).unwrap_or_default()
-}
-
-/// One speaker per node with `sessions` and `p`, everything up (BGP on both sides, BFD on the router's)
-/// and settled: the router's start-up flaps ([`max_start_flaps`]) are over.
-fn start_all(
-    rt: &tokio::runtime::Runtime,
-    lab: &Lab,
-    router: &Router,
-    sessions: Sessions,
-    p: &ferrolb_config::BfdProfile,
-) -> Vec<Option<BgpSpeaker>> {
-    let speakers: Vec<Option<BgpSpeaker>> = lab
-        .nodes()
-        .map(|n| {
-            let mut s = speaker(rt, lab, n.name());
-            s.set(&target(lab, n.name(), sessions, Some(p)));
-            Some(s)
-        })
-        .collect();
-    let per_node = if sessions == Sessions::Both { 2 } else { 1 };
-    router
-        .wait_established(per_node * lab.nodes().count(), WAIT)
-        .unwrap();
-    // FRR replaces its BFD session for a neighbour once the first BGP connection tells it its own address
-    // and interface ([`max_start_flaps`]); the replacement comes Up a second after, when everything it
-    // disturbed (a BGP reset on either side) is over
-    let settled =
-        |b: &ferrolb_netlab::BfdPeer| b.up && (router.kind() != RouterKind::Frr || b.local.is_some());
-    for ipv6 in [false, true].into_iter().take(per_node) {
-        for ip in node_ips(lab, ipv6, None) {
-            router.wait_bfd(ip, WAIT, settled).unwrap();
-        }
-    }
-    let max = max_start_flaps(router.kind());
-    for s in speakers.iter().flatten() {
-        wait_until(
-            "BGP and BFD settled",
-            WAIT,
-            || Ok((s.status(), s.bfd_status())),
-            |(bgp, bfd)| {
-                bgp.values().all(|st| st.state == State::Established)
-                    && bfd.values().all(|b| b.is_up() && b.failures <= max)
-            },
-        )
-        .unwrap();
-    }
-    router
-        .wait_established(per_node * lab.nodes().count(), WAIT)
-        .unwrap();
-    speakers
-}
-
-/// BFD failures of every session of `s`.
-fn failures(s: &BgpSpeaker) -> u64 {
-    s.bfd_status().values().map(|st| st.failures).sum()
-}
 
 fn hard_loss(kind: RouterKind) {
     let Some(lab) = Lab::for_test(TopologySpec::new(3), &[kind.tool()]) else {

@@ -6,16 +6,21 @@
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use ferrolb_config::BfdProfile;
-use ferrolb_netlab::{BfdTimers, BgpConfig, Family, Lab, Peer, Router, RouterKind, VIP_V4, VIP_V6};
+use ferrolb_netlab::wait::wait_until;
+use ferrolb_netlab::{
+    BfdTimers, BgpConfig, BgpRouter, Family, Lab, Peer, Router, RouterKind, VIP_V4, VIP_V6,
+};
 use ferrolb_proto::bgp::State;
 use ferrolb_speaker::bfd::BfdKey;
 use ferrolb_speaker::bgp::{BgpSpeaker, BgpTarget};
 use prometheus_client::registry::Registry;
 
-use crate::bgp_support::lab::node_addresses;
+use crate::bgp_support::lab::{node_addresses, speaker};
 use crate::bgp_support::{advertisement, peer};
+use ipnet::IpNet;
 
 pub const ROUTER_AS: u32 = 64512;
 pub const NODE_AS: u32 = 64513;
@@ -170,4 +175,77 @@ pub fn watch_bgp_needs_bfd(
         }
     });
     violations
+}
+
+/// How long the helpers wait for a state.
+pub const WAIT: Duration = Duration::from_secs(15);
+
+pub fn vip(ipv6: bool) -> IpNet {
+    IpNet::from(if ipv6 {
+        IpAddr::V6(VIP_V6)
+    } else {
+        IpAddr::V4(VIP_V4)
+    })
+}
+
+pub fn hops(lab: &Lab, ipv6: bool, count: usize) -> BTreeSet<IpAddr> {
+    let r = lab
+        .wait_kernel_next_hops("router", vip(ipv6), count, WAIT)
+        .unwrap();
+    r.map(|r| r.next_hops.into_iter().collect()).unwrap_or_default()
+}
+
+/// One speaker per node with `sessions` and `p`, everything up (BGP on both sides, BFD on the router's)
+/// and settled: the router's start-up flaps ([`max_start_flaps`]) are over.
+pub fn start_all(
+    rt: &tokio::runtime::Runtime,
+    lab: &Lab,
+    router: &Router,
+    sessions: Sessions,
+    p: &ferrolb_config::BfdProfile,
+) -> Vec<Option<BgpSpeaker>> {
+    let speakers: Vec<Option<BgpSpeaker>> = lab
+        .nodes()
+        .map(|n| {
+            let mut s = speaker(rt, lab, n.name());
+            s.set(&target(lab, n.name(), sessions, Some(p)));
+            Some(s)
+        })
+        .collect();
+    let per_node = if sessions == Sessions::Both { 2 } else { 1 };
+    router
+        .wait_established(per_node * lab.nodes().count(), WAIT)
+        .unwrap();
+    // FRR replaces its BFD session for a neighbour once the first BGP connection tells it its own address
+    // and interface ([`max_start_flaps`]); the replacement comes Up a second after, when everything it
+    // disturbed (a BGP reset on either side) is over
+    let settled =
+        |b: &ferrolb_netlab::BfdPeer| b.up && (router.kind() != RouterKind::Frr || b.local.is_some());
+    for ipv6 in [false, true].into_iter().take(per_node) {
+        for ip in node_ips(lab, ipv6, None) {
+            router.wait_bfd(ip, WAIT, settled).unwrap();
+        }
+    }
+    let max = max_start_flaps(router.kind());
+    for s in speakers.iter().flatten() {
+        wait_until(
+            "BGP and BFD settled",
+            WAIT,
+            || Ok((s.status(), s.bfd_status())),
+            |(bgp, bfd)| {
+                bgp.values().all(|st| st.state == State::Established)
+                    && bfd.values().all(|b| b.is_up() && b.failures <= max)
+            },
+        )
+        .unwrap();
+    }
+    router
+        .wait_established(per_node * lab.nodes().count(), WAIT)
+        .unwrap();
+    speakers
+}
+
+/// BFD failures of every session of `s`.
+pub fn failures(s: &BgpSpeaker) -> u64 {
+    s.bfd_status().values().map(|st| st.failures).sum()
 }
