@@ -204,15 +204,30 @@ pub fn start_all(
     sessions: Sessions,
     p: &ferrolb_config::BfdProfile,
 ) -> Vec<Option<BgpSpeaker>> {
+    let per_node = if sessions == Sessions::Both { 2 } else { 1 };
+    start_all_with(rt, lab, router, per_node, true, |node| {
+        target(lab, node, sessions, Some(p))
+    })
+}
+
+/// One speaker per node with the target `make` gives it, `per_node` BGP sessions each, everything up and
+/// settled (see [`start_all`]; `bfd`: the sessions run BFD).
+pub fn start_all_with(
+    rt: &tokio::runtime::Runtime,
+    lab: &Lab,
+    router: &Router,
+    per_node: usize,
+    bfd: bool,
+    make: impl Fn(&str) -> BgpTarget,
+) -> Vec<Option<BgpSpeaker>> {
     let speakers: Vec<Option<BgpSpeaker>> = lab
         .nodes()
         .map(|n| {
             let mut s = speaker(rt, lab, n.name());
-            s.set(&target(lab, n.name(), sessions, Some(p)));
+            s.set(&make(n.name()));
             Some(s)
         })
         .collect();
-    let per_node = if sessions == Sessions::Both { 2 } else { 1 };
     router
         .wait_established(per_node * lab.nodes().count(), WAIT)
         .unwrap();
@@ -221,7 +236,7 @@ pub fn start_all(
     // disturbed (a BGP reset on either side) is over
     let settled =
         |b: &ferrolb_netlab::BfdPeer| b.up && (router.kind() != RouterKind::Frr || b.local.is_some());
-    for ipv6 in [false, true].into_iter().take(per_node) {
+    for ipv6 in [false, true].into_iter().take(if bfd { per_node } else { 0 }) {
         for ip in node_ips(lab, ipv6, None) {
             router.wait_bfd(ip, WAIT, settled).unwrap();
         }

@@ -1,11 +1,12 @@
 //! Probes, used the way an operator would: Habets `arping`, `ndisc6`, `curl`, the client's
-//! neighbour table, `tcpdump` captures, and an in-process TCP/UDP loop that measures the outage a
-//! client sees.
+//! neighbour table, `tcpdump` captures, an in-process TCP/UDP loop that measures the outage a
+//! client sees, and `ip monitor route` for when a router's kernel routes changed.
 
 mod capture;
 mod http;
 mod l2;
 mod outage;
+mod routes;
 
 use std::fmt;
 use std::str::FromStr;
@@ -14,6 +15,7 @@ pub use capture::Capture;
 pub use http::{CurlOptions, http_url};
 pub use l2::{Neighbor, parse_arping_macs, parse_ndisc6_macs, parse_neighbors};
 pub use outage::{Outage, OutageProbe, ProbeOptions, ProbeProto, ProbeReport, Sample, SampleResult};
+pub use routes::{RouteEvent, RouteMonitor, parse_route_monitor};
 
 use crate::error::{LabError, Result};
 
