@@ -131,7 +131,47 @@ pub fn summary(config: &Config) -> String {
             .collect();
         let _ = writeln!(out, "community aliases: {}", aliases.join(", "));
     }
+    let notes = unreached_families(config);
+    if !notes.is_empty() {
+        let _ = writeln!(out, "notes ({}):", notes.len());
+        for n in notes {
+            let _ = writeln!(out, "  {n}");
+        }
+    }
     out
+}
+
+/// BGP advertisements whose pool has addresses of a family that none of the advertisement's peers carries: a
+/// session carries its own address's family, and the other one too only with `dualStackAddressFamily`. A
+/// (dual-stack) Service's address of that family would reach no router. Configs without peers are left
+/// alone (nothing reaches a router then, which the peer list already shows).
+fn unreached_families(config: &Config) -> Vec<String> {
+    if config.peers.is_empty() {
+        return Vec::new();
+    }
+    let mut notes = Vec::new();
+    for pool in &config.pools {
+        for adv in config.bgp_advertisements_for(&pool.name) {
+            let peers: Vec<&Peer> = config
+                .peers
+                .iter()
+                .filter(|p| adv.peers.is_empty() || adv.peers.contains(&p.name))
+                .collect();
+            for family in [AddressFamily::V4, AddressFamily::V6] {
+                let carries = |p: &&Peer| {
+                    p.dual_stack_address_family || (p.address.is_ipv6() == (family == AddressFamily::V6))
+                };
+                if pool.has_family(family) && !peers.iter().any(carries) {
+                    notes.push(format!(
+                        "pool {}: its {family} addresses reach no BGP router through {}: every peer it \
+                         advertises to is of the other family, without dualStackAddressFamily",
+                        pool.name, adv.name
+                    ));
+                }
+            }
+        }
+    }
+    notes
 }
 
 fn pool_summary(out: &mut String, config: &Config, pool: &Pool) {
@@ -234,6 +274,9 @@ fn peer_summary(peer: &Peer) -> String {
     if peer.ebgp_multihop {
         s.push_str(", ebgp-multihop");
     }
+    if peer.dual_stack_address_family {
+        s.push_str(", IPv4 + IPv6");
+    }
     let _ = write!(s, ", nodes: {}", selectors(peer.node_selectors.len()));
     s
 }
@@ -311,5 +354,34 @@ mod tests {
             r.stdout
         );
         assert!(!r.stdout.contains("password: x"));
+    }
+
+    #[test]
+    fn a_family_no_peer_carries_is_noted() {
+        let config = "peers:\n- {peer-address: 192.0.2.1, peer-asn: 65001, my-asn: 65000}\n\
+                      address-pools:\n- name: dual\n  protocol: bgp\n  addresses: [203.0.113.0/28, 2001:db8::/124]\n\
+                      - name: v4\n  protocol: bgp\n  addresses: [198.51.100.0/28]\n";
+        let r = check("c", config);
+        assert!(r.valid, "{r:?}");
+        assert!(r.stdout.contains("notes (1):"), "{}", r.stdout);
+        assert!(
+            r.stdout.contains(
+                "pool dual: its IPv6 addresses reach no BGP router through bgpadvertisement1: every peer it \
+                 advertises to is of the other family, without dualStackAddressFamily"
+            ),
+            "{}",
+            r.stdout
+        );
+        // one IPv6 peer more: both families reach a router
+        let both = config.replace(
+            "peers:\n",
+            "peers:\n- {peer-address: 2001:db8::1, peer-asn: 65001, my-asn: 65000}\n",
+        );
+        assert!(!check("c", &both).stdout.contains("notes"));
+        // a dual-stack session carries both (dualStackAddressFamily comes from BGPPeer resources)
+        let mut parsed = ferrolb_config::parse(config).unwrap();
+        parsed.peers[0].dual_stack_address_family = true;
+        assert!(unreached_families(&parsed).is_empty());
+        assert!(summary(&parsed).contains(", IPv4 + IPv6, nodes: all"));
     }
 }

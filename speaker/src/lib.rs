@@ -18,6 +18,8 @@
 //! - [`owner`]: the owner loop's state machine (index + membership + links → desired state, events,
 //!   membership commands).
 //! - [`membership`]: SWIM with foca over UDP, HMAC-SHA256 authenticated, with its tuned timings and simulator.
+//! - [`bgp`], [`bfd`]: BGP mode's sessions, and the BFD sessions (on their own thread) that tell a router
+//!   within a fraction of a second that this node is gone.
 //! - [`layer2`], [`interfaces`], [`socket`]: the ARP/NDP responders (the only `unsafe` code is in [`socket`]).
 //! - [`netlink`], [`k8s`], [`metrics`], [`ipvs`]: the edges (watches, Events, the HTTP endpoints, client and
 //!   signal setup are the shared `ferrolb_k8s` layer's).

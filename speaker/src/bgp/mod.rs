@@ -6,9 +6,13 @@
 //!                                     │  watch<Control> per peer     (settings / de-configure / shutdown)
 //!                                     ▼
 //!                        session task × peers  (AbortOnDrop) ── TCP (MD5, TTL) ──▶ router
-//!                          Session FSM + AdjRibOut (ferrolb-proto)
-//!                          └─▶ watch<PeerStatus>, BgpMetrics
+//!                          Session FSM + AdjRibOut (ferrolb-proto)      ▲
+//!                          └─▶ watch<PeerStatus>, BgpMetrics           │ watch<BfdStatus> per BFD session
+//!                                       BfdEngine (thread ferrolb-bfd) ┘ ── UDP 3784/4784 ──▶ router
 //! ```
+//!
+//! Peers with a BFD profile ([`crate::bfd`]): their session starts only while the BFD session with the router
+//! is Up, and ends at once (Cease / BFD Down) when it fails.
 //!
 //! - [`desired`]: the target and the routes derived from it (pure): aggregation, communities, large
 //!   communities, local-pref; per session NEXT_HOP, AS_PATH and the iBGP/eBGP rules.
@@ -23,7 +27,8 @@
 //! Graceful restart (RFC 4724; the N bit of RFC 8538 is not announced): every session announces the capability with
 //! forwarding preserved and sends End-of-RIB after its initial routes. A speaker that dies or is dropped
 //! closes its connections without a NOTIFICATION, so routers that help keep its routes (and traffic flows)
-//! until it is back and has sent End-of-RIB again. [`BgpSpeaker::shutdown`] ends the sessions as
+//! until it is back and has sent End-of-RIB again (with BFD, BIRD ends that as soon as the BFD session goes
+//! down; FRR does not: docs/config.md). [`BgpSpeaker::shutdown`] ends the sessions as
 //! [`shutdown::decide`] chose: [`ShutdownMode::Graceful`] (a restart: no NOTIFICATION, and routers keep the
 //! routes) or [`ShutdownMode::Withdraw`] (the node leaves: Cease / Administrative Shutdown, and routers
 //! withdraw at once). Without the N bit a router that detects a hold timer expiry withdraws at once, so a node
