@@ -37,6 +37,12 @@ pub struct Timings {
     pub join_timeout: Duration,
     /// After the first answer, how long a starting speaker keeps listening before it announces anything.
     pub settle: Duration,
+    /// How often the successor watch pings each node it watches ([`super::watch`]).
+    pub heartbeat_interval: Duration,
+    /// Silence after which the watch judges a watched node unreachable.
+    pub heartbeat_timeout: Duration,
+    /// How long a watch verdict waits for SWIM to confirm it before it is withdrawn.
+    pub watch_confirm: Duration,
 }
 
 impl Default for Timings {
@@ -52,6 +58,9 @@ impl Default for Timings {
             rejoin_interval: Duration::from_secs(2),
             join_timeout: Duration::from_millis(1500),
             settle: Duration::from_millis(150),
+            heartbeat_interval: Duration::from_millis(10),
+            heartbeat_timeout: Duration::from_millis(100),
+            watch_confirm: Duration::from_secs(5),
         }
     }
 }
@@ -61,6 +70,15 @@ fn nz(n: usize) -> NonZeroUsize {
 }
 
 impl Timings {
+    /// The successor watch's settings.
+    pub fn watch_settings(&self) -> super::watch::WatchSettings {
+        super::watch::WatchSettings {
+            interval: self.heartbeat_interval,
+            timeout: self.heartbeat_timeout,
+            confirm: self.watch_confirm,
+        }
+    }
+
     /// foca's configuration for these timings.
     pub fn foca_config(&self) -> foca::Config {
         foca::Config {
