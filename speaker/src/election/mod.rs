@@ -9,7 +9,8 @@
 //!    `NetworkUnavailable`, without the exclude-from-external-load-balancers label, selected by the pool's node
 //!    selectors, and — for each `externalTrafficPolicy: Local` Service on the IP — running a ready endpoint of it.
 //!    The owner is the eligible node with the highest [`rendezvous::score`]; it alone answers ARP/NDP. Services
-//!    sharing an IP share its owner because the election is per IP.
+//!    sharing an IP share its owner because the election is per IP. The runner-up is the IP's successor, the
+//!    node that takes it over when the owner dies; it watches the owner ([`crate::membership::watch`]).
 //! 4. **bgp**: every node passing the same checks except membership (BGP sessions carry their own liveness)
 //!    advertises the IP; the result lists them all, for the BGP announcer and for tests.
 //!
@@ -92,6 +93,7 @@ pub fn elect(input: &ElectionInput<'_>) -> Desired {
                     protocol: None,
                     services: keys,
                     owner: None,
+                    successor: None,
                     decision: Decision::Skip(SkipReason::NotInPool),
                 },
             );
@@ -158,15 +160,16 @@ fn elect_layer2(
     keys: &[ServiceKey],
     layer2: &mut Layer2Desired,
 ) -> IpDecision {
-    let decided = |owner: Option<NodeName>, decision| IpDecision {
+    let decided = |owner: Option<NodeName>, successor: Option<NodeName>, decision| IpDecision {
         pool: Some(pool.name.clone()),
         protocol: Some(Protocol::Layer2),
         services: keys.to_vec(),
         owner,
+        successor,
         decision,
     };
     let Some(local) = serving(input, services) else {
-        return decided(None, Decision::Skip(SkipReason::NoReadyEndpoints));
+        return decided(None, None, Decision::Skip(SkipReason::NoReadyEndpoints));
     };
     let selectors = &pool.layer2.node_selectors;
     let eligible = input
@@ -174,7 +177,8 @@ fn elect_layer2(
         .iter()
         .map(String::as_str)
         .filter(|n| check_node(input, n, selectors, &local, true).is_ok());
-    let owner = rendezvous::owner(ip, eligible).map(str::to_owned);
+    let (owner, successor) = rendezvous::owner_and_successor(ip, eligible);
+    let (owner, successor) = (owner.map(str::to_owned), successor.map(str::to_owned));
     let decision = match (&owner, check_node(input, input.node, selectors, &local, true)) {
         (Some(o), Ok(())) if o == input.node => Decision::Announce,
         (_, Err(reason)) => Decision::Skip(reason),
@@ -197,7 +201,7 @@ fn elect_layer2(
             },
         );
     }
-    decided(owner, decision)
+    decided(owner, successor, decision)
 }
 
 fn elect_bgp(
@@ -239,6 +243,7 @@ fn elect_bgp(
         protocol: Some(Protocol::Bgp),
         services: keys.to_vec(),
         owner: None,
+        successor: None,
         decision,
     }
 }

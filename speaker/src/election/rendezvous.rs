@@ -32,6 +32,26 @@ pub fn owner<'a>(ip: IpAddr, candidates: impl IntoIterator<Item = &'a str>) -> O
         .map(|(_, n)| n)
 }
 
+/// The winner and the runner-up (the owner once the winner is gone) among `candidates` for `ip`.
+pub fn owner_and_successor<'a>(
+    ip: IpAddr,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> (Option<&'a str>, Option<&'a str>) {
+    // the same order as `owner`: higher score first, then the smaller name
+    let key = |s: u64, n: &'a str| (s, std::cmp::Reverse(n));
+    let mut first: Option<(u64, std::cmp::Reverse<&'a str>)> = None;
+    let mut second: Option<(u64, std::cmp::Reverse<&'a str>)> = None;
+    for n in candidates {
+        let k = key(score(n, ip), n);
+        if first.is_none_or(|f| k > f) {
+            second = first.replace(k);
+        } else if second.is_none_or(|s| k > s) {
+            second = Some(k);
+        }
+    }
+    (first.map(|(_, n)| n.0), second.map(|(_, n)| n.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,6 +66,26 @@ mod tests {
         h.update(b"node1#192.0.2.100");
         let d = h.finalize();
         assert_eq!(score("node1", ip), u64::from_be_bytes(d[..8].try_into().unwrap()));
+    }
+
+    #[test]
+    fn the_successor_is_the_owner_without_the_winner() {
+        let nodes = ["n1", "n2", "n3", "n4", "n5"];
+        for i in 0..50u8 {
+            let ip = IpAddr::from([192, 0, 2, i]);
+            let (o, s) = owner_and_successor(ip, nodes);
+            assert_eq!(o, owner(ip, nodes));
+            let rest: Vec<&str> = nodes.into_iter().filter(|n| Some(*n) != o).collect();
+            assert_eq!(s, owner(ip, rest));
+        }
+        assert_eq!(
+            owner_and_successor("192.0.2.1".parse().unwrap(), ["n1"]),
+            (Some("n1"), None)
+        );
+        assert_eq!(
+            owner_and_successor("192.0.2.1".parse().unwrap(), []),
+            (None, None)
+        );
     }
 
     #[test]
