@@ -20,6 +20,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
+use std::sync::Arc;
 use std::time::Duration;
 
 use foca::{AccumulatingRuntime, Foca, Member, NoCustomBroadcast, OwnedNotification, Timer};
@@ -94,13 +95,14 @@ pub struct Engine {
     timer_seq: u64,
     has_key: bool,
     address: Option<SocketAddr>,
-    seeds: Vec<(String, SocketAddr)>,
+    /// The Nodes' membership addresses (this node's own entry, if present, is skipped).
+    seeds: Arc<[(String, SocketAddr)]>,
     stepped_aside: bool,
     started_at: Option<Duration>,
     active_since: Option<Duration>,
     settled: bool,
-    /// Seeds asked since the last (re)join; when every seed had been asked or was a member.
-    asked: HashSet<String>,
+    /// Per seed: asked since the last (re)join. When every seed had been asked or was a member.
+    asked: Vec<bool>,
     all_asked_at: Option<Duration>,
     next_round: Option<Duration>,
     round_cursor: usize,
@@ -144,12 +146,12 @@ impl Engine {
             timer_seq: 0,
             has_key: false,
             address: None,
-            seeds: Vec::new(),
+            seeds: Arc::from(Vec::new()),
             stepped_aside: false,
             started_at: None,
             active_since: None,
             settled: false,
-            asked: HashSet::new(),
+            asked: Vec::new(),
             all_asked_at: None,
             next_round: None,
             round_cursor: 0,
@@ -197,15 +199,7 @@ impl Engine {
                     self.after_foca(now);
                 }
             }
-            Control::Seeds(seeds) => {
-                let me = self.node.clone();
-                self.seeds = seeds.into_iter().filter(|(n, _)| *n != me).collect();
-                // new seeds are asked in the next round, which comes now
-                if self.seeds.iter().any(|(n, _)| !self.asked.contains(n)) && self.foca.is_some() {
-                    self.all_asked_at = None;
-                    self.next_round = Some(now);
-                }
-            }
+            Control::Seeds(seeds) => self.set_seeds(Arc::from(seeds), now),
             Control::Watch(names) => {
                 let targets: BTreeMap<String, SocketAddr> = self
                     .foca
@@ -286,10 +280,12 @@ impl Engine {
         self.settled = true;
         self.active_since.get_or_insert(now);
         self.all_asked_at = Some(now);
-        self.asked.extend(self.seeds.iter().map(|(n, _)| n.clone()));
+        self.asked.fill(true);
         self.next_round = Some(now + self.timings.rejoin_interval);
         self.after_foca(now);
         self.mature_all();
+        // the bulk of notifications is gone: give the memory back (the simulator holds thousands of engines)
+        self.rt = AccumulatingRuntime::new();
     }
 
     /// Leaves the cluster (shutdown).
@@ -454,8 +450,29 @@ impl Engine {
         (self.watch.armed(), self.watch.subscribers())
     }
 
+    /// The seeds (Nodes). Shared, so the simulator's thousands of engines hold one list; seeds already asked
+    /// stay asked, and new ones are asked in a round that comes now.
+    pub fn set_seeds(&mut self, seeds: Arc<[(String, SocketAddr)]>, now: Duration) {
+        let asked: HashSet<&str> = self
+            .seeds
+            .iter()
+            .zip(&self.asked)
+            .filter(|(_, a)| **a)
+            .map(|((n, _), _)| n.as_str())
+            .collect();
+        let new: Vec<bool> = seeds.iter().map(|(n, _)| asked.contains(n.as_str())).collect();
+        let unasked = seeds.iter().zip(&new).any(|((n, _), a)| !a && *n != self.node);
+        drop(asked);
+        self.asked = new;
+        self.seeds = seeds;
+        if unasked && self.foca.is_some() {
+            self.all_asked_at = None;
+            self.next_round = Some(now);
+        }
+    }
+
     fn rejoin(&mut self, now: Duration) {
-        self.asked.clear();
+        self.asked.fill(false);
         self.all_asked_at = None;
         self.next_round = Some(now);
         self.announce_round(now);
@@ -475,10 +492,10 @@ impl Engine {
         for k in 0..n {
             let i = (self.round_cursor + k) % n;
             let (name, addr) = &self.seeds[i];
-            if members.contains(name.as_str()) {
+            if *name == self.node || members.contains(name.as_str()) {
                 continue;
             }
-            if self.asked.contains(name) {
+            if self.asked[i] {
                 if again.len() < JOIN_BATCH {
                     again.push((i, name.clone(), *addr));
                 }
@@ -502,7 +519,9 @@ impl Engine {
                 let _ = f.announce(NodeId::new(name.clone(), *addr, 0), &mut self.rt);
             }
         }
-        self.asked.extend(batch.into_iter().map(|(_, n, _)| n));
+        for (i, _, _) in batch {
+            self.asked[i] = true;
+        }
         if !unasked_left && self.all_asked_at.is_none() {
             self.all_asked_at = Some(now);
         }
@@ -602,6 +621,8 @@ impl Engine {
             self.mature(&n);
         }
         self.maturity_queue.clear();
+        self.maturing.shrink_to_fit();
+        self.maturity_queue.shrink_to_fit();
     }
 
     fn watch_event(&mut self, e: WatchEvent) {

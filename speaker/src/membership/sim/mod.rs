@@ -30,6 +30,7 @@ pub use scenarios::detection_times;
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
@@ -181,6 +182,8 @@ pub struct Sim {
     queue: BinaryHeap<Reverse<Ev>>,
     nodes: Vec<SimNode>,
     names: Vec<String>,
+    /// Every node's name and address (each engine skips its own).
+    seeds: Arc<[(String, SocketAddr)]>,
     keys: Keys,
     origin: Instant,
     rng: StdRng,
@@ -246,11 +249,17 @@ impl Sim {
         keys.set(Some(Key::new(b"simulated membership key".to_vec())), origin);
         let names: Vec<String> = (0..params.nodes).map(node_name).collect();
         let ranking = rank(&names, params.ips);
+        let seeds: Arc<[(String, SocketAddr)]> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), node_addr(i)))
+            .collect();
         let mut sim = Sim {
             nodes: Vec::with_capacity(params.nodes),
             fragile_until: vec![Duration::ZERO; params.nodes],
             last_false: vec![None; params.nodes],
             names,
+            seeds,
             params,
             now: Duration::ZERO,
             seq: 0,
@@ -284,11 +293,7 @@ impl Sim {
         let generation_base = EPOCH_MS + ms(self.now);
         let mut engine = Engine::new(self.names[i].clone(), self.params.timings, EPOCH_MS);
         engine.control(Control::Key(Some(b"-".to_vec())), self.now);
-        let seeds = (0..self.params.nodes)
-            .filter(|j| *j != i)
-            .map(|j| (self.names[j].clone(), node_addr(j)))
-            .collect();
-        engine.control(Control::Seeds(seeds), self.now);
+        engine.set_seeds(self.seeds.clone(), self.now);
         engine.control(Control::Address(node_addr(i)), self.now);
         SimNode {
             engine,
