@@ -106,8 +106,12 @@ pub struct Stats {
     pub datagrams: u64,
     /// UDP payload bytes sent.
     pub bytes: u64,
-    /// CPU time in engines and authentication.
+    /// Time in engines and authentication, by the wall clock around each call (see [`Stats::engine_cpu`]).
     pub cpu: Duration,
+    /// Wall time spent in [`Sim::run_for`].
+    pub run_wall: Duration,
+    /// This thread's CPU time in [`Sim::run_for`] (`/proc/thread-self/schedstat`; zero where unavailable).
+    pub run_cpu: Duration,
     /// Node-seconds of up nodes (simulated).
     pub node_time: Duration,
     /// Probes that failed (suspicions raised).
@@ -120,6 +124,25 @@ pub struct Stats {
     pub false_episodes: u64,
     /// The first false drops: `(when, observer, dropped node)`.
     pub false_log: Vec<(Duration, usize, usize)>,
+}
+
+impl Stats {
+    /// CPU time in engines and authentication: the wall time around each call, scaled by the share of the
+    /// simulation's wall time this thread was on a CPU (on a busy machine, preemption inside a call would
+    /// otherwise count).
+    pub fn engine_cpu(&self) -> Duration {
+        if self.run_wall.is_zero() || self.run_cpu.is_zero() {
+            return self.cpu;
+        }
+        self.cpu
+            .mul_f64((self.run_cpu.as_secs_f64() / self.run_wall.as_secs_f64()).min(1.0))
+    }
+}
+
+/// This thread's CPU time so far (`None` where `/proc/thread-self/schedstat` is unavailable).
+pub fn thread_cpu() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    Some(Duration::from_nanos(s.split_whitespace().next()?.parse().ok()?))
 }
 
 #[derive(Debug)]
@@ -450,6 +473,15 @@ impl Sim {
 
     /// Runs the simulation for `d` of simulated time.
     pub fn run_for(&mut self, d: Duration) {
+        let (wall, cpu) = (Instant::now(), thread_cpu());
+        self.run(d);
+        self.stats.run_wall += wall.elapsed();
+        if let (Some(before), Some(after)) = (cpu, thread_cpu()) {
+            self.stats.run_cpu += after.saturating_sub(before);
+        }
+    }
+
+    fn run(&mut self, d: Duration) {
         let until = self.now + d;
         while let Some(Reverse(ev)) = self.queue.peek() {
             if ev.at > until {
