@@ -36,7 +36,8 @@ pub struct Timings {
     pub gossip_interval: Duration,
     /// How many members each periodic gossip goes to.
     pub gossip_fanout: usize,
-    /// How many times each update is sent at most.
+    /// How many times each update is sent at most, at least: larger clusters send each update
+    /// [`Timings::transmissions_for`] times.
     pub max_transmissions: u8,
     /// How often seeds (Nodes) that are not members are asked to join.
     pub rejoin_interval: Duration,
@@ -86,6 +87,17 @@ impl Timings {
         }
     }
 
+    /// How many times each update is sent in a cluster of `members` (this node included): SWIM's `λ·log N`
+    /// with `λ = 3`, and never fewer than [`Timings::max_transmissions`]. Each node that learns an update passes
+    /// it on that many times, so a given node misses it with probability about `e^-transmissions`: with 12
+    /// transmissions at 5,000 nodes, some survivor missed one loss in 50 in the simulator (it learns it only
+    /// when it probes the dead node itself, minutes later); with `3·ln N` ≈ 26, about 1 in 10⁸.
+    pub fn transmissions_for(&self, members: usize) -> u8 {
+        let wanted = (3.0 * (members.max(1) as f64).ln()).ceil();
+        let wanted = u8::try_from(wanted as u64).unwrap_or(u8::MAX);
+        wanted.max(self.max_transmissions).max(1)
+    }
+
     /// foca's configuration for these timings.
     pub fn foca_config(&self) -> foca::Config {
         foca::Config {
@@ -111,5 +123,25 @@ impl Timings {
                 num_members: nz(self.gossip_fanout),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn updates_are_sent_more_often_in_larger_clusters() {
+        let t = Timings::default();
+        assert_eq!(t.transmissions_for(1), 12);
+        assert_eq!(t.transmissions_for(10), 12, "small clusters keep the floor");
+        assert_eq!(t.transmissions_for(100), 14);
+        assert_eq!(t.transmissions_for(1000), 21);
+        assert_eq!(t.transmissions_for(5000), 26);
+        let low = Timings {
+            max_transmissions: 0,
+            ..t
+        };
+        assert_eq!(low.transmissions_for(0), 1);
     }
 }

@@ -112,6 +112,8 @@ pub struct Engine {
     watch: Watch,
     /// Other nodes in the live set.
     live_count: usize,
+    /// foca's current `max_transmissions` (it grows with the cluster).
+    transmissions: u8,
     dirty: bool,
     out: Vec<Outgoing>,
     notes: Vec<Note>,
@@ -158,6 +160,7 @@ impl Engine {
             maturing: HashMap::new(),
             maturity_queue: BinaryHeap::new(),
             live_count: 0,
+            transmissions: timings.max_transmissions,
             dirty: true,
             out: Vec::new(),
             notes: Vec::new(),
@@ -242,6 +245,14 @@ impl Engine {
         }
     }
 
+    /// foca's configuration (`max_transmissions` at the floor; [`Engine::adjust_transmissions`] raises it).
+    fn config(&self) -> foca::Config {
+        foca::Config {
+            max_packet_size: NonZeroUsize::new(MAX_PAYLOAD).unwrap_or(NonZeroUsize::MIN),
+            ..self.timings.foca_config()
+        }
+    }
+
     fn generation_at(&self, now: Duration) -> u64 {
         self.epoch_ms
             .saturating_add(u64::try_from(now.as_millis()).unwrap_or(u64::MAX))
@@ -255,8 +266,9 @@ impl Engine {
             return;
         }
         let config = foca::Config {
-            max_packet_size: NonZeroUsize::new(MAX_PAYLOAD).unwrap_or(NonZeroUsize::MIN),
-            ..self.timings.foca_config()
+            max_transmissions: std::num::NonZeroU8::new(self.transmissions)
+                .unwrap_or(std::num::NonZeroU8::MIN),
+            ..self.config()
         };
         let id = NodeId::new(self.node.clone(), addr, generation);
         self.notes.push(Note::Joining(id.clone()));
@@ -684,6 +696,28 @@ impl Engine {
                 OwnedNotification::ProbeFailed(_, id) => self.notes.push(Note::ProbeFailed(id)),
                 OwnedNotification::DataReceived(_) | OwnedNotification::DataSent(_) => {}
             }
+        }
+        self.adjust_transmissions();
+    }
+
+    /// Keeps foca's `max_transmissions` at [`Timings::transmissions_for`] the cluster's size (only
+    /// `max_transmissions` changes: foca accepts that at any time).
+    fn adjust_transmissions(&mut self) {
+        let Some(members) = self.foca.as_ref().map(|f| f.num_members()) else {
+            return;
+        };
+        let wanted = self.timings.transmissions_for(members + 1);
+        if wanted == self.transmissions {
+            return;
+        }
+        let config = foca::Config {
+            max_transmissions: std::num::NonZeroU8::new(wanted).unwrap_or(std::num::NonZeroU8::MIN),
+            ..self.config()
+        };
+        if let Some(f) = self.foca.as_mut()
+            && f.set_config(config).is_ok()
+        {
+            self.transmissions = wanted;
         }
     }
 }
