@@ -9,8 +9,10 @@
 //! The recovery time is from that instant to the first probe answered by another node. Then the node comes
 //! back (port up, speaker restarted) and gets its VIPs back before the next trial.
 //!
-//! `FERROLB_BENCH_TRIALS` overrides the number of trials (default 30). The same figures from the membership
-//! simulator (virtual time, the real foca state machine, 1,000 trials) are printed alongside.
+//! `FERROLB_BENCH_TRIALS` overrides the number of trials (default 30). The simulator's figures for the same
+//! clusters (virtual time, the speaker's own membership code, 30 service IPs, 1,000 losses) are printed
+//! alongside: when the lost owner's successor dropped it (the successor watch: when its IPs move), and when
+//! the last survivor did (SWIM).
 //! Without `--bench` (under `cargo test --all-targets`) it runs 2 trials with 3 nodes.
 
 #[path = "../tests/common/mod.rs"]
@@ -22,7 +24,8 @@ use std::time::{Duration, Instant};
 use common::Cluster;
 use ferrolb_netlab::probes::ProbeOptions;
 use ferrolb_netlab::{LbService, ProbeProto, Tool};
-use ferrolb_speaker::membership::sim::{SimParams, detection_times};
+use ferrolb_speaker::membership::sim::SimParams;
+use ferrolb_speaker::membership::sim::scenarios::detection;
 
 const VIPS: u8 = 30;
 
@@ -162,12 +165,25 @@ fn main() {
     for (n, v) in &mut results {
         report(&format!("lab, {n} nodes, {} trials", v.len()), v);
     }
-    let sim_trials = if full { 1000 } else { 50 };
-    for &n in sizes {
-        let mut d: Vec<f64> = detection_times(&SimParams::lan(n, 42), sim_trials)
-            .into_iter()
+    let sim_trials = if full { 1000 } else { 20 };
+    let ms = |v: Vec<Option<Duration>>| -> Vec<f64> {
+        v.into_iter()
             .map(|d| d.map_or(f64::INFINITY, |d| d.as_secs_f64() * 1e3))
-            .collect();
-        report(&format!("simulator (detection only), {n} nodes"), &mut d);
+            .collect()
+    };
+    for &n in sizes {
+        let params = SimParams {
+            ips: usize::from(VIPS),
+            ..SimParams::lan(n, 42)
+        };
+        let d = detection(&params, sim_trials, 1, Duration::from_secs(3));
+        report(
+            &format!("simulator, {n} nodes: successor drops it"),
+            &mut ms(d.successor),
+        );
+        report(
+            &format!("simulator, {n} nodes: every survivor does"),
+            &mut ms(d.everyone),
+        );
     }
 }

@@ -14,7 +14,9 @@
 //! | `ferrolb_layer2_fast_path_enabled` | | 1 when ARP is answered in the kernel (eBPF) for owned IPv4 addresses |
 //! | `ferrolb_layer2_fast_path_responses_total` | | ARP replies the fast path sent (also counted in `responses_sent`) |
 //! | `ferrolb_memberlist_members` | | live members, this node included |
-//! | `ferrolb_memberlist_member_changes_total` | `change` (`up`, `down`) | membership changes seen |
+//! | `ferrolb_memberlist_member_changes_total` | `change` (`up`, `down`; successor watch: `unreachable`, `reachable`, `withdrawn`) | membership changes seen |
+//! | `ferrolb_memberlist_watched` | | nodes this speaker watches (it takes over their IPs) whose heartbeats arrive |
+//! | `ferrolb_memberlist_watchers` | | nodes this speaker sends heartbeats to |
 //! | `ferrolb_memberlist_suspicions_total` | | probes of other members that failed (suspicions raised here) |
 //! | `ferrolb_memberlist_auth_failures_total` | `reason` | datagrams dropped: `unauthenticated`, `forged`, `replayed`, `stale_boot`, `no_key` |
 //! | `ferrolb_memberlist_datagrams_total` | `direction` | membership datagrams sent / accepted |
@@ -64,7 +66,7 @@ pub struct DropLabels {
 /// `change` label.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct ChangeLabel {
-    /// `up` or `down`.
+    /// `up`, `down`, `unreachable`, `reachable` or `withdrawn`.
     pub change: &'static str,
 }
 
@@ -106,6 +108,10 @@ pub struct Metrics {
     pub members: Gauge,
     /// `memberlist_member_changes_total{change}`.
     pub member_changes: Family<ChangeLabel, Counter>,
+    /// `memberlist_watched`.
+    pub watched: Gauge,
+    /// `memberlist_watchers`.
+    pub watchers: Gauge,
     /// `memberlist_suspicions_total`.
     pub suspicions: Counter,
     /// `memberlist_auth_failures_total{reason}`.
@@ -196,6 +202,16 @@ impl Metrics {
                 "member_changes",
                 "Membership changes seen",
                 m.member_changes.clone(),
+            );
+            ml.register(
+                "watched",
+                "Nodes this speaker watches (it would take their IPs over) whose heartbeats arrive",
+                m.watched.clone(),
+            );
+            ml.register(
+                "watchers",
+                "Nodes this speaker sends heartbeats to",
+                m.watchers.clone(),
             );
             ml.register(
                 "suspicions",

@@ -2,7 +2,8 @@
 //!
 //! It takes [`Input`]s — watch events, membership views, link states — and [`Owner::step`] turns what
 //! changed into [`Step`]s: the new desired state for the announcers (only when it changed), Events for IPs this
-//! node just took over, and commands for the membership task (key, addresses, seeds, step aside / return).
+//! node just took over, and commands for the membership task (key, addresses, seeds, step aside / return, and the
+//! owners this node is successor to, which its membership watches).
 //!
 //! Nothing is announced before the speaker is **ready**: every watched kind listed once, the link state known,
 //! and the membership settled. From then on a lost watch or an unreachable API server changes nothing: the
@@ -101,6 +102,7 @@ pub struct Owner {
     sent_key: Option<Vec<u8>>,
     sent_addr: Option<SocketAddr>,
     sent_seeds: Vec<(String, SocketAddr)>,
+    sent_watch: BTreeSet<String>,
     stepped_aside: bool,
 }
 
@@ -117,6 +119,7 @@ impl Owner {
             sent_key: None,
             sent_addr: None,
             sent_seeds: Vec::new(),
+            sent_watch: BTreeSet::new(),
             stepped_aside: false,
         }
     }
@@ -257,6 +260,17 @@ impl Owner {
             return step;
         };
         let desired = elect(&input);
+        // the owners whose IPs this node would take over: the membership watches them
+        let watch: BTreeSet<String> = desired
+            .decisions
+            .values()
+            .filter(|d| d.successor.as_deref() == Some(self.settings.node.as_str()))
+            .filter_map(|d| d.owner.clone())
+            .collect();
+        if watch != self.sent_watch {
+            step.membership.push(Control::Watch(watch.clone()));
+            self.sent_watch = watch;
+        }
         if self.last.as_ref() == Some(&desired) {
             return step;
         }

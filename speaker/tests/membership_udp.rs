@@ -1,6 +1,6 @@
 //! The membership task over real UDP on loopback: speakers find each other from their seeds, a speaker that
-//! vanishes is noticed within the failover budget, one that leaves is gone at once, and a speaker with another
-//! key never gets in.
+//! vanishes is noticed within the failover budget, one that leaves is gone at once, a speaker with another
+//! key never gets in, and the successor watch drops a silent owner by itself (SWIM follows).
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -133,4 +133,72 @@ async fn members_join_detect_losses_and_reject_strangers() {
     let took = t0.elapsed();
     eprintln!("a leaving member was gone after {took:?}");
     assert!(took < Duration::from_millis(200), "leave took {took:?}");
+}
+
+/// Waits until `what(m)` holds.
+async fn wait_metric(m: &Member, what: &str, within: Duration, ok: impl Fn(&Metrics) -> bool) {
+    let t0 = Instant::now();
+    while !ok(&m.metrics) {
+        assert!(t0.elapsed() < within, "{}: {what}", m.name);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn changes(m: &Member, change: &'static str) -> u64 {
+    m.metrics
+        .member_changes
+        .get_or_create(&ferrolb_speaker::metrics::ChangeLabel { change })
+        .get()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_successor_watch_drops_a_silent_owner_by_itself() {
+    let key = b"a shared membership key";
+    let p = base_port() + 10;
+    let names = ["w0", "w1", "w2"];
+    let seeds = |me: usize| -> Vec<(String, u16)> {
+        (0..3)
+            .filter(|i| *i != me)
+            .map(|i| (names[i].to_owned(), p + u16::try_from(i).unwrap()))
+            .collect()
+    };
+    let mut a = start("w0", p, key, &seeds(0)).await;
+    let mut b = start("w1", p + 1, key, &seeds(1)).await;
+    let mut c = start("w2", p + 2, key, &seeds(2)).await;
+    for m in [&mut a, &mut b, &mut c] {
+        wait_live(m, &names, Duration::from_secs(5)).await;
+    }
+    // w0 is w2's successor (as the owner task would say); heartbeats start flowing
+    a.ctl
+        .send(Control::Watch(BTreeSet::from(["w2".to_owned()])))
+        .await
+        .unwrap();
+    wait_metric(&c, "a watcher", Duration::from_secs(3), |m| m.watchers.get() == 1).await;
+    wait_metric(&a, "heartbeats from w2", Duration::from_secs(3), |m| {
+        m.watched.get() == 1
+    })
+    .await;
+    assert_eq!(b.metrics.watched.get(), 0, "w1 watches nobody");
+
+    // w2 vanishes: w0 judges it unreachable itself; w1 learns it from SWIM
+    drop(c.task.take());
+    wait_live(&mut a, &["w0", "w1"], Duration::from_secs(3)).await;
+    assert_eq!(
+        changes(&a, "unreachable"),
+        1,
+        "w0 dropped w2 on the watch's verdict"
+    );
+    wait_live(&mut b, &["w0", "w1"], Duration::from_secs(3)).await;
+    assert_eq!(changes(&b, "unreachable"), 0);
+    assert_eq!(changes(&b, "down"), 1, "SWIM declared w2 down at w1");
+    // SWIM's verdict reaches w0 too and ends the watch's
+    wait_metric(&a, "w2 down by SWIM", Duration::from_secs(3), |m| {
+        m.member_changes
+            .get_or_create(&ferrolb_speaker::metrics::ChangeLabel { change: "down" })
+            .get()
+            == 1
+    })
+    .await;
+    assert_eq!(changes(&a, "reachable"), 0);
+    assert_eq!(changes(&a, "withdrawn"), 0);
 }

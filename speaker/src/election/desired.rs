@@ -103,6 +103,9 @@ pub struct IpDecision {
     pub services: Vec<ServiceKey>,
     /// Layer2: the node that announces it (this one or another), if any.
     pub owner: Option<NodeName>,
+    /// Layer2: the node that would announce it if the owner were gone (it watches the owner:
+    /// [`crate::membership::watch`]), if any.
+    pub successor: Option<NodeName>,
     /// This node's layer2 decision, when a layer2 advertisement applies.
     pub layer2: Option<Decision>,
     /// This node's BGP decision, when a BGP advertisement applies.

@@ -14,7 +14,8 @@
 //!    Service on the IP — running a ready endpoint of it. The owner is the eligible node with the highest
 //!    [`rendezvous::score`]; it alone answers ARP/NDP, on the interfaces of the applying advertisements that
 //!    select it (all eligible interfaces if one of them names none). Services sharing an IP share its owner
-//!    because the election is per IP.
+//!    because the election is per IP. The runner-up is the IP's successor, the node that takes it over when
+//!    the owner dies; it watches the owner ([`crate::membership::watch`]).
 //! 5. **bgp**: every node passing the same checks except membership (BGP sessions carry their own liveness),
 //!    selected by at least one applying BGP advertisement, advertises the IP with the attributes of the
 //!    applying advertisements that select it; the result lists every such node, for the BGP announcer and
@@ -118,6 +119,7 @@ pub fn elect(input: &ElectionInput<'_>) -> Desired {
             pool: None,
             services: keys.clone(),
             owner: None,
+            successor: None,
             layer2: None,
             bgp: None,
             decision: Decision::Skip(SkipReason::NotInPool),
@@ -165,8 +167,9 @@ pub fn elect(input: &ElectionInput<'_>) -> Desired {
             local,
         };
         if !l2.is_empty() {
-            let (owner, decision) = elect_layer2(input, &cx, &l2, &mut out.layer2);
+            let (owner, successor, decision) = elect_layer2(input, &cx, &l2, &mut out.layer2);
             decided.owner = owner;
+            decided.successor = successor;
             decided.layer2 = Some(decision);
         }
         if !bgp.is_empty() {
@@ -235,14 +238,15 @@ fn elect_layer2(
     cx: &IpContext<'_, '_>,
     advs: &[&L2Advertisement],
     layer2: &mut Layer2Desired,
-) -> (Option<NodeName>, Decision) {
+    ) -> (Option<NodeName>, Option<NodeName>, Decision) {
     let selected = |labels: &BTreeMap<String, String>| advs.iter().any(|a| a.selects_node(labels));
     let eligible = input
         .members
         .iter()
         .map(String::as_str)
         .filter(|n| check_node(input, n, &selected, &cx.local, true).is_ok());
-    let owner = rendezvous::owner(cx.ip, eligible).map(str::to_owned);
+    let (owner, successor) = rendezvous::owner_and_successor(cx.ip, eligible);
+    let (owner, successor) = (owner.map(str::to_owned), successor.map(str::to_owned));
     let decision = match (&owner, check_node(input, input.node, &selected, &cx.local, true)) {
         (Some(o), Ok(())) if o == input.node => Decision::Announce,
         (_, Err(reason)) => Decision::Skip(reason),
@@ -265,7 +269,7 @@ fn elect_layer2(
             },
         );
     }
-    (owner, decision)
+    (owner, successor, decision)
 }
 
 /// The interfaces this node answers on: those of the applying advertisements that select it, all eligible

@@ -5,9 +5,15 @@
 //! time in ms) replaces its previous identity at once, and one that was declared down renews itself with the next
 //! generation and rejoins (`Identity::renew`).
 //!
+//! foca finds members by `Identity::addr` with a linear scan of its member list, once per update it applies (every
+//! datagram carries at least its sender's). The address is therefore a [`NameKey`] — 128 bits of SipHash of the
+//! node name, computed once per identity — and not the name itself, which foca would clone for every member it
+//! compares: that made a datagram cost 150 µs of CPU at 1,000 members.
+//!
 //! [`SpeakerCodec`] is a compact big-endian encoding with checked reads only: a malformed datagram (which can
 //! only come from a key holder, see [`super::auth`]) is a [`CodecError`], never a panic.
 
+use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use bytes::{Buf, BufMut};
@@ -16,7 +22,29 @@ use foca::{Header, Member, Message, State};
 /// The longest node name (a DNS subdomain).
 pub const MAX_NAME_LEN: usize = 253;
 
-/// A speaker's identity.
+/// foca's address of a member: a 128-bit key of its node name (see the module docs). Two distinct names collide
+/// with probability 2⁻¹²⁸ per pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+// two u64s rather than a u128: 8-byte alignment keeps foca's member records at 88 bytes, not 96
+pub struct NameKey(u64, u64);
+
+impl NameKey {
+    /// The key of `name`.
+    pub fn of(name: &str) -> NameKey {
+        // two SipHash-1-3 runs with distinct prefixes; the key never leaves the process, so the hasher's
+        // output need not be stable across Rust versions
+        let half = |salt: u8| {
+            let mut h = std::hash::DefaultHasher::new();
+            salt.hash(&mut h);
+            name.hash(&mut h);
+            h.finish()
+        };
+        NameKey(half(1), half(2))
+    }
+}
+
+/// A speaker's identity. Build it with [`NodeId::new`] (which computes its [`NameKey`]); the fields are public to
+/// read.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NodeId {
     /// The Kubernetes node name.
@@ -25,32 +53,39 @@ pub struct NodeId {
     pub addr: SocketAddr,
     /// Generation: higher replaces lower for the same name.
     pub generation: u64,
+    key: NameKey,
 }
 
 impl NodeId {
     /// A new identity.
     pub fn new(name: impl Into<String>, addr: SocketAddr, generation: u64) -> Self {
+        let name = name.into();
         NodeId {
-            name: name.into(),
+            key: NameKey::of(&name),
+            name,
             addr,
             generation,
         }
     }
+
+    /// The key foca compares members by.
+    pub fn key(&self) -> NameKey {
+        self.key
+    }
 }
 
 impl foca::Identity for NodeId {
-    type Addr = String;
+    type Addr = NameKey;
 
     fn renew(&self) -> Option<Self> {
         Some(NodeId {
-            name: self.name.clone(),
-            addr: self.addr,
             generation: self.generation.wrapping_add(1).max(1),
+            ..self.clone()
         })
     }
 
-    fn addr(&self) -> String {
-        self.name.clone()
+    fn addr(&self) -> NameKey {
+        self.key
     }
 
     fn win_addr_conflict(&self, adversary: &Self) -> bool {
@@ -149,11 +184,7 @@ fn get_id(buf: &mut impl Buf) -> Result<NodeId, CodecError> {
     need(buf, 10)?;
     let port = buf.get_u16();
     let generation = buf.get_u64();
-    Ok(NodeId {
-        name,
-        addr: SocketAddr::new(ip, port),
-        generation,
-    })
+    Ok(NodeId::new(name, SocketAddr::new(ip, port), generation))
 }
 
 const MSG_PING: u8 = 1;
@@ -397,6 +428,8 @@ mod tests {
         let new = old.renew().unwrap();
         assert_eq!(new.generation, 6);
         assert_eq!(old.addr(), new.addr());
+        assert_eq!(new.key(), NameKey::of("node1"));
+        assert_ne!(old.addr(), id("node2", "192.0.2.11:7946", 5).addr());
         assert!(new.win_addr_conflict(&old));
         assert!(!old.win_addr_conflict(&new));
     }

@@ -1,15 +1,22 @@
-//! SWIM timings: the defaults that give sub-second failover without false failovers on a lossy LAN.
+//! Membership timings: the defaults that give fast failover without false failovers on a lossy LAN.
 //!
-//! A dead node is noticed when some survivor's probe of it fails: with `N` members each probing one random
-//! member per `probe_period`, the first probe of the dead node starts within about one period (the minimum of
-//! `N - 1` independent waits), fails at the end of its period, marks the node suspect, and the suspicion turns
-//! into "down" after `suspect_to_down` unless refuted. Detection therefore takes roughly
-//! `wait + probe_period + suspect_to_down` plus a gossip hop; SWIM's per-node traffic does not grow with `N`.
+//! Two detectors run side by side:
 //!
-//! The defaults were chosen with the virtual-time simulator ([`super::sim`], which drives the real foca state
-//! machine) and then measured with real speakers in the lab (`cargo bench -p ferrolb-speaker --bench
-//! failover`; numbers in docs/performance.md). Datagrams are tiny (≈100 bytes): at a 50 ms probe period a
-//! node sends about 60 per second whatever the cluster size.
+//! - **The successor watch** ([`super::watch`]) decides failover: each IP's successor gets a heartbeat from
+//!   the owner every [`Timings::heartbeat_interval`] (10 ms) and takes the IP over when nothing arrived for
+//!   [`Timings::heartbeat_timeout`] (100 ms). Detection is therefore `timeout + at most one interval` after the
+//!   last heartbeat, whatever the cluster's size (the simulator: p50 100 ms, p99 110 ms at 3 to 1,000 nodes).
+//!   A false verdict needs 10 heartbeats lost in a row: `p¹⁰`, 10⁻¹³ at 5 % loss. Its cost is traffic: about
+//!   110 datagrams/s per watched owner (100 heartbeats, 10 subscriptions) each way.
+//! - **SWIM** (foca) keeps the membership and confirms deaths for everyone else: with `N` members each probing
+//!   one random member per `probe_period`, the first probe of a dead node starts within about one period (the
+//!   minimum of `N - 1` independent waits), fails at the end of its period, makes the node suspect, and the
+//!   suspicion turns into "down" after `suspect_to_down` unless refuted, then spreads by gossip. Its traffic
+//!   per node does not grow with `N` (about 40 datagrams/s at rest).
+//!
+//! The defaults were chosen with the virtual-time simulator ([`super::sim`], which runs the speaker's
+//! membership code) and measured with real speakers in the lab (`cargo bench -p ferrolb-speaker --bench
+//! failover`; figures and the model in docs/performance.md).
 
 use std::num::{NonZeroU8, NonZeroUsize};
 use std::time::Duration;
@@ -29,7 +36,8 @@ pub struct Timings {
     pub gossip_interval: Duration,
     /// How many members each periodic gossip goes to.
     pub gossip_fanout: usize,
-    /// How many times each update is sent at most.
+    /// How many times each update is sent at most, at least: larger clusters send each update
+    /// [`Timings::transmissions_for`] times.
     pub max_transmissions: u8,
     /// How often seeds (Nodes) that are not members are asked to join.
     pub rejoin_interval: Duration,
@@ -37,6 +45,12 @@ pub struct Timings {
     pub join_timeout: Duration,
     /// After the first answer, how long a starting speaker keeps listening before it announces anything.
     pub settle: Duration,
+    /// How often the successor watch pings each node it watches ([`super::watch`]).
+    pub heartbeat_interval: Duration,
+    /// Silence after which the watch judges a watched node unreachable.
+    pub heartbeat_timeout: Duration,
+    /// How long a watch verdict waits for SWIM to confirm it before it is withdrawn.
+    pub watch_confirm: Duration,
 }
 
 impl Default for Timings {
@@ -52,6 +66,9 @@ impl Default for Timings {
             rejoin_interval: Duration::from_secs(2),
             join_timeout: Duration::from_millis(1500),
             settle: Duration::from_millis(150),
+            heartbeat_interval: Duration::from_millis(10),
+            heartbeat_timeout: Duration::from_millis(100),
+            watch_confirm: Duration::from_secs(5),
         }
     }
 }
@@ -61,6 +78,26 @@ fn nz(n: usize) -> NonZeroUsize {
 }
 
 impl Timings {
+    /// The successor watch's settings.
+    pub fn watch_settings(&self) -> super::watch::WatchSettings {
+        super::watch::WatchSettings {
+            interval: self.heartbeat_interval,
+            timeout: self.heartbeat_timeout,
+            confirm: self.watch_confirm,
+        }
+    }
+
+    /// How many times each update is sent in a cluster of `members` (this node included): SWIM's `λ·log N`
+    /// with `λ = 3`, and never fewer than [`Timings::max_transmissions`]. Each node that learns an update passes
+    /// it on that many times, so a given node misses it with probability about `e^-transmissions`: with 12
+    /// transmissions at 5,000 nodes, some survivor missed one loss in 50 in the simulator (it learns it only
+    /// when it probes the dead node itself, minutes later); with `3·ln N` ≈ 26, about 1 in 10⁸.
+    pub fn transmissions_for(&self, members: usize) -> u8 {
+        let wanted = (3.0 * (members.max(1) as f64).ln()).ceil();
+        let wanted = u8::try_from(wanted as u64).unwrap_or(u8::MAX);
+        wanted.max(self.max_transmissions).max(1)
+    }
+
     /// foca's configuration for these timings.
     pub fn foca_config(&self) -> foca::Config {
         foca::Config {
@@ -86,5 +123,25 @@ impl Timings {
                 num_members: nz(self.gossip_fanout),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn updates_are_sent_more_often_in_larger_clusters() {
+        let t = Timings::default();
+        assert_eq!(t.transmissions_for(1), 12);
+        assert_eq!(t.transmissions_for(10), 12, "small clusters keep the floor");
+        assert_eq!(t.transmissions_for(100), 14);
+        assert_eq!(t.transmissions_for(1000), 21);
+        assert_eq!(t.transmissions_for(5000), 26);
+        let low = Timings {
+            max_transmissions: 0,
+            ..t
+        };
+        assert_eq!(low.transmissions_for(0), 1);
     }
 }

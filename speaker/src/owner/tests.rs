@@ -231,6 +231,34 @@ fn a_lost_watch_changes_nothing() {
     );
 }
 
+#[test]
+fn the_successor_watches_the_owner() {
+    let mut o = owner();
+    sync(&mut o);
+    o.input(Input::Links(links(true)));
+    o.input(Input::Membership(view(&["node1", "node2"])));
+    let ip: IpAddr = "192.0.2.100".parse().unwrap();
+    let (winner, successor) = crate::election::rendezvous::owner_and_successor(ip, ["node1", "node2"]);
+    let d = o.step();
+    let watches: Vec<Control> = d
+        .membership
+        .into_iter()
+        .filter(|c| matches!(c, Control::Watch(_)))
+        .collect();
+    let decision = &d.desired.unwrap().decisions[&ip];
+    assert_eq!(decision.owner.as_deref(), winner);
+    assert_eq!(decision.successor.as_deref(), successor);
+    if successor == Some("node1") {
+        assert_eq!(watches, [Control::Watch(BTreeSet::from(["node2".to_owned()]))]);
+        // the owner is gone: node1 owns the IP and watches nobody
+        o.input(Input::Membership(view(&["node1"])));
+        let s = o.step();
+        assert!(s.membership.contains(&Control::Watch(BTreeSet::new())));
+    } else {
+        assert!(watches.is_empty(), "node1 owns it: nobody to watch");
+    }
+}
+
 /// Raw watch events, projected with the default settings as the watch tasks project them.
 mod ev {
     use k8s_openapi::api::core::v1::{ConfigMap, Node, Secret, Service};

@@ -6,6 +6,13 @@
 //! name: HTTP/1.0 for TCP (`curl` prints `node2`), `<node> <payload>` for UDP. Traffic reaching a
 //! node for the VIP — whether the node owns the VIP or not — is thus served by that node, which is
 //! what the layer2 and BGP tests observe.
+//!
+//! Like kube-proxy, the stand-in serves its health endpoint on every node, port 10256 ([`health`]: the
+//! same status codes, headers and body), from the first Service it installs (or the first
+//! [`Lab::set_kube_proxy_health`]); installing rules counts as a sync. Tests make a node's kube-proxy
+//! stale, not eligible or down with [`Lab::set_kube_proxy_health`].
+
+pub mod health;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -16,6 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use self::health::{HealthServer, KubeProxyHealth, NodeHealth};
 use crate::cmd::nft_script;
 use crate::error::{LabError, Result};
 use crate::lab::Lab;
@@ -238,14 +246,19 @@ fn serve_udp(sock: &UdpSocket, node: &str, stop: &AtomicBool) {
     }
 }
 
-/// The stand-in's state in a lab: services and their backends.
+/// The stand-in's state in a lab: services and their backends, and each node's health endpoint.
 #[derive(Debug, Default)]
 pub(crate) struct Services {
     entries: BTreeMap<String, (LbService, Vec<Backend>)>,
+    /// Per node: kube-proxy's health state (kept while it is down).
+    health: BTreeMap<String, Arc<NodeHealth>>,
+    /// Per node: the endpoint, while kube-proxy is up.
+    servers: BTreeMap<String, HealthServer>,
 }
 
 impl Services {
     pub(crate) fn stop_all(&mut self) {
+        self.servers.clear();
         for (_, (_, backends)) in std::mem::take(&mut self.entries) {
             drop(backends);
         }
@@ -278,7 +291,7 @@ impl Lab {
             }
         }
         services.entries.insert(svc.name.clone(), (svc.clone(), backends));
-        self.apply_nft(&services)
+        self.apply_nft(&mut services)
     }
 
     /// Removes a Service (backends and DNAT rules).
@@ -290,10 +303,67 @@ impl Lab {
                 self.prefix()
             )));
         }
-        self.apply_nft(&services)
+        self.apply_nft(&mut services)
     }
 
-    fn apply_nft(&self, services: &Services) -> Result<()> {
+    /// Sets what `node`'s kube-proxy health endpoint reports (see [`KubeProxyHealth`]); starts the endpoints
+    /// on every node if they are not running yet.
+    pub fn set_kube_proxy_health(&self, node: &str, state: KubeProxyHealth) -> Result<()> {
+        let host = self.try_host(node)?;
+        let mut services = self.services.lock().unwrap_or_else(|e| e.into_inner());
+        self.ensure_health(&mut services)?;
+        let Some(h) = services.health.get(node).cloned() else {
+            return Err(LabError::Invalid(format!(
+                "{node} is not a node of lab {}",
+                self.prefix()
+            )));
+        };
+        {
+            let mut m = h.model();
+            match state {
+                KubeProxyHealth::Healthy => {
+                    m.updated(h.now());
+                    m.set_node_eligible(true);
+                }
+                KubeProxyHealth::Stale => {
+                    // a change has waited past the health timeout since the last sync
+                    m.updated(h.ago(health::HEALTH_TIMEOUT + Duration::from_secs(5)));
+                    m.queued(h.ago(health::HEALTH_TIMEOUT + Duration::from_secs(1)));
+                    m.set_node_eligible(true);
+                }
+                KubeProxyHealth::NotEligible => m.set_node_eligible(false),
+                KubeProxyHealth::Down => {}
+            }
+        }
+        if state == KubeProxyHealth::Down {
+            services.servers.remove(node);
+        } else if !services.servers.contains_key(node) {
+            services
+                .servers
+                .insert(node.to_owned(), HealthServer::start(host.ns(), node, h)?);
+        }
+        Ok(())
+    }
+
+    /// Starts the health endpoints of nodes that have none yet (kube-proxy starts with the lab's first use of
+    /// the stand-in).
+    fn ensure_health(&self, services: &mut Services) -> Result<()> {
+        for node in self.nodes() {
+            if services.health.contains_key(node.name()) {
+                continue;
+            }
+            let h = NodeHealth::new();
+            services.servers.insert(
+                node.name().to_owned(),
+                HealthServer::start(node.ns(), node.name(), h.clone())?,
+            );
+            services.health.insert(node.name().to_owned(), h);
+        }
+        Ok(())
+    }
+
+    fn apply_nft(&self, services: &mut Services) -> Result<()> {
+        self.ensure_health(services)?;
         for node in self.nodes() {
             let script = nft_ruleset(
                 services
@@ -305,6 +375,11 @@ impl Lab {
                 node.ipv6(),
             );
             nft_script(node.ns().name(), &script)?;
+            // rules applied: a sync, as kube-proxy's Updated()
+            if let Some(h) = services.health.get(node.name()) {
+                let now = h.now();
+                h.model().updated(now);
+            }
         }
         Ok(())
     }
