@@ -80,6 +80,7 @@ pub fn gvr(kind: &str) -> Option<(&'static str, &'static str, &'static str)> {
         "ClusterRoleBinding" => ("rbac.authorization.k8s.io", "v1", "clusterrolebindings"),
         "Deployment" => ("apps", "v1", "deployments"),
         "DaemonSet" => ("apps", "v1", "daemonsets"),
+        "CustomResourceDefinition" => ("apiextensions.k8s.io", "v1", "customresourcedefinitions"),
         _ => return None,
     })
 }
@@ -146,6 +147,9 @@ pub fn check_schema(object: &Value) -> Result<Vec<String>, String> {
         "ClusterRoleBinding" => unknown_fields::<rbac::v1::ClusterRoleBinding>(object),
         "Deployment" => unknown_fields::<apps::v1::Deployment>(object),
         "DaemonSet" => unknown_fields::<apps::v1::DaemonSet>(object),
+        "CustomResourceDefinition" => unknown_fields::<
+            k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+        >(object),
         other => Err(format!("kind {other:?} is not expected in the manifests")),
     }
 }
