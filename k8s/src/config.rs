@@ -7,13 +7,17 @@
 
 use std::collections::BTreeMap;
 
-use ferrolb_config::{ConfigMapSource, ObjectRef, Sources};
+use ferrolb_config::{ConfigMapSource, ConfigState, ObjectRef, Sources, Status};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
+use kube::api::DynamicObject;
+use kube::core::{ApiResource, GroupVersionKind};
+use serde_json::json;
 use tokio::sync::mpsc;
 
 use crate::cache::Cache;
 use crate::events::Regarding;
+use crate::objects::{Desired, DesiredSet, ObjectName};
 use crate::task::TaskHandle;
 use crate::watch::{self, Projected, WatchEvent, WatchMetrics, WatchSpec};
 
@@ -183,6 +187,64 @@ pub fn spawn<M: Send + 'static>(
     )]
 }
 
+/// `metallb.io/v1beta1` `ConfigurationState`.
+pub fn configuration_state_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("metallb.io", "v1beta1", "ConfigurationState"),
+        "configurationstates",
+    )
+}
+
+/// The owned `ConfigurationState` named `name` (MetalLB's own, when ferrolb runs in its namespace, is taken
+/// over rather than duplicated).
+pub fn state_selector(name: &str) -> crate::objects::Selector {
+    crate::objects::Selector::Fields(format!("metadata.name={name}"))
+}
+
+/// The key of an owned `ConfigurationState`: its name.
+pub fn state_key_of(obj: &DynamicObject) -> Option<String> {
+    obj.metadata.name.clone()
+}
+
+/// The `ConfigurationState` object `name` of a component (`Controller`, or `Speaker` with its node) saying
+/// what `config` is: `result` Valid, Invalid or Unknown (nothing seen yet) with `errorSummary` (and newer
+/// MetalLB's spellings, `validConfig` and `lastError`), as MetalLB's components write theirs.
+pub fn configuration_state(
+    name: &str,
+    component: &str,
+    node: Option<&str>,
+    config: &ConfigState,
+) -> DesiredSet {
+    let (result, valid) = match config.status() {
+        Status::Valid => ("Valid", Some(true)),
+        Status::Invalid(_) | Status::Deleted(_) => ("Invalid", Some(false)),
+        Status::Absent => ("Unknown", None),
+    };
+    let errors: Vec<String> = config.errors().iter().map(ToString::to_string).collect();
+    let summary = if errors.is_empty() {
+        String::new()
+    } else {
+        format!("the configuration is {}: {}", config.summary(), errors.join("; "))
+    };
+    let mut spec = json!({"type": component});
+    if let Some(node) = node {
+        spec["nodeName"] = json!(node);
+    }
+    let mut status = json!({"result": result, "errorSummary": summary, "lastError": summary});
+    if let Some(v) = valid {
+        status["validConfig"] = json!(v);
+    }
+    DesiredSet::from([(
+        name.to_owned(),
+        Desired {
+            name: ObjectName::Fixed(name.to_owned()),
+            labels: BTreeMap::new(),
+            spec,
+            status,
+        },
+    )])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,5 +286,41 @@ mod tests {
         assert!(s.handle(ConfigEvent::ConfigMap(WatchEvent::Delete(no_key))));
         assert!(s.sources().is_empty());
         assert_eq!(s.regarding(&src.object).uid, None, "deleted: no uid");
+    }
+
+    #[test]
+    fn configuration_states_say_valid_invalid_or_unknown() {
+        let mut state = ConfigState::default();
+        let get = |state: &ConfigState| {
+            let set = configuration_state("speaker-n1", "Speaker", Some("n1"), state);
+            set["speaker-n1"].clone()
+        };
+        let unknown = get(&state);
+        assert_eq!(unknown.status["result"], "Unknown");
+        assert_eq!(unknown.spec, json!({"type": "Speaker", "nodeName": "n1"}));
+        assert_eq!(unknown.name, ObjectName::Fixed("speaker-n1".into()));
+        let names = ConfigNames::default();
+        let mut sources = ConfigSources::default();
+        for ev in [
+            WatchEvent::Init,
+            WatchEvent::InitApply(project_config_map(
+                config_map("config", Some("address-pools: 7\n"), "1"),
+                &names,
+            )),
+            WatchEvent::InitDone,
+        ] {
+            sources.handle(ConfigEvent::ConfigMap(ev));
+        }
+        state.update(&sources.sources());
+        let invalid = get(&state);
+        assert_eq!(invalid.status["result"], "Invalid");
+        assert_eq!(invalid.status["validConfig"], false);
+        let summary = invalid.status["errorSummary"].as_str().unwrap_or_default();
+        assert!(
+            summary.contains("ConfigMap ferrolb-system/config: address-pools = \"7\": expected a list"),
+            "{summary}"
+        );
+        let controller = configuration_state("controller", "Controller", None, &state);
+        assert_eq!(controller["controller"].spec, json!({"type": "Controller"}));
     }
 }

@@ -60,6 +60,15 @@ pub struct Desired {
 /// The whole desired set, by logical key.
 pub type DesiredSet = BTreeMap<String, Desired>;
 
+/// How the owned objects are selected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selector {
+    /// By label.
+    Labels(String),
+    /// By field (a fixed name).
+    Fields(String),
+}
+
 /// What one sync manages.
 #[derive(Clone)]
 pub struct SyncSpec {
@@ -67,8 +76,9 @@ pub struct SyncSpec {
     pub resource: ApiResource,
     /// The namespace of the objects.
     pub namespace: String,
-    /// The label selector of the owned objects (e.g. `metallb.io/node=node1`).
-    pub selector: String,
+    /// Which objects are owned: a label selector (`metallb.io/node=node1`) or a field selector
+    /// (`metadata.name=controller`).
+    pub selector: Selector,
     /// The logical key of an owned object (`None`: not one of ours; left alone).
     pub key_of: fn(&DynamicObject) -> Option<String>,
     /// Writes started per second at most.
@@ -183,11 +193,15 @@ fn labels_match(want: &BTreeMap<String, String>, have: &BTreeMap<String, String>
     want.iter().all(|(k, v)| have.get(k) == Some(v))
 }
 
+/// The desired set as the program hands it over: `None` until the program has decided (the sync then
+/// touches nothing — an empty set would mean "delete every owned object").
+pub type DesiredHandle = Option<Arc<DesiredSet>>;
+
 /// Starts the sync of `spec`'s objects towards `desired`.
 pub fn spawn(
     client: Client,
     spec: SyncSpec,
-    desired: watch::Receiver<Arc<DesiredSet>>,
+    desired: watch::Receiver<DesiredHandle>,
     metrics: ObjectMetrics,
 ) -> TaskHandle {
     TaskHandle::spawn("object sync", run(client, spec, desired, metrics))
@@ -196,11 +210,14 @@ pub fn spawn(
 async fn run(
     client: Client,
     spec: SyncSpec,
-    mut desired: watch::Receiver<Arc<DesiredSet>>,
+    mut desired: watch::Receiver<DesiredHandle>,
     metrics: ObjectMetrics,
 ) {
     let api: Api<DynamicObject> = Api::namespaced_with(client, &spec.namespace, &spec.resource);
-    let config = watcher::Config::default().labels(&spec.selector);
+    let config = match &spec.selector {
+        Selector::Labels(l) => watcher::Config::default().labels(l),
+        Selector::Fields(f) => watcher::Config::default().fields(f),
+    };
     let mut stream = watcher::watcher(api.clone(), config).default_backoff().boxed();
     let mut seen: BTreeMap<String, (String, Seen)> = BTreeMap::new();
     let mut relist: Option<BTreeMap<String, (String, Seen)>> = None;
@@ -210,10 +227,9 @@ async fn run(
     let mut backoff = Duration::from_millis(500);
     let mut retry_at: Option<tokio::time::Instant> = None;
     loop {
-        let work = if synced && retry_at.is_none() {
-            plan(&desired.borrow(), &seen).into_iter().next()
-        } else {
-            None
+        let work = match (&*desired.borrow(), synced && retry_at.is_none()) {
+            (Some(d), true) => plan(d, &seen).into_iter().next(),
+            _ => None,
         };
         tokio::select! {
             item = stream.next() => {
@@ -229,8 +245,7 @@ async fn run(
             r = desired.changed() => if r.is_err() { return },
             () = sleep_until(retry_at), if retry_at.is_some() => retry_at = None,
             _ = pace.tick(), if work.is_some() => {
-                let Some(op) = work else { continue };
-                let d = desired.borrow().clone();
+                let (Some(op), Some(d)) = (work, desired.borrow().clone()) else { continue };
                 match execute(&api, &spec, &d, &mut seen, &op).await {
                     Ok(()) => {
                         count(&metrics, &spec, &op, "ok");
@@ -238,8 +253,13 @@ async fn run(
                     }
                     Err(e) => {
                         count(&metrics, &spec, &op, "error");
-                        tracing::warn!(kind = %spec.resource.kind, ?op, error = %e, ?backoff,
-                            "writing an owned object failed; retrying");
+                        if backoff == Duration::from_millis(500) {
+                            tracing::warn!(kind = %spec.resource.kind, ?op, error = %e,
+                                "writing an owned object failed; retrying with backoff");
+                        } else {
+                            tracing::debug!(kind = %spec.resource.kind, ?op, error = %e, ?backoff,
+                                "writing an owned object failed again");
+                        }
                         retry_at = Some(tokio::time::Instant::now() + backoff);
                         backoff = (backoff * 2).min(Duration::from_secs(30));
                     }

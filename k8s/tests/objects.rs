@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferrolb_apiserver::{ADMIN, ApiServer, ServerConfig};
-use ferrolb_k8s::objects::{self, Desired, DesiredSet, ObjectMetrics, ObjectName, SyncSpec};
+use ferrolb_k8s::objects::{self, Desired, DesiredSet, ObjectMetrics, ObjectName, Selector, SyncSpec};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
 use kube::api::{DynamicObject, ListParams, PostParams};
@@ -109,7 +109,10 @@ async fn owned_objects_follow_the_desired_set() {
     let client = server.client(ADMIN).await.expect("client");
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
     let ns = serde_json::from_value(json!({"metadata": {"name": "ferrolb-system"}})).expect("namespace");
-    namespaces.create(&PostParams::default(), &ns).await.expect("namespace");
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .expect("namespace");
     let ar = l2_status();
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), "ferrolb-system", &ar);
     // a leftover duplicate of n1 for a, and another node's object that must stay
@@ -121,23 +124,31 @@ async fn owned_objects_follow_the_desired_set() {
         obj.metadata.labels = Some(d.labels);
         api.create(&PostParams::default(), &obj).await.expect("create");
     }
-    let (tx, rx) = watch::channel(Arc::new(DesiredSet::from([
-        want("n1", "a", "eth0"),
-        want("n1", "b", "eth0"),
-    ])));
+    let (tx, rx) = watch::channel(None);
     let metrics = ObjectMetrics::default();
     let spec = SyncSpec {
         resource: ar.clone(),
         namespace: "ferrolb-system".into(),
-        selector: "metallb.io/node=n1".into(),
+        selector: Selector::Labels("metallb.io/node=n1".into()),
         key_of,
         per_second: 100,
     };
     let _task = objects::spawn(client.clone(), spec, rx, metrics.clone());
+    // nothing is touched before the program has decided
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        objects_of(&api, "n1").await.len(),
+        1,
+        "the leftover is still there"
+    );
+    tx.send_replace(Some(Arc::new(DesiredSet::from([
+        want("n1", "a", "eth0"),
+        want("n1", "b", "eth0"),
+    ]))));
     eventually(&api, "n1", &[("a", "eth0"), ("b", "eth0")]).await;
-    tx.send_replace(Arc::new(DesiredSet::from([want("n1", "a", "eth1")])));
+    tx.send_replace(Some(Arc::new(DesiredSet::from([want("n1", "a", "eth1")]))));
     eventually(&api, "n1", &[("a", "eth1")]).await;
-    tx.send_replace(Arc::new(DesiredSet::new()));
+    tx.send_replace(Some(Arc::new(DesiredSet::new())));
     eventually(&api, "n1", &[]).await;
     assert_eq!(
         objects_of(&api, "n2").await.len(),
