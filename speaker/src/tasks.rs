@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use ferrolb_k8s::events::Reporter;
 use ferrolb_k8s::http::{HttpError, Listen, Readiness, set_readiness};
+use ferrolb_k8s::objects::ObjectMetrics;
 use ferrolb_k8s::{EventMetrics, EventPublisher, TaskHandle, WatchMetrics};
 use prometheus_client::registry::Registry;
 use tokio::sync::{mpsc, watch};
@@ -110,6 +111,7 @@ struct Speaker {
     ml_view: watch::Receiver<membership::View>,
     ml_task: TaskHandle,
     events: EventPublisher<k8s::events::Reason>,
+    status: k8s::status::StatusObjects,
     ready_tx: watch::Sender<Readiness>,
     ipvs_checked: bool,
     _tasks: Vec<TaskHandle>,
@@ -127,6 +129,7 @@ impl Speaker {
         let shared = registry.sub_registry_with_prefix("ferrolb");
         let watch_metrics = WatchMetrics::register(shared);
         let event_metrics = EventMetrics::register(shared.sub_registry_with_prefix("speaker"));
+        let object_metrics = ObjectMetrics::register(shared);
         if let Some(bgp) = &bgp {
             bgp.register_metrics(registry.sub_registry_with_prefix("ferrolb_speaker"));
         }
@@ -163,6 +166,12 @@ impl Speaker {
             instance: settings.node.clone(),
         };
         let events = EventPublisher::start(client.clone(), reporter, None, event_metrics);
+        let status = k8s::status::StatusObjects::spawn(
+            &client,
+            &settings.index.config.namespace,
+            &settings.node,
+            &object_metrics,
+        );
         let owner = Owner::new(
             OwnerSettings {
                 node: settings.node.clone(),
@@ -188,6 +197,7 @@ impl Speaker {
             ml_view,
             ml_task,
             events,
+            status,
             ready_tx,
             ipvs_checked: false,
             _tasks: tasks,
@@ -246,6 +256,9 @@ impl Speaker {
         }
         for ev in step.events {
             self.events.publish(ev);
+        }
+        if let Some(report) = step.status {
+            self.status.set(report, step.decided);
         }
         let readiness: Readiness = if self.owner.ready() {
             Ok(())
