@@ -15,9 +15,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferrolb_k8s::config::{ConfigEvent, ConfigNames};
+use ferrolb_k8s::config::{
+    ConfigEvent, ConfigNames, configuration_state, configuration_state_resource, state_key_of, state_selector,
+};
 use ferrolb_k8s::events::Reporter;
 use ferrolb_k8s::http::set_readiness;
+use ferrolb_k8s::objects::{self, DesiredHandle, DesiredSet, ObjectMetrics, SyncSpec};
 use ferrolb_k8s::status::Limits;
 use ferrolb_k8s::watch::{self, WatchSpec};
 use ferrolb_k8s::{
@@ -36,6 +39,8 @@ use crate::reconciler::{Reconciler, WriteOutcome};
 use crate::service::ServiceView;
 use ferrolb_k8s::WriteError;
 
+/// The name of the controller's `ConfigurationState` (as MetalLB's controller names its own).
+pub const STATE_NAME: &str = "controller";
 /// Status writes in flight at most.
 pub const WRITES_IN_FLIGHT: usize = 32;
 /// A status write that takes longer is abandoned (and retried).
@@ -75,6 +80,8 @@ pub struct OwnerIo {
     pub watch_metrics: WatchMetrics,
     /// The Event publisher's metrics.
     pub event_metrics: EventMetrics,
+    /// The owned objects' metrics.
+    pub object_metrics: ObjectMetrics,
 }
 
 impl std::fmt::Debug for OwnerIo {
@@ -96,6 +103,9 @@ pub struct Owner {
     watches: Vec<TaskHandle>,
     watch_metrics: WatchMetrics,
     membership: Option<TaskHandle>,
+    /// The controller's `ConfigurationState`, written while leading.
+    state: Option<(tokio_watch::Sender<DesiredHandle>, TaskHandle)>,
+    object_metrics: ObjectMetrics,
     first_round: Duration,
     writes: StatusWriter<ServiceKey, Service>,
 }
@@ -146,6 +156,8 @@ impl Owner {
             watches: Vec::new(),
             watch_metrics: io.watch_metrics,
             membership: None,
+            state: None,
+            object_metrics: io.object_metrics,
             first_round,
             writes: StatusWriter::new(limits, Some(gate)),
         }
@@ -229,9 +241,25 @@ impl Owner {
                     self.leadership.clone(),
                 ),
             ));
+            let (tx, rx) = tokio_watch::channel(None);
+            let spec = SyncSpec {
+                resource: configuration_state_resource(),
+                namespace: self.names.config.namespace.clone(),
+                selector: state_selector(STATE_NAME),
+                key_of: state_key_of,
+                per_second: 5,
+            };
+            let task = objects::spawn(self.client.clone(), spec, rx, self.object_metrics.clone());
+            self.state = Some((tx, task));
         } else if term.is_none() {
             self.membership = None;
+            self.state = None;
         }
+    }
+
+    /// What the controller's `ConfigurationState` should say.
+    fn desired_state(&self) -> DesiredSet {
+        configuration_state(STATE_NAME, "Controller", None, self.core.config_state())
     }
 
     fn start_watches(&mut self, epoch: u64) {
@@ -283,6 +311,19 @@ impl Owner {
             let name = op.key.name.clone();
             self.writes
                 .start(op.key, api, name, op.patch.to_json(), Instant::now());
+        }
+        if let Some((tx, _)) = &self.state
+            && self.core.config_listed()
+        {
+            let want = self.desired_state();
+            tx.send_if_modified(|cur| {
+                if cur.as_deref() == Some(&want) {
+                    false
+                } else {
+                    *cur = Some(Arc::new(want));
+                    true
+                }
+            });
         }
         let readiness = if self.core.ready() {
             Ok(())

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferrolb_k8s::config::ConfigNames;
+use ferrolb_k8s::objects::ObjectMetrics;
 use ferrolb_k8s::{EventMetrics, HttpError, Readiness, TaskHandle, WatchMetrics};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
@@ -121,6 +122,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let shared = registry.sub_registry_with_prefix("ferrolb_controller");
     let watch_metrics = WatchMetrics::register(shared);
     let event_metrics = EventMetrics::register(shared);
+    let object_metrics = ObjectMetrics::register(shared);
     let (ready_tx, ready_rx) = watch::channel::<Readiness>(Err("start-up".into()));
     let _http: Option<TaskHandle> =
         ferrolb_k8s::http::serve(config.metrics, Arc::new(registry), ready_rx).await?;
@@ -152,6 +154,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         metrics,
         watch_metrics,
         event_metrics,
+        object_metrics,
     };
     let owner = Owner::new(
         io,

@@ -81,6 +81,15 @@ pub fn gvr(kind: &str) -> Option<(&'static str, &'static str, &'static str)> {
         "Deployment" => ("apps", "v1", "deployments"),
         "DaemonSet" => ("apps", "v1", "daemonsets"),
         "CustomResourceDefinition" => ("apiextensions.k8s.io", "v1", "customresourcedefinitions"),
+        "IPAddressPool" => ("metallb.io", "v1beta1", "ipaddresspools"),
+        "L2Advertisement" => ("metallb.io", "v1beta1", "l2advertisements"),
+        "BGPAdvertisement" => ("metallb.io", "v1beta1", "bgpadvertisements"),
+        "BGPPeer" => ("metallb.io", "v1beta2", "bgppeers"),
+        "BFDProfile" => ("metallb.io", "v1beta1", "bfdprofiles"),
+        "Community" => ("metallb.io", "v1beta1", "communities"),
+        "ServiceL2Status" => ("metallb.io", "v1beta1", "servicel2statuses"),
+        "ServiceBGPStatus" => ("metallb.io", "v1beta1", "servicebgpstatuses"),
+        "ConfigurationState" => ("metallb.io", "v1beta1", "configurationstates"),
         _ => return None,
     })
 }
@@ -232,6 +241,19 @@ impl<'a> Admin<'a> {
     pub fn get(&self, kind: &str, namespace: &str, name: &str) -> Option<Value> {
         let (g, v, plural) = gvr(kind)?;
         self.handle.get(g, v, plural, namespace, name)
+    }
+
+    /// Every stored object of `kind` in `namespace`, as the kind's version presents it.
+    pub fn list(&self, kind: &str, namespace: &str) -> Vec<Value> {
+        let Ok(def) = self.def(kind) else {
+            return Vec::new();
+        };
+        self.handle
+            .store()
+            .objects(&def.storage, Some(namespace))
+            .iter()
+            .filter_map(|o| def.to_external(o).ok())
+            .collect()
     }
 }
 

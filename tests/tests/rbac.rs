@@ -144,6 +144,12 @@ fn start_server(lab: &Lab, rt: &tokio::runtime::Runtime) -> (ServerHandle, Strin
     let config = ServerConfig {
         users: vec![ADMIN.into(), CONTROLLER_USER.into(), SPEAKER_USER.into()],
         allow_anonymous: false,
+        // the install's CRDs, as `kubectl apply -f deploy/ferrolb.yaml` would have established them
+        crds: ferrolb_apiserver::resources::crds_from_yaml(
+            &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/ferrolb.yaml"))
+                .expect("deploy/ferrolb.yaml"),
+        )
+        .expect("the manifest's CRDs"),
         ..ServerConfig::default()
     };
     let handle = rt
@@ -326,6 +332,21 @@ fn the_programs_need_exactly_the_manifest_rbac() {
         (audit.count(|e| e.user == CONTROLLER_USER && e.verb == "create" && e.resource == "events") > 0)
             .then_some(())
     });
+    // The status objects: local's ServiceL2Status names node1 (the others' were removed at each takeover),
+    // and every component's ConfigurationState says Valid.
+    wait(&programs, "local's ServiceL2Status names node1 alone", || {
+        let objects = admin.list("ServiceL2Status", NS);
+        let local: Vec<&Value> = objects
+            .iter()
+            .filter(|o| o["status"]["serviceName"] == "local")
+            .collect();
+        (local.len() == 1 && local[0]["status"]["node"] == "node1").then_some(())
+    });
+    for name in ["controller", "speaker-node1", "speaker-node2", "speaker-node3"] {
+        wait(&programs, &format!("ConfigurationState {name} is Valid"), || {
+            (admin.get("ConfigurationState", NS, name)?["status"]["result"] == "Valid").then_some(())
+        });
+    }
 
     // The Secret is lost; the leader stops; the standby takes the Lease and creates a new Secret.
     admin.delete("Secret", NS, "ferrolb-memberlist").unwrap();
@@ -358,10 +379,42 @@ fn the_programs_need_exactly_the_manifest_rbac() {
         .unwrap();
     let ip = wait(&programs, "routed gets an IP", || ingress_ip(&admin, "routed"));
     assert_eq!(ip, VIP_ROUTED.to_string());
+    wait(&programs, "every node's ServiceBGPStatus of routed", || {
+        let n = admin
+            .list("ServiceBGPStatus", NS)
+            .iter()
+            .filter(|o| o["status"]["serviceName"] == "routed")
+            .count();
+        (n == 3).then_some(())
+    });
 
-    // A Service deleted; then everything stops as Kubernetes stops pods: a speaker's Pod is deleted
-    // through the API (graceful deletion, as an uninstall or a rolling update does) before its SIGTERM.
+    // Services deleted: their status objects go too. Then everything stops as Kubernetes stops pods: a
+    // speaker's Pod is deleted through the API (graceful deletion, as an uninstall or a rolling update does)
+    // before its SIGTERM.
     admin.delete("Service", "default", "web").unwrap();
+    admin.delete("Service", "default", "routed").unwrap();
+    wait(&programs, "the status objects of web and routed are gone", || {
+        let left = |kind: &str| {
+            admin
+                .list(kind, NS)
+                .iter()
+                .filter(|o| ["web", "routed"].contains(&o["status"]["serviceName"].as_str().unwrap_or("")))
+                .count()
+        };
+        (left("ServiceL2Status") + left("ServiceBGPStatus") == 0).then_some(())
+    });
+    // routed again, so that every speaker announces something when it stops (and reads its Pod)
+    admin.create(&routed).unwrap();
+    let ip = wait(&programs, "routed gets an IP again", || ingress_ip(&admin, "routed"));
+    assert_eq!(ip, VIP_ROUTED.to_string());
+    wait(&programs, "every node's ServiceBGPStatus of routed again", || {
+        let n = admin
+            .list("ServiceBGPStatus", NS)
+            .iter()
+            .filter(|o| o["status"]["serviceName"] == "routed")
+            .count();
+        (n == 3).then_some(())
+    });
     for (_, p) in &programs.controllers {
         p.stop(Duration::from_secs(10)).unwrap();
     }

@@ -228,6 +228,11 @@ impl Reconciler {
         self.config.current()
     }
 
+    /// Whether the configuration objects have been listed (the configuration's state means something).
+    pub fn config_listed(&self) -> bool {
+        self.sources.synced()
+    }
+
     /// The configuration's state (in force, stale, errors).
     pub fn config_state(&self) -> &ConfigState {
         &self.config

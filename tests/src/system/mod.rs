@@ -216,6 +216,9 @@ impl System {
             allow_anonymous: true,
             // Bookmarks keep idle watches talking, so an outage of the server breaks them within seconds.
             bookmark_interval: Duration::from_secs(5),
+            // the install's CRDs (metallb.io), established before the programs start
+            crds: ferrolb_apiserver::resources::crds_from_yaml(FERROLB_YAML)
+                .map_err(|e| SystemError::Api(format!("the manifest's CRDs: {e}")))?,
             ..ServerConfig::default()
         };
         let server = rt
