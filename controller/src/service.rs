@@ -46,6 +46,7 @@ impl RequestSpec {
             families: self.families.clone(),
             requested_ips: self.requested_ips.clone(),
             requested_pool: self.requested_pool.clone(),
+            access: Default::default(),
         }
     }
 }
