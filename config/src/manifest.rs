@@ -270,7 +270,7 @@ fn text(node: Option<&Node>) -> Option<String> {
 
 /// If the value's lines appear one to one in the input from `first_line` on (a literal block), the
 /// offset from value lines to input lines.
-fn block_offset(input: &str, first_line: u64, value: &str) -> Option<u64> {
+pub(crate) fn block_offset(input: &str, first_line: u64, value: &str) -> Option<u64> {
     let start = usize::try_from(first_line.checked_sub(1)?).ok()?;
     let mut source = input.lines().skip(start);
     for line in value.lines() {

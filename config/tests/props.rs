@@ -386,6 +386,9 @@ fn peer(i: usize, bfd_names: Vec<String>) -> impl Strategy<Value = Peer> {
                         bfd_profile,
                         ebgp_multihop: multihop && asn != my_asn,
                         node_selectors,
+                        connect_time: None,
+                        graceful_restart: true,
+                        dual_stack_address_family: false,
                     }
                 },
             )
@@ -442,16 +445,37 @@ fn config() -> impl Strategy<Value = Config> {
                                 node_selectors,
                                 interfaces,
                                 service_selectors: Vec::new(),
+                                preferred_node_selectors: Vec::new(),
                             });
                         }
                         Announced::Bgp(advs) => {
+                            let start = config.bgp_advertisements.len();
                             for adv in advs {
                                 let name = format!("bgpadvertisement{}", config.bgp_advertisements.len() + 1);
-                                config.bgp_advertisements.push(BgpAdvertisement {
+                                let mut adv = BgpAdvertisement {
                                     name,
                                     pools: vec![pool.name.clone()],
                                     ..adv
-                                });
+                                };
+                                // MetalLB's rule (one prefix, one LOCAL_PREF): take the local-pref of an
+                                // earlier advertisement it would conflict with; leave it out if that is
+                                // not enough.
+                                let earlier = &config.bgp_advertisements[start..];
+                                if let Some(e) =
+                                    earlier.iter().find(|e| adv.local_pref_conflict(e, &pool, None))
+                                {
+                                    adv.local_pref = e.local_pref;
+                                }
+                                if earlier.iter().any(|e| adv.local_pref_conflict(e, &pool, None)) {
+                                    continue;
+                                }
+                                config.bgp_advertisements.push(adv);
+                            }
+                            if config.bgp_advertisements.len() == start {
+                                let name = format!("bgpadvertisement{}", start + 1);
+                                config
+                                    .bgp_advertisements
+                                    .push(BgpAdvertisement::with_defaults(name, vec![pool.name.clone()]));
                             }
                         }
                     }

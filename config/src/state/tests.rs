@@ -15,6 +15,7 @@ fn cm(text: Option<&str>) -> Sources {
             key: "config".into(),
             text: text.map(str::to_owned),
         }),
+        ..Sources::default()
     }
 }
 
