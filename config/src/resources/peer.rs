@@ -216,7 +216,7 @@ pub(super) fn decode_peer(ctx: &mut Ctx, input: &Input, secrets: &Secrets) -> Pe
         let v = reader::integer(ctx, n, p, 0, 16_384)? as u16;
         Some(if v == 0 { DEFAULT_PEER_PORT } else { v })
     });
-    let timers = timers(ctx, &f);
+    let timers = timers(ctx, &f, input.api_version == V1BETA1);
     let connect_time = optional(ctx, &f, "connectTime", None, |ctx, n, p| {
         let d = timer(ctx, n, p)?;
         if d.subsec_nanos() != 0 {
@@ -294,10 +294,17 @@ pub(super) fn decode_peer(ctx: &mut Ctx, input: &Input, secrets: &Secrets) -> Pe
 /// `holdTime` and `keepaliveTime` as MetalLB reads a BGPPeer (`parseTimers`): neither gives 90 s / 30 s,
 /// one alone gives the other (keepalive = hold / 3, hold = 3 × keepalive); then the ConfigMap's checks
 /// (whole seconds, hold 0 or 3..=65535 s, keepalive below hold, both 0 or neither).
-fn timers(ctx: &mut Ctx, f: &Fields<'_>) -> Option<(Duration, Duration)> {
+///
+/// A zero `keepaliveTime` is "not given": MetalLB's converter writes `keepaliveTime: 0s` for a peer without
+/// one and its native mode treats 0 as unset. In v1beta1 a zero `holdTime` is "not given" too (a Go value
+/// field serialized as `0s` when unset); in v1beta2 `holdTime: 0s` asks for no hold timer (RFC 4271).
+fn timers(ctx: &mut Ctx, f: &Fields<'_>, v1beta1: bool) -> Option<(Duration, Duration)> {
     let read = |ctx: &mut Ctx, key: &str| match f.get(key) {
         None => Some(None),
-        Some(n) => timer(ctx, n, &f.path(key)).map(|d| Some((d, n))),
+        Some(n) => timer(ctx, n, &f.path(key)).map(|d| {
+            let unset = d.is_zero() && (key == "keepaliveTime" || v1beta1);
+            (!unset).then_some((d, n))
+        }),
     };
     let (hold, keepalive) = (read(ctx, "holdTime")?, read(ctx, "keepaliveTime")?);
     let (hold_raw, keepalive_raw) = match (hold, keepalive) {
