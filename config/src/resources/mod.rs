@@ -30,6 +30,7 @@ mod json;
 mod peer;
 mod pool;
 mod read;
+mod render;
 
 use std::collections::BTreeMap;
 
@@ -43,6 +44,7 @@ use crate::yaml::{Kind, Node};
 pub(crate) use self::cross::local_pref_conflicts;
 pub use self::file::{FileLoad, load_file};
 pub(crate) use self::json::to_node;
+pub use self::render::{NotExpressible, Rename, is_object_name, render_resources, with_object_names};
 
 /// `metallb.io/v1beta1`.
 pub(crate) const V1BETA1: &str = "metallb.io/v1beta1";
