@@ -137,7 +137,8 @@ fn crd_hint(kinds: &[String]) -> &'static str {
         "Community",
     ];
     if kinds.iter().any(|k| CRDS.contains(&k.as_str())) {
-        "; MetalLB custom resources are not the legacy ConfigMap ferrolb reads"
+        "; MetalLB custom resources are read as resources (`ferrolb_config::resources::load_file`), not as \
+         the legacy ConfigMap"
     } else {
         ""
     }

@@ -30,6 +30,8 @@ pub(crate) struct Drafts {
     pub peers: Vec<PeerDraft>,
     pub bfd: Vec<BfdDraft>,
     pub communities: Vec<CommunityDraft>,
+    /// The line of each resource's name in its file.
+    pub lines: BTreeMap<ObjectRef, Option<u64>>,
 }
 
 /// Where a thing is: a resource (with a path in it) or a part of the ConfigMap.
@@ -92,7 +94,7 @@ pub(super) fn resolve(ctx: &mut Ctx, legacy: &LegacyConfig, d: &Drafts) -> Confi
                 .iter()
                 .map(|p| (p.object.name.clone(), resource_owner(&p.object, ""))),
         );
-    unique_names(ctx, pool_names);
+    unique_names(ctx, &d.lines, pool_names);
     let l2_names = lc
         .l2_advertisements
         .iter()
@@ -104,7 +106,7 @@ pub(super) fn resolve(ctx: &mut Ctx, legacy: &LegacyConfig, d: &Drafts) -> Confi
             d.l2.iter()
                 .map(|a| (a.object.name.clone(), resource_owner(&a.object, ""))),
         );
-    unique_names(ctx, l2_names);
+    unique_names(ctx, &d.lines, l2_names);
     let bgp_names = lc
         .bgp_advertisements
         .iter()
@@ -117,7 +119,7 @@ pub(super) fn resolve(ctx: &mut Ctx, legacy: &LegacyConfig, d: &Drafts) -> Confi
                 .iter()
                 .map(|a| (a.object.name.clone(), resource_owner(&a.object, ""))),
         );
-    unique_names(ctx, bgp_names);
+    unique_names(ctx, &d.lines, bgp_names);
     let peer_names = lc
         .peers
         .iter()
@@ -128,7 +130,7 @@ pub(super) fn resolve(ctx: &mut Ctx, legacy: &LegacyConfig, d: &Drafts) -> Confi
                 .iter()
                 .map(|p| (p.object.name.clone(), resource_owner(&p.object, ""))),
         );
-    unique_names(ctx, peer_names);
+    unique_names(ctx, &d.lines, peer_names);
     let bfd_names = lc
         .bfd_profiles
         .iter()
@@ -144,7 +146,7 @@ pub(super) fn resolve(ctx: &mut Ctx, legacy: &LegacyConfig, d: &Drafts) -> Confi
                 .iter()
                 .map(|b| (b.object.name.clone(), resource_owner(&b.object, ""))),
         );
-    unique_names(ctx, bfd_names);
+    unique_names(ctx, &d.lines, bfd_names);
 
     let aliases = aliases(ctx, cm, lc, &d.communities);
     check_overlaps(ctx, cm, lc, &d.pools);
@@ -252,14 +254,19 @@ fn warn_unknown(ctx: &mut Ctx, object: &ObjectRef, at: &At<String>, kind: &'stat
 }
 
 /// Reports each name used again, at the later object, naming the first.
-fn unique_names(ctx: &mut Ctx, names: impl Iterator<Item = (String, Owner)>) {
+fn unique_names(
+    ctx: &mut Ctx,
+    lines: &BTreeMap<ObjectRef, Option<u64>>,
+    names: impl Iterator<Item = (String, Owner)>,
+) {
     let mut first: HashMap<String, Owner> = HashMap::new();
     for (name, owner) in names {
         match first.get(&name) {
             // The ConfigMap's own names are checked by the ConfigMap's parser.
             Some(f) if !(f.legacy && owner.legacy) => {
                 let kind = ErrorKind::NameTaken { other: f.describe() };
-                error_in(ctx, &owner.object, "metadata.name", Some(name), None, kind);
+                let line = lines.get(&owner.object).copied().flatten();
+                error_in(ctx, &owner.object, "metadata.name", Some(name), line, kind);
             }
             Some(_) => {}
             None => {

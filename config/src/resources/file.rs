@@ -120,7 +120,7 @@ pub fn load_file(input: &str) -> Option<FileLoad> {
                         line: o.line,
                         raw: None,
                     }),
-                    line: o.line,
+                    line: metadata.and_then(|m| get(m, "name")).map_or(o.line, |n| n.line),
                 });
             }
         }

@@ -58,7 +58,7 @@ pub(crate) struct Input {
     pub api_version: String,
     pub labels: BTreeMap<String, String>,
     pub spec: Node,
-    /// The line of the object in its file, for errors about the whole object.
+    /// The line of the object's name in its file, for errors about the whole object.
     pub line: Option<u64>,
 }
 
@@ -123,6 +123,7 @@ pub(crate) fn load_inputs(
     inputs.sort_by(|a, b| a.object.cmp(&b.object));
     let mut drafts = cross::Drafts::default();
     for input in &inputs {
+        drafts.lines.insert(input.object.clone(), input.line);
         let before = (ctx.errors.len(), ctx.warnings.len());
         match (input.object.kind.as_str(), input.api_version.as_str()) {
             ("IPAddressPool", V1BETA1) => drafts.pools.push(pool::decode(&mut ctx, input)),
