@@ -27,6 +27,7 @@ pub mod manifest;
 mod model;
 mod reader;
 mod render;
+pub mod resources;
 mod selector;
 pub mod state;
 mod suggest;
@@ -40,7 +41,7 @@ pub use model::{
     BfdProfile, BgpAdvertisement, Config, DEFAULT_AGGREGATION_LENGTH, DEFAULT_AGGREGATION_LENGTH_V6,
     DEFAULT_BFD_DETECT_MULTIPLIER, DEFAULT_BFD_ECHO_INTERVAL_MS, DEFAULT_BFD_INTERVAL_MS,
     DEFAULT_BFD_MINIMUM_TTL, DEFAULT_HOLD_TIME, DEFAULT_PEER_PORT, L2Advertisement, MAX_PASSWORD_LEN,
-    PasswordSource, Peer, PeerPassword, Pool, Protocol, ServiceAllocation, is_buggy,
+    PasswordSource, Peer, PeerPassword, Pool, PreferredNodeSelector, Protocol, ServiceAllocation, is_buggy,
 };
 pub use render::{NotLegacy, render};
 pub use selector::{LabelSelector, LabelSelectorRequirement, SelectorOperator, matches_any};

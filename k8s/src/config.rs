@@ -106,6 +106,7 @@ impl ConfigSources {
     pub fn sources(&self) -> Sources {
         Sources {
             config_map: self.config_maps.values().next().map(|k| k.source.clone()),
+            ..Sources::default()
         }
     }
 

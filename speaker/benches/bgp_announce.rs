@@ -312,6 +312,9 @@ fn main() {
         bfd_profile: None,
         ebgp_multihop: false,
         node_selectors: Vec::new(),
+        connect_time: None,
+        graceful_restart: true,
+        dual_stack_address_family: false,
     };
     router_peer.router_id = Some(n1.ipv4());
     let ips = prefixes(count);

@@ -233,6 +233,9 @@ mod tests {
             bfd_profile: None,
             ebgp_multihop: false,
             node_selectors: Vec::new(),
+            connect_time: None,
+            graceful_restart: true,
+            dual_stack_address_family: false,
         }
     }
 

@@ -29,6 +29,9 @@ pub fn peer(addr: SocketAddr, asn: u32, my_asn: u32) -> Peer {
         bfd_profile: None,
         ebgp_multihop: false,
         node_selectors: Vec::new(),
+        connect_time: None,
+        graceful_restart: true,
+        dual_stack_address_family: false,
     }
 }
 
