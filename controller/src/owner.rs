@@ -22,11 +22,11 @@ use ferrolb_k8s::events::Reporter;
 use ferrolb_k8s::http::set_readiness;
 use ferrolb_k8s::objects::{self, DesiredHandle, DesiredSet, ObjectMetrics, SyncSpec};
 use ferrolb_k8s::status::Limits;
-use ferrolb_k8s::watch::{self, WatchSpec};
+use ferrolb_k8s::watch::{self, Projected, WatchSpec};
 use ferrolb_k8s::{
     EventMetrics, EventPublisher, Readiness, StatusWriter, TaskHandle, WatchEvent, WatchMetrics,
 };
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
 use kube::{Api, Client};
 use tokio::sync::{mpsc, watch as tokio_watch};
 
@@ -35,7 +35,7 @@ use crate::events::{COMPONENT, Reason};
 use crate::leader::Leadership;
 use crate::membership::{MembershipError, ensure_secret};
 use crate::metrics::Metrics;
-use crate::reconciler::{Reconciler, WriteOutcome};
+use crate::reconciler::{NamespaceLabels, Reconciler, WriteOutcome, project_namespace};
 use crate::service::ServiceView;
 use ferrolb_k8s::WriteError;
 
@@ -57,6 +57,7 @@ const BATCH: usize = 256;
 enum Msg {
     Services(u64, WatchEvent<Option<Box<ServiceView>>>),
     Config(u64, ConfigEvent),
+    Namespaces(u64, WatchEvent<Option<Projected<String, NamespaceLabels>>>),
 }
 
 /// Where the owner finds its objects.
@@ -227,6 +228,11 @@ impl Owner {
                 }
             }
             Msg::Config(epoch, ev) => self.core.on_config(epoch, ev),
+            Msg::Namespaces(epoch, ev) => {
+                if let Some(ev) = ev.transpose() {
+                    self.core.on_namespaces(epoch, ev);
+                }
+            }
         }
     }
 
@@ -277,7 +283,15 @@ impl Owner {
             &self.tx,
             &self.watch_metrics,
         );
+        let namespaces = watch::spawn(
+            WatchSpec::new("namespaces", Api::<Namespace>::all(self.client.clone())),
+            project_namespace,
+            move |ev| Msg::Namespaces(epoch, ev),
+            self.tx.clone(),
+            self.watch_metrics.clone(),
+        );
         watches.push(services);
+        watches.push(namespaces);
         // Replacing the handles aborts the watches of the previous epoch.
         self.watches = watches;
     }

@@ -32,6 +32,7 @@
 //! one IP.
 
 mod config;
+mod namespaces;
 mod per_service;
 mod writes;
 
@@ -41,6 +42,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferrolb_config::{Config, ConfigState};
+use ferrolb_k8s::Cache;
 use ferrolb_k8s::config::ConfigSources;
 
 use crate::allocator::{Allocator, ServiceKey};
@@ -52,6 +54,7 @@ use crate::status::StatusPatch;
 use per_service::is_placeholder;
 
 pub use config::pool_defs;
+pub use namespaces::{NamespaceLabels, pool_access, project_namespace};
 pub use writes::{MAX_BACKOFF, MIN_BACKOFF, Writes};
 
 /// How long to wait before retrying a write refused because leadership lapsed (a new term resets anyway).
@@ -113,6 +116,8 @@ pub enum Mode {
         services_listed: bool,
         /// The configuration lists of this epoch are complete.
         config_listed: bool,
+        /// The Namespaces list of this epoch is complete (their labels decide pools' `serviceAllocation`).
+        namespaces_listed: bool,
     },
     /// Leading term `term` and serving: the allocator is built, Services are reconciled.
     Serving {
@@ -137,6 +142,8 @@ pub struct Reconciler {
     index: Index,
     sources: ConfigSources,
     config: ConfigState,
+    /// Namespaces' labels.
+    namespaces: Cache<String, NamespaceLabels>,
     /// Whether the configuration's current problem was reported in this term.
     reported_config: bool,
     epoch: u64,
@@ -165,6 +172,7 @@ impl Reconciler {
             index: Index::new(class),
             sources: ConfigSources::default(),
             config: ConfigState::default(),
+            namespaces: Cache::default(),
             reported_config: false,
             epoch: 0,
             mode: Mode::Standby,
@@ -260,6 +268,7 @@ impl Reconciler {
             term,
             services_listed: false,
             config_listed: false,
+            namespaces_listed: false,
         };
         self.sources.expect_relist();
         // A problem of the configuration in force is reported again in the new term (once its list is in).
@@ -315,6 +324,7 @@ impl Reconciler {
             term,
             services_listed: true,
             config_listed: true,
+            namespaces_listed: true,
         } = self.mode
         else {
             return;
