@@ -69,7 +69,7 @@ fn every_object_matches_its_kubernetes_schema() {
         "RoleBinding",
         "Deployment",
         "DaemonSet",
-        "ConfigMap",
+        "CustomResourceDefinition",
     ] {
         assert!(kinds.contains(&want), "no {want} in {kinds:?}");
     }
@@ -189,9 +189,16 @@ fn the_objects_say_what_the_install_needs() {
         );
     }
 
-    let cm = m.get("ConfigMap", "config").unwrap();
-    let config = cm["data"]["config"].as_str().expect("data.config");
-    ferrolb_config::parse(config).unwrap_or_else(|e| panic!("the example config is invalid: {e:?}"));
+    // No configuration: re-applying the manifest (an upgrade) never overwrites the operator's.
+    for o in &m.objects {
+        let kind = o["kind"].as_str().unwrap_or_default();
+        let group = o["apiVersion"].as_str().unwrap_or_default();
+        assert!(
+            kind != "ConfigMap" && !(group.starts_with("metallb.io/") && kind != "CustomResourceDefinition"),
+            "the install manifest carries configuration: {kind} {}",
+            o["metadata"]["name"]
+        );
+    }
 }
 
 /// `<program> <manifest args> --help` exits 0 only when every flag of the manifest exists; the help text
@@ -345,7 +352,7 @@ fn kubectl_applies_both_forms_to_the_api_server() {
             &bin,
             &[
                 "get",
-                "deployments,daemonsets,configmaps",
+                "deployments,daemonsets,customresourcedefinitions",
                 "-n",
                 "ferrolb-system",
                 "-o",
@@ -357,7 +364,7 @@ fn kubectl_applies_both_forms_to_the_api_server() {
         for want in [
             "deployment.apps/ferrolb-controller",
             "daemonset.apps/ferrolb-speaker",
-            "configmap/config",
+            "customresourcedefinition.apiextensions.k8s.io/ipaddresspools.metallb.io",
         ] {
             assert!(listed.lines().any(|l| l == want), "{want} not listed:\n{listed}");
         }
@@ -384,8 +391,8 @@ fn kubectl_applies_both_forms_to_the_api_server() {
     assert!(repo_root().join("deploy/generate.sh").is_file());
 }
 
-/// The overlay docs/install.md shows: the base from a relative path, the image renamed, the example
-/// ConfigMap replaced by the operator's.
+/// The overlay docs/install.md shows: the base from a relative path, the image renamed, the operator's
+/// ConfigMap added.
 #[test]
 fn an_overlay_replaces_the_image_and_the_config() {
     let Some(bin) = kubectl_or_skip("an_overlay_replaces_the_image_and_the_config") else {
@@ -403,9 +410,9 @@ fn an_overlay_replaces_the_image_and_the_config() {
     std::fs::write(
         dir.join("kustomization.yaml"),
         format!(
-            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- {relative}\n\
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- {relative}\n- config.yaml\n\
              images:\n- name: ghcr.io/ferrolb/ferrolb\n  newName: registry.example.com/ferrolb\n  newTag: v0.1.0-site\n\
-             patches:\n- path: config.yaml\n"
+"
         ),
     )
     .unwrap();
@@ -422,7 +429,7 @@ fn an_overlay_replaces_the_image_and_the_config() {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(ok, "{rendered}");
     let m = Manifest::parse("overlay", &rendered).unwrap();
-    assert_eq!(m.objects.len(), Manifest::ferrolb().unwrap().objects.len());
+    assert_eq!(m.objects.len(), Manifest::ferrolb().unwrap().objects.len() + 1);
     assert_eq!(m.get("ConfigMap", "config").unwrap()["data"]["config"], config);
     for (kind, name, container) in [
         ("Deployment", "ferrolb-controller", "controller"),
@@ -431,4 +438,37 @@ fn an_overlay_replaces_the_image_and_the_config() {
         let c = m.container(kind, name, container).unwrap();
         assert_eq!(c.raw["image"], "registry.example.com/ferrolb:v0.1.0-site");
     }
+}
+
+/// `deploy/overlays/metallb-system`: the same objects, every namespaced one (and every binding's
+/// ServiceAccount) in MetalLB's namespace, still no configuration of its own.
+#[test]
+fn the_metallb_system_overlay_moves_everything_into_metallbs_namespace() {
+    let Some(bin) = kubectl_or_skip("the_metallb_system_overlay_moves_everything_into_metallbs_namespace") else {
+        return;
+    };
+    let dir = repo_root().join("deploy/overlays/metallb-system");
+    let (ok, rendered) = kubectl(&bin, &["kustomize", &dir.display().to_string()], None);
+    assert!(ok, "{rendered}");
+    let m = Manifest::parse("metallb-system overlay", &rendered).unwrap();
+    let base = Manifest::ferrolb().unwrap();
+    assert_eq!(m.objects.len(), base.objects.len());
+    let mut namespaced = 0;
+    for o in &m.objects {
+        let kind = o["kind"].as_str().unwrap_or_default();
+        if kind == "Namespace" {
+            assert_eq!(o["metadata"]["name"], "metallb-system");
+        }
+        if let Some(ns) = o["metadata"]["namespace"].as_str() {
+            assert_eq!(ns, "metallb-system", "{kind} {}", o["metadata"]["name"]);
+            namespaced += 1;
+        }
+        if let Some(subjects) = o["subjects"].as_array() {
+            for s in subjects {
+                assert_eq!(s["namespace"], "metallb-system", "{kind} {}", o["metadata"]["name"]);
+            }
+        }
+        assert_ne!(kind, "ConfigMap", "the overlay must not overwrite MetalLB's ConfigMap");
+    }
+    assert!(namespaced >= 8, "{namespaced} namespaced objects");
 }
