@@ -65,7 +65,9 @@ enum Msg {
 pub struct Names {
     /// The configuration objects.
     pub config: ConfigNames,
-    /// The membership Secret (in the configuration's namespace).
+    /// ferrolb's namespace: the membership Secret, the controller's ConfigurationState.
+    pub namespace: String,
+    /// The membership Secret.
     pub memberlist_secret: String,
 }
 
@@ -242,7 +244,7 @@ impl Owner {
             self.membership = Some(TaskHandle::spawn(
                 "membership secret",
                 keep_secret(
-                    Api::namespaced(self.client.clone(), &self.names.config.namespace),
+                    Api::namespaced(self.client.clone(), &self.names.namespace),
                     self.names.memberlist_secret.clone(),
                     self.leadership.clone(),
                 ),
@@ -250,7 +252,7 @@ impl Owner {
             let (tx, rx) = tokio_watch::channel(None);
             let spec = SyncSpec {
                 resource: configuration_state_resource(),
-                namespace: self.names.config.namespace.clone(),
+                namespace: self.names.namespace.clone(),
                 selector: state_selector(STATE_NAME),
                 key_of: state_key_of,
                 per_second: 5,

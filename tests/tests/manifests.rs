@@ -440,35 +440,69 @@ fn an_overlay_replaces_the_image_and_the_config() {
     }
 }
 
-/// `deploy/overlays/metallb-system`: the same objects, every namespaced one (and every binding's
-/// ServiceAccount) in MetalLB's namespace, still no configuration of its own.
+/// `deploy/overlays/read-metallb-system`: the base's objects, both programs told to read the configuration in
+/// `metallb-system`, and a Role there granting both exactly the configuration reads of their own Roles.
 #[test]
-fn the_metallb_system_overlay_moves_everything_into_metallbs_namespace() {
-    let Some(bin) = kubectl_or_skip("the_metallb_system_overlay_moves_everything_into_metallbs_namespace") else {
+fn the_read_metallb_system_overlay_points_both_programs_at_metallbs_namespace() {
+    let Some(bin) =
+        kubectl_or_skip("the_read_metallb_system_overlay_points_both_programs_at_metallbs_namespace")
+    else {
         return;
     };
-    let dir = repo_root().join("deploy/overlays/metallb-system");
+    let dir = repo_root().join("deploy/overlays/read-metallb-system");
     let (ok, rendered) = kubectl(&bin, &["kustomize", &dir.display().to_string()], None);
     assert!(ok, "{rendered}");
-    let m = Manifest::parse("metallb-system overlay", &rendered).unwrap();
+    let m = Manifest::parse("read-metallb-system overlay", &rendered).unwrap();
     let base = Manifest::ferrolb().unwrap();
-    assert_eq!(m.objects.len(), base.objects.len());
-    let mut namespaced = 0;
-    for o in &m.objects {
-        let kind = o["kind"].as_str().unwrap_or_default();
-        if kind == "Namespace" {
-            assert_eq!(o["metadata"]["name"], "metallb-system");
-        }
-        if let Some(ns) = o["metadata"]["namespace"].as_str() {
-            assert_eq!(ns, "metallb-system", "{kind} {}", o["metadata"]["name"]);
-            namespaced += 1;
-        }
-        if let Some(subjects) = o["subjects"].as_array() {
-            for s in subjects {
-                assert_eq!(s["namespace"], "metallb-system", "{kind} {}", o["metadata"]["name"]);
-            }
-        }
-        assert_ne!(kind, "ConfigMap", "the overlay must not overwrite MetalLB's ConfigMap");
+    assert_eq!(
+        m.objects.len(),
+        base.objects.len() + 2,
+        "the base, a Role and a RoleBinding"
+    );
+    for (kind, name, container) in [
+        ("Deployment", "ferrolb-controller", "controller"),
+        ("DaemonSet", "ferrolb-speaker", "speaker"),
+    ] {
+        let c = m.container(kind, name, container).unwrap();
+        assert!(
+            c.env
+                .iter()
+                .any(|(n, s)| n == "FERROLB_CONFIG_NAMESPACE"
+                    && *s == EnvSource::Literal("metallb-system".into())),
+            "{kind} {name}: {:?}",
+            c.env
+        );
     }
-    assert!(namespaced >= 8, "{namespaced} namespaced objects");
+    let role = m.get("Role", "ferrolb-config-reader").unwrap();
+    assert_eq!(role["metadata"]["namespace"], "metallb-system");
+    let binding = m.get("RoleBinding", "ferrolb-config-reader").unwrap();
+    let subjects: Vec<&str> = binding["subjects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(subjects, ["ferrolb-controller", "ferrolb-speaker"]);
+    // The reader's rules are each program's configuration rules (those naming configuration resources).
+    let config_rule = |r: &&serde_json::Value| {
+        let resources = r["resources"].as_array().unwrap();
+        resources.iter().any(|x| {
+            matches!(x.as_str(), Some("ipaddresspools"))
+                || (x == "configmaps")
+                || (x == "secrets"
+                    && r.get("resourceNames").is_none()
+                    && r["verbs"] == serde_json::json!(["list", "watch"]))
+        })
+    };
+    let reader: Vec<&serde_json::Value> = role["rules"].as_array().unwrap().iter().collect();
+    for program in ["ferrolb-controller", "ferrolb-speaker"] {
+        let own = base.get("Role", program).unwrap();
+        let own: Vec<&serde_json::Value> = own["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(config_rule)
+            .collect();
+        assert_eq!(own, reader, "{program}'s configuration rules");
+    }
 }
