@@ -35,6 +35,7 @@ use crate::events::{COMPONENT, Reason};
 use crate::leader::Leadership;
 use crate::membership::{MembershipError, ensure_secret};
 use crate::metrics::Metrics;
+use crate::pool_status;
 use crate::reconciler::{NamespaceLabels, Reconciler, WriteOutcome, project_namespace};
 use crate::service::ServiceView;
 use ferrolb_k8s::WriteError;
@@ -108,6 +109,8 @@ pub struct Owner {
     membership: Option<TaskHandle>,
     /// The controller's `ConfigurationState`, written while leading.
     state: Option<(tokio_watch::Sender<DesiredHandle>, TaskHandle)>,
+    /// `IPAddressPool.status`, written while leading, and the usage version last sent.
+    pool_status: Option<(tokio_watch::Sender<pool_status::Wanted>, TaskHandle, u64)>,
     object_metrics: ObjectMetrics,
     first_round: Duration,
     writes: StatusWriter<ServiceKey, Service>,
@@ -160,6 +163,7 @@ impl Owner {
             watch_metrics: io.watch_metrics,
             membership: None,
             state: None,
+            pool_status: None,
             object_metrics: io.object_metrics,
             first_round,
             writes: StatusWriter::new(limits, Some(gate)),
@@ -259,9 +263,18 @@ impl Owner {
             };
             let task = objects::spawn(self.client.clone(), spec, rx, self.object_metrics.clone());
             self.state = Some((tx, task));
+            let (tx, rx) = tokio_watch::channel(None);
+            let task = pool_status::spawn(
+                self.client.clone(),
+                &self.names.config.namespace,
+                rx,
+                self.object_metrics.clone(),
+            );
+            self.pool_status = Some((tx, task, u64::MAX));
         } else if term.is_none() {
             self.membership = None;
             self.state = None;
+            self.pool_status = None;
         }
     }
 
@@ -327,6 +340,13 @@ impl Owner {
             let name = op.key.name.clone();
             self.writes
                 .start(op.key, api, name, op.patch.to_json(), Instant::now());
+        }
+        if let Some((tx, _, sent)) = &mut self.pool_status
+            && *sent != self.core.pool_usage_version()
+            && let Some(usage) = self.core.pool_usage()
+        {
+            *sent = self.core.pool_usage_version();
+            let _ = tx.send(Some(Arc::new(usage)));
         }
         if let Some((tx, _)) = &self.state
             && self.core.config_listed()

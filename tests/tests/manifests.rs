@@ -456,8 +456,8 @@ fn the_read_metallb_system_overlay_points_both_programs_at_metallbs_namespace() 
     let base = Manifest::ferrolb().unwrap();
     assert_eq!(
         m.objects.len(),
-        base.objects.len() + 2,
-        "the base, a Role and a RoleBinding"
+        base.objects.len() + 4,
+        "the base, two Roles and their RoleBindings"
     );
     for (kind, name, container) in [
         ("Deployment", "ferrolb-controller", "controller"),

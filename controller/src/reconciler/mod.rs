@@ -155,6 +155,8 @@ pub struct Reconciler {
     pending: BTreeSet<ServiceKey>,
     retry_pending: bool,
     pools_dirty: bool,
+    /// Bumped when the pools' usage was recomputed.
+    pool_usage_version: u64,
     writes: Writes,
     notes: HashMap<ServiceKey, Notes>,
     /// IPs taken from a Service (it moved, stopped qualifying, lost them to a config change) that its status
@@ -181,6 +183,7 @@ impl Reconciler {
             pending: BTreeSet::new(),
             retry_pending: false,
             pools_dirty: false,
+            pool_usage_version: 0,
             writes: Writes::default(),
             notes: HashMap::new(),
             quarantine: HashMap::new(),
@@ -523,7 +526,39 @@ impl Reconciler {
         }
         if std::mem::take(&mut self.pools_dirty) && self.serving() {
             self.metrics.set_pools(self.alloc.all_pool_stats());
+            self.pool_usage_version += 1;
         }
+    }
+
+    /// Bumped whenever pool usage may have changed (see [`Reconciler::pool_usage`]).
+    pub fn pool_usage_version(&self) -> u64 {
+        self.pool_usage_version
+    }
+
+    /// `IPAddressPool.status` of every pool that is an `IPAddressPool` object, by object name, while serving
+    /// (`None` otherwise: a standby or syncing replica knows no usage).
+    pub fn pool_usage(&self) -> Option<std::collections::BTreeMap<String, serde_json::Value>> {
+        if !self.serving() {
+            return None;
+        }
+        let gauge = |n: u128| i64::try_from(n).unwrap_or(i64::MAX);
+        Some(
+            self.sources
+                .resource_names(ferrolb_k8s::config::IP_ADDRESS_POOL)
+                .filter_map(|name| {
+                    let s = self.alloc.pool_stats(name)?;
+                    Some((
+                        name.clone(),
+                        serde_json::json!({
+                            "assignedIPv4": gauge(s.ipv4.in_use),
+                            "availableIPv4": gauge(s.ipv4.available),
+                            "assignedIPv6": gauge(s.ipv6.in_use),
+                            "availableIPv6": gauge(s.ipv6.available),
+                        }),
+                    ))
+                })
+                .collect(),
+        )
     }
 
     /// The Events decided since the last call.

@@ -546,4 +546,20 @@ fn service_allocation_follows_namespace_and_service_labels() {
         reasons.contains(&("pinned".to_owned(), "AllocationFailed")),
         "{reasons:?}"
     );
+    // The IPAddressPools' status: their usage (the ConfigMap's pools have no object to write it to).
+    let usage = h.r.pool_usage().expect("serving");
+    assert_eq!(usage.keys().collect::<Vec<_>>(), ["gold", "open", "team"]);
+    assert_eq!(
+        usage["open"],
+        serde_json::json!({"assignedIPv4": 2, "availableIPv4": 2, "assignedIPv6": 0, "availableIPv6": 0})
+    );
+    assert_eq!(usage["team"]["assignedIPv4"], 1);
+    let version = h.r.pool_usage_version();
+    h.apply(svc("ns", "one-more"));
+    assert!(
+        h.r.pool_usage_version() > version,
+        "an assignment changes the usage"
+    );
+    h.r.on_term(None);
+    assert_eq!(h.r.pool_usage(), None, "a standby knows no usage");
 }

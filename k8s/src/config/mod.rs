@@ -76,6 +76,9 @@ impl ResourceKind {
     }
 }
 
+/// The index of `IPAddressPool` in [`RESOURCE_KINDS`].
+pub const IP_ADDRESS_POOL: usize = 0;
+
 /// The configuration kinds, in the order their objects are handed to the configuration.
 pub const RESOURCE_KINDS: [ResourceKind; 6] = [
     ResourceKind {
@@ -188,6 +191,14 @@ impl ConfigSources {
             }
         }
         out
+    }
+
+    /// The names of the listed objects of `RESOURCE_KINDS[kind]`.
+    pub fn resource_names(&self, kind: usize) -> impl Iterator<Item = &String> {
+        self.resources
+            .get(kind)
+            .into_iter()
+            .flat_map(|c| c.iter().map(|(k, _)| k))
     }
 
     /// The objects, for [`ferrolb_config::ConfigState::update`].
