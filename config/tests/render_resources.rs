@@ -84,3 +84,24 @@ fn a_password_from_a_secret_is_written_with_its_secret() {
         .config;
     assert_eq!(normalized(back), normalized(config));
 }
+
+/// Fuzz finding (`config_resources`): pools of two namespaces written into one come back in another order,
+/// and an advertisement lists its pools in pool order; the meaning (which pools it selects) is the same.
+#[test]
+fn pools_of_several_namespaces_written_into_one_select_the_same() {
+    let input = "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: b, namespace: first}\n\
+                 spec: {addresses: [192.0.2.0/28]}\n---\n\
+                 apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: a, namespace: second}\n\
+                 spec: {addresses: [192.0.2.16/28]}\n---\n\
+                 apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata: {name: all, namespace: first}\n";
+    let config = load_file(input).unwrap().result.unwrap().config;
+    assert_eq!(
+        config.l2_advertisements[0].pools,
+        ["b", "a"],
+        "namespace, then name order"
+    );
+    let yaml = render_resources(&config, "one").unwrap();
+    let back = load_file(&yaml).unwrap().result.unwrap().config;
+    assert_eq!(back.l2_advertisements[0].pools, ["a", "b"]);
+    assert_eq!(normalized(back), normalized(config));
+}
