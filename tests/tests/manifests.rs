@@ -444,7 +444,8 @@ fn an_overlay_replaces_the_image_and_the_config() {
 /// ServiceAccount) in MetalLB's namespace, still no configuration of its own.
 #[test]
 fn the_metallb_system_overlay_moves_everything_into_metallbs_namespace() {
-    let Some(bin) = kubectl_or_skip("the_metallb_system_overlay_moves_everything_into_metallbs_namespace") else {
+    let Some(bin) = kubectl_or_skip("the_metallb_system_overlay_moves_everything_into_metallbs_namespace")
+    else {
         return;
     };
     let dir = repo_root().join("deploy/overlays/metallb-system");
@@ -465,10 +466,17 @@ fn the_metallb_system_overlay_moves_everything_into_metallbs_namespace() {
         }
         if let Some(subjects) = o["subjects"].as_array() {
             for s in subjects {
-                assert_eq!(s["namespace"], "metallb-system", "{kind} {}", o["metadata"]["name"]);
+                assert_eq!(
+                    s["namespace"], "metallb-system",
+                    "{kind} {}",
+                    o["metadata"]["name"]
+                );
             }
         }
-        assert_ne!(kind, "ConfigMap", "the overlay must not overwrite MetalLB's ConfigMap");
+        assert_ne!(
+            kind, "ConfigMap",
+            "the overlay must not overwrite MetalLB's ConfigMap"
+        );
     }
     assert!(namespaced >= 8, "{namespaced} namespaced objects");
 }
