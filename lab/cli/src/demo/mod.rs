@@ -157,9 +157,10 @@ fn demo(args: &DemoArgs, flag: Arc<AtomicBool>) -> Result<String, DemoError> {
     say("api 192.0.2.2 (the API server), node1-3 192.0.2.11-13, client 192.0.2.50");
 
     story.step("Kubernetes, with ferrolb installed as deploy/ferrolb.yaml installs it");
+    // The programs are ready once a valid configuration exists: the example config is there from the start.
     let spec = SystemSpec {
         tools: vec![Tool::Arping, Tool::Nft, Tool::Curl, Tool::Bird],
-        ..SystemSpec::default()
+        ..SystemSpec::with_objects(EXAMPLES[0].1)
     };
     let sys = System::start(lab, spec, Some(flag.clone()))?;
     let result = story_in_lab(&mut story, &sys);
