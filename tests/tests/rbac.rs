@@ -178,12 +178,13 @@ fn the_programs_need_exactly_the_manifest_rbac() {
     let (handle, url) = start_server(&lab, &rt);
     let admin = Admin::new(&handle);
 
-    // The install: the namespace and the example ConfigMap from the manifest; the cluster's Nodes; a
-    // membership Secret an operator created empty (the leader must add the key: get + patch).
+    // The install: the namespace from the manifest and the example configuration (the manifest carries
+    // none: an operator applies examples/config.yaml or their own); the cluster's Nodes; a membership Secret
+    // an operator created empty (the leader must add the key: get + patch).
     admin.create(manifest.get("Namespace", NS).unwrap()).unwrap();
-    admin
-        .create(manifest.get("ConfigMap", "config").unwrap())
-        .unwrap();
+    let example =
+        Manifest::parse("examples/config.yaml", include_str!("../../examples/config.yaml")).unwrap();
+    admin.create(example.get("ConfigMap", "config").unwrap()).unwrap();
     for n in ["node1", "node2", "node3"] {
         let node = node_object(&lab, n);
         admin.create(&node).unwrap();
