@@ -14,6 +14,11 @@
 //! own writes at once (so a create is never repeated while the watch lags), and retries failures with backoff.
 //! Writes are bounded in rate: a burst of changes (a failover of many IPs) is written after the fact, spread
 //! over time, and never delays the decisions.
+//!
+//! The server may keep less than was written: a CRD's schema prunes the fields it does not know (MetalLB's own
+//! CRDs lack some of ferrolb's status fields, e.g. v0.14's `ServiceL2Status` has no `serviceName`). The sync
+//! remembers, per object, what it asked for and what the server kept; an object equal to what the server kept
+//! of the current desired value counts as converged, so a pruned field is never rewritten in a loop.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -147,6 +152,21 @@ impl Seen {
     }
 }
 
+/// What the sync last asked of an object and what the server kept of it (`spec`, `status`), so that fields
+/// the server prunes do not count as a difference.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Written {
+    /// `(asked, kept)` of the last spec write.
+    spec: Option<(Value, Value)>,
+    /// `(asked, kept)` of the last status write.
+    status: Option<(Value, Value)>,
+}
+
+/// Whether `have` is what the server keeps of `want`: equal, or what it kept of the same value written last.
+fn converged(want: &Value, have: &Value, written: Option<&(Value, Value)>) -> bool {
+    want == have || written.is_some_and(|(asked, kept)| asked == want && kept == have)
+}
+
 /// One write to carry out.
 #[derive(Debug, Clone, PartialEq)]
 enum Op {
@@ -160,8 +180,13 @@ enum Op {
     Delete(String),
 }
 
-/// The writes that bring `seen` (name → object, with its key) to `desired` (pure).
-fn plan(desired: &DesiredSet, seen: &BTreeMap<String, (String, Seen)>) -> Vec<Op> {
+/// The writes that bring `seen` (name → object, with its key) to `desired` (pure), `written` telling what
+/// the server kept of the sync's own writes.
+fn plan(
+    desired: &DesiredSet,
+    seen: &BTreeMap<String, (String, Seen)>,
+    written: &BTreeMap<String, Written>,
+) -> Vec<Op> {
     let mut ops = Vec::new();
     let mut by_key: BTreeMap<&str, Vec<&Seen>> = BTreeMap::new();
     for (key, s) in seen.values() {
@@ -171,10 +196,13 @@ fn plan(desired: &DesiredSet, seen: &BTreeMap<String, (String, Seen)>) -> Vec<Op
         match by_key.get(key.as_str()).map(Vec::as_slice) {
             None | Some([]) => ops.push(Op::Create(key.clone())),
             Some([first, rest @ ..]) => {
-                if !labels_match(&d.labels, &first.labels) || (!d.spec.is_null() && d.spec != first.spec) {
+                let w = written.get(&first.name);
+                let spec_kept =
+                    d.spec.is_null() || converged(&d.spec, &first.spec, w.and_then(|w| w.spec.as_ref()));
+                if !labels_match(&d.labels, &first.labels) || !spec_kept {
                     ops.push(Op::Update(key.clone(), first.name.clone()));
                 }
-                if d.status != first.status {
+                if !converged(&d.status, &first.status, w.and_then(|w| w.status.as_ref())) {
                     ops.push(Op::Status(key.clone(), first.name.clone()));
                 }
                 ops.extend(rest.iter().map(|s| Op::Delete(s.name.clone())));
@@ -220,6 +248,7 @@ async fn run(
     };
     let mut stream = watcher::watcher(api.clone(), config).default_backoff().boxed();
     let mut seen: BTreeMap<String, (String, Seen)> = BTreeMap::new();
+    let mut written: BTreeMap<String, Written> = BTreeMap::new();
     let mut relist: Option<BTreeMap<String, (String, Seen)>> = None;
     let mut synced = false;
     let mut pace = tokio::time::interval(Duration::from_millis(1000 / u64::from(spec.per_second.max(1))));
@@ -228,7 +257,7 @@ async fn run(
     let mut retry_at: Option<tokio::time::Instant> = None;
     loop {
         let work = match (&*desired.borrow(), synced && retry_at.is_none()) {
-            (Some(d), true) => plan(d, &seen).into_iter().next(),
+            (Some(d), true) => plan(d, &seen, &written).into_iter().next(),
             _ => None,
         };
         tokio::select! {
@@ -238,6 +267,7 @@ async fn run(
                     Ok(ev) => {
                         let ev = WatchEvent::from_watcher(ev);
                         apply(&spec, &mut seen, &mut relist, &mut synced, ev);
+                        written.retain(|name, _| seen.contains_key(name));
                     }
                     Err(e) => tracing::debug!(kind = %spec.resource.kind, error = %e, "owned objects' watch failed; retrying"),
                 }
@@ -246,7 +276,7 @@ async fn run(
             () = sleep_until(retry_at), if retry_at.is_some() => retry_at = None,
             _ = pace.tick(), if work.is_some() => {
                 let (Some(op), Some(d)) = (work, desired.borrow().clone()) else { continue };
-                match execute(&api, &spec, &d, &mut seen, &op).await {
+                match execute(&api, &spec, &d, &mut seen, &mut written, &op).await {
                     Ok(()) => {
                         count(&metrics, &spec, &op, "ok");
                         backoff = Duration::from_millis(500);
@@ -323,18 +353,20 @@ fn apply(
     }
 }
 
-/// Carries out one write and records its result in `seen`.
+/// Carries out one write and records its result in `seen`, and in `written` what the server kept of it.
 async fn execute(
     api: &Api<DynamicObject>,
     spec: &SyncSpec,
     desired: &DesiredSet,
     seen: &mut BTreeMap<String, (String, Seen)>,
+    written: &mut BTreeMap<String, Written>,
     op: &Op,
 ) -> Result<(), kube::Error> {
     let record = |seen: &mut BTreeMap<String, (String, Seen)>, key: &str, obj: &DynamicObject| {
-        if let Some(s) = Seen::of(obj) {
-            seen.insert(s.name.clone(), (key.to_owned(), s));
-        }
+        let s = Seen::of(obj)?;
+        let kept = (s.spec.clone(), s.status.clone());
+        seen.insert(s.name.clone(), (key.to_owned(), s.clone()));
+        Some((s.name, kept))
     };
     match op {
         Op::Create(key) => {
@@ -359,19 +391,28 @@ async fn execute(
                 }
                 Err(e) => return Err(e),
             };
-            record(seen, key, &created);
+            if let Some((name, (kept, _))) = record(seen, key, &created)
+                && !d.spec.is_null()
+            {
+                written.entry(name).or_default().spec = Some((d.spec.clone(), kept));
+            }
             Ok(())
         }
         Op::Status(key, name) => {
             let Some(d) = desired.get(key) else { return Ok(()) };
             let patch = json!({ "status": d.status });
-            let written = api
+            let result = api
                 .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await;
-            match written {
-                Ok(o) => record(seen, key, &o),
+            match result {
+                Ok(o) => {
+                    if let Some((name, (_, kept))) = record(seen, key, &o) {
+                        written.entry(name).or_default().status = Some((d.status.clone(), kept));
+                    }
+                }
                 Err(kube::Error::Api(s)) if s.code == 404 => {
                     seen.remove(name);
+                    written.remove(name);
                 }
                 Err(e) => return Err(e),
             }
@@ -387,9 +428,16 @@ async fn execute(
                 .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
             {
-                Ok(o) => record(seen, key, &o),
+                Ok(o) => {
+                    if let Some((name, (kept, _))) = record(seen, key, &o)
+                        && !d.spec.is_null()
+                    {
+                        written.entry(name).or_default().spec = Some((d.spec.clone(), kept));
+                    }
+                }
                 Err(kube::Error::Api(s)) if s.code == 404 => {
                     seen.remove(name);
+                    written.remove(name);
                 }
                 Err(e) => return Err(e),
             }
@@ -402,6 +450,7 @@ async fn execute(
                 Err(e) => return Err(e),
             }
             seen.remove(name);
+            written.remove(name);
             Ok(())
         }
     }
@@ -454,7 +503,7 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let ops = plan(&want, &have);
+        let ops = plan(&want, &have, &BTreeMap::new());
         assert_eq!(
             ops,
             [
@@ -465,7 +514,7 @@ mod tests {
             ],
             "a: in order; b: its status, and one object per key; c: missing; d: not wanted"
         );
-        assert!(plan(&BTreeMap::new(), &BTreeMap::new()).is_empty());
+        assert!(plan(&BTreeMap::new(), &BTreeMap::new(), &BTreeMap::new()).is_empty());
     }
 
     #[test]
@@ -476,6 +525,62 @@ mod tests {
         let have = [seen("speaker-n1", "k", json!({"result": "Valid"}))]
             .into_iter()
             .collect();
-        assert_eq!(plan(&want, &have), [Op::Update("k".into(), "speaker-n1".into())]);
+        assert_eq!(
+            plan(&want, &have, &BTreeMap::new()),
+            [Op::Update("k".into(), "speaker-n1".into())]
+        );
+    }
+
+    #[test]
+    fn what_the_server_prunes_is_not_rewritten() {
+        // MetalLB v0.14's ServiceL2Status schema has no serviceName: the server keeps only the node
+        let asked = json!({"node": "n1", "serviceName": "web"});
+        let kept = json!({"node": "n1"});
+        let want = BTreeMap::from([(
+            "ns/web".to_owned(),
+            desired(ObjectName::Generate("l2-".into()), asked.clone()),
+        )]);
+        let have: BTreeMap<String, (String, Seen)> =
+            [seen("l2-a", "ns/web", kept.clone())].into_iter().collect();
+        let status = [Op::Status("ns/web".into(), "l2-a".into())];
+        // never written by this sync (or the object changed by someone else): write
+        assert_eq!(plan(&want, &have, &BTreeMap::new()), status);
+        // written, and the server kept less: converged
+        let written = BTreeMap::from([(
+            "l2-a".to_owned(),
+            Written {
+                spec: None,
+                status: Some((asked.clone(), kept.clone())),
+            },
+        )]);
+        assert!(plan(&want, &have, &written).is_empty());
+        // the desired status changes: written again
+        let mut moved = want.clone();
+        moved.get_mut("ns/web").unwrap().status = json!({"node": "n2", "serviceName": "web"});
+        assert_eq!(plan(&moved, &have, &written), status);
+        // someone else changed the object since: written again
+        let changed: BTreeMap<String, (String, Seen)> = [seen("l2-a", "ns/web", json!({"node": "n9"}))]
+            .into_iter()
+            .collect();
+        assert_eq!(plan(&want, &changed, &written), status);
+        // the same for a spec the server prunes
+        let mut d = desired(ObjectName::Fixed("speaker-n1".into()), kept.clone());
+        d.spec = json!({"type": "Speaker", "extra": 1});
+        let want = BTreeMap::from([("k".to_owned(), d)]);
+        let mut s = seen("speaker-n1", "k", kept.clone());
+        s.1.1.spec = json!({"type": "Speaker"});
+        let have: BTreeMap<String, (String, Seen)> = [s].into_iter().collect();
+        assert_eq!(
+            plan(&want, &have, &BTreeMap::new()),
+            [Op::Update("k".into(), "speaker-n1".into())]
+        );
+        let written = BTreeMap::from([(
+            "speaker-n1".to_owned(),
+            Written {
+                spec: Some((json!({"type": "Speaker", "extra": 1}), json!({"type": "Speaker"}))),
+                status: None,
+            },
+        )]);
+        assert!(plan(&want, &have, &written).is_empty());
     }
 }

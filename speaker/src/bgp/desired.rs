@@ -12,8 +12,10 @@
 //! IPs or advertisements yield the same prefix for the peer, it is advertised once with the union of their
 //! communities (standard and large, sorted) and the highest local-pref. It adds what depends on the session
 //! (RFC 4271 §5.1): NEXT_HOP is the session's local address (the IPv6 one, in MP_REACH, on an IPv6 session);
-//! AS_PATH is empty on iBGP and `[my-asn]` on eBGP; LOCAL_PREF is sent on iBGP only. A session advertises only
-//! prefixes of its own address family.
+//! AS_PATH is empty on iBGP and `[my-asn]` on eBGP; LOCAL_PREF is sent on iBGP only, and always there (RFC 4271
+//! §5.1.5 requires it in every UPDATE to an internal peer; FRR treat-as-withdraws a route without it): the
+//! advertisement's `localPref`, else [`DEFAULT_LOCAL_PREF`]. A session advertises only prefixes of its own
+//! address family.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -21,6 +23,10 @@ use std::net::IpAddr;
 use ferrolb_config::{BgpAdvertisement, Peer};
 use ferrolb_proto::bgp::{Community, LargeCommunity, RouteAttributes};
 use ipnet::IpNet;
+
+/// LOCAL_PREF of a route to an iBGP peer when no advertisement of its prefix sets `localPref`: the usual
+/// default of BGP implementations (FRR, BIRD), and what MetalLB in FRR mode sends.
+pub const DEFAULT_LOCAL_PREF: u32 = 100;
 
 /// The whole desired state of BGP mode on this node.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -184,7 +190,7 @@ pub fn session_routes(
         .filter_map(|prefix| {
             let attrs = adv.for_peer(prefix, cxt.peer)?;
             let mut route = RouteAttributes::new(as_path.clone(), cxt.local_address);
-            route.local_pref = if cxt.ibgp { attrs.local_pref } else { None };
+            route.local_pref = cxt.ibgp.then(|| attrs.local_pref.unwrap_or(DEFAULT_LOCAL_PREF));
             route.communities = attrs.communities;
             route.large_communities = attrs.large_communities;
             Some((*prefix, route))
@@ -384,5 +390,22 @@ mod tests {
         assert!(r.as_path.is_empty());
         assert_eq!(r.local_pref, Some(150));
         assert_eq!(r.next_hop, cxt.local_address, "IPv6 next hop in MP_REACH");
+    }
+
+    #[test]
+    fn ibgp_routes_always_carry_local_pref() {
+        // no advertisement sets localPref: iBGP still gets LOCAL_PREF (RFC 4271 §5.1.5), eBGP none
+        let t = target(&[("203.0.113.10", vec![adv(32, 128, None, &[])])]);
+        let a = Advertisements::from_target(&t);
+        let mut cxt = SessionRouteContext {
+            peer: "peer1",
+            local_address: "192.0.2.11".parse().unwrap(),
+            local_asn: 64512,
+            ibgp: true,
+        };
+        let ibgp = session_routes(&a, &cxt);
+        assert_eq!(ibgp[&net("203.0.113.10/32")].local_pref, Some(DEFAULT_LOCAL_PREF));
+        cxt.ibgp = false;
+        assert_eq!(session_routes(&a, &cxt)[&net("203.0.113.10/32")].local_pref, None);
     }
 }

@@ -98,9 +98,21 @@ pub struct SystemSpec {
     pub nodes: usize,
     /// The nodes that run a controller replica (the Deployment's two replicas by default: node1, node2).
     pub controller_nodes: Vec<String>,
-    /// The config ConfigMap's `config` text; `None`: no ConfigMap (the configuration comes as metallb.io
-    /// resources, or not at all: the install manifest carries none).
+    /// The legacy ConfigMap's `config` text (ConfigMap `config` in ferrolb's namespace); `None`: no ConfigMap
+    /// at all (the install manifest ships none).
     pub config: Option<String>,
+    /// More objects to install before the programs start, as YAML (one or more documents, a `kind: List`
+    /// too): metallb.io resources, the Secrets their peers name, Namespaces, a ConfigMap. Namespaced objects
+    /// without a namespace go to ferrolb's. The programs are ready only once a valid configuration exists, so
+    /// a configuration made of resources alone comes here.
+    pub objects: Option<String>,
+    /// The CustomResourceDefinitions to serve instead of the install manifest's (e.g. MetalLB's own), as
+    /// YAML; `None`: the manifest's.
+    pub crds: Option<String>,
+    /// Labels of the Node objects besides the kubelet's, per node.
+    pub node_labels: BTreeMap<String, BTreeMap<String, String>>,
+    /// Hosts that also sit on the lab's second segment (their `eth1`; see `ferrolb_netlab::topology`).
+    pub second_segment: Vec<String>,
     /// Lab tools needed besides `ip` (checked by [`System::for_test`]).
     pub tools: Vec<Tool>,
 }
@@ -111,6 +123,10 @@ impl Default for SystemSpec {
             nodes: 3,
             controller_nodes: vec!["node1".into(), "node2".into()],
             config: None,
+            objects: None,
+            crds: None,
+            node_labels: BTreeMap::new(),
+            second_segment: Vec::new(),
             tools: vec![Tool::Arping, Tool::Nft, Tool::Curl],
         }
     }
@@ -125,12 +141,50 @@ impl SystemSpec {
         }
     }
 
+    /// The default system configured by these objects alone (metallb.io resources and their Secrets, no
+    /// ConfigMap).
+    pub fn with_objects(objects: &str) -> Self {
+        SystemSpec {
+            objects: Some(objects.to_owned()),
+            ..SystemSpec::default()
+        }
+    }
+
+    /// Serving these CRDs instead of the manifest's.
+    pub fn crds(mut self, crds: &str) -> Self {
+        self.crds = Some(crds.to_owned());
+        self
+    }
+
+    /// With label `key: value` on Node `node`.
+    pub fn node_label(mut self, node: &str, key: &str, value: &str) -> Self {
+        self.node_labels
+            .entry(node.to_owned())
+            .or_default()
+            .insert(key.to_owned(), value.to_owned());
+        self
+    }
+
+    /// With `hosts` on the lab's second segment too.
+    pub fn second_segment(mut self, hosts: &[&str]) -> Self {
+        self.second_segment = hosts.iter().map(|h| (*h).to_owned()).collect();
+        self
+    }
+
     /// Adds tools to check for.
     pub fn tools(mut self, tools: &[Tool]) -> Self {
         self.tools.extend_from_slice(tools);
         self.tools.sort();
         self.tools.dedup();
         self
+    }
+
+    /// The lab this system needs.
+    pub fn topology(&self) -> TopologySpec {
+        let second: Vec<&str> = self.second_segment.iter().map(String::as_str).collect();
+        TopologySpec::new(self.nodes)
+            .with_api_host()
+            .with_second_segment(&second)
     }
 }
 
@@ -179,15 +233,16 @@ impl System {
     /// For tests: checks root and the tools (skipping outside CI, failing under `CI=true`), builds the lab and
     /// starts everything. Panics (with the programs' logs) when the system does not come up.
     pub fn for_test(spec: SystemSpec) -> Option<System> {
-        let lab = Lab::for_test(TopologySpec::new(spec.nodes).with_api_host(), &spec.tools)?;
+        let lab = Lab::for_test(spec.topology(), &spec.tools)?;
         match System::start(lab, spec, None) {
             Ok(s) => Some(s),
             Err(e) => panic!("the system did not come up: {e}"),
         }
     }
 
-    /// Starts the API server in `lab`'s `api` host, installs the namespace, the ConfigMap and the Nodes, and
-    /// starts the controllers and the speakers; returns once the Lease is held, the membership Secret has its
+    /// Starts the API server in `lab`'s `api` host (serving the spec's CRDs, or the manifest's), installs the
+    /// namespace, the configuration (the ConfigMap, the spec's objects) and the Nodes, and starts the
+    /// controllers and the speakers; returns once the Lease is held, the membership Secret has its
     /// key and every program answers its readiness probe. `interrupt` ends waits early when raised.
     pub fn start(lab: Lab, spec: SystemSpec, interrupt: Option<Arc<AtomicBool>>) -> Result<System> {
         let manifest = Manifest::parse("deploy/ferrolb.yaml", FERROLB_YAML)?;
@@ -217,9 +272,9 @@ impl System {
             allow_anonymous: true,
             // Bookmarks keep idle watches talking, so an outage of the server breaks them within seconds.
             bookmark_interval: Duration::from_secs(5),
-            // the install's CRDs (metallb.io), established before the programs start
-            crds: ferrolb_apiserver::resources::crds_from_yaml(FERROLB_YAML)
-                .map_err(|e| SystemError::Api(format!("the manifest's CRDs: {e}")))?,
+            // the install's CRDs (metallb.io), or the spec's, established before the programs start
+            crds: ferrolb_apiserver::resources::crds_from_yaml(spec.crds.as_deref().unwrap_or(FERROLB_YAML))
+                .map_err(|e| SystemError::Api(format!("the CRDs: {e}")))?,
             ..ServerConfig::default()
         };
         let server = rt
@@ -262,13 +317,21 @@ impl System {
             .create(self.manifest.get("Namespace", NS)?)
             .map_err(SystemError::Api)?;
         if let Some(text) = &self.spec.config {
-            let config_map = json!({"apiVersion": "v1", "kind": "ConfigMap",
-                                    "metadata": {"name": "config", "namespace": NS},
-                                    "data": {"config": text}});
+            let config_map = json!({
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "config", "namespace": NS},
+                "data": {"config": text}
+            });
             admin.create(&config_map).map_err(SystemError::Api)?;
         }
+        if let Some(yaml) = &self.spec.objects {
+            self.apply_yaml("the system's objects", yaml, NS)?;
+        }
         for node in self.node_names() {
-            let object = objects::node(self.lab(), &node);
+            let mut object = objects::node(self.lab(), &node);
+            for (key, value) in self.spec.node_labels.get(&node).into_iter().flatten() {
+                object["metadata"]["labels"][key] = json!(value);
+            }
             admin.create(&object).map_err(SystemError::Api)?;
             admin
                 .merge("Node", "", &node, &json!({"status": object["status"]}), true)
@@ -293,7 +356,7 @@ impl System {
                 .get("Secret", NS, "ferrolb-memberlist")
                 .and_then(|s| s["data"]["secretkey"].as_str().map(|_| ())))
         })?;
-        if self.spec.config.is_some() {
+        if self.spec.config.is_some() || self.spec.objects.is_some() {
             self.wait_ready(READY_TIMEOUT)
         } else {
             self.wait_live(READY_TIMEOUT)
