@@ -270,7 +270,7 @@ fn the_manifest_refuses_what_the_programs_must_not_do() {
             CONTROLLER_USER,
             req("update", "", "services/status", "default", "web"),
         ),
-        (CONTROLLER_USER, req("list", "", "nodes", "", "")),
+        (CONTROLLER_USER, req("update", "", "nodes", "", "node1")),
         (CONTROLLER_USER, req("list", "", "pods", "", "")),
         (SPEAKER_USER, req("list", "", "pods", "", "")),
     ] {
