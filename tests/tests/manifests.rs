@@ -432,3 +432,31 @@ fn an_overlay_replaces_the_image_and_the_config() {
         assert_eq!(c.raw["image"], "registry.example.com/ferrolb:v0.1.0-site");
     }
 }
+
+/// The kubespray role's copy of the install (deploy/kubespray/roles/kubernetes-apps/ferrolb/files/ferrolb.yaml)
+/// is the base without its example config, as deploy/generate.sh renders it.
+#[test]
+fn the_kubespray_role_applies_the_base_without_its_example_config() {
+    if kubectl_or_skip("the_kubespray_role_applies_the_base_without_its_example_config").is_none() {
+        return;
+    }
+    let out = run_with_deadline(
+        Command::new(repo_root().join("deploy/generate.sh")).arg("--check"),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "deploy/generate.sh --check:\n{}",
+        text(&out.stderr)
+    );
+    let role = std::fs::read_to_string(
+        repo_root().join("deploy/kubespray/roles/kubernetes-apps/ferrolb/files/ferrolb.yaml"),
+    )
+    .unwrap();
+    let role = Manifest::parse("role", &role).unwrap();
+    let mut base = Manifest::ferrolb().unwrap();
+    base.objects
+        .retain(|o| !(o["kind"] == "ConfigMap" && o["metadata"]["name"] == "config"));
+    assert_eq!(role.objects, base.objects);
+}
