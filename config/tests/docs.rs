@@ -36,8 +36,14 @@ fn documented_examples_are_valid() {
     for (line, text) in &blocks {
         if text.contains("apiVersion: metallb.io/") {
             let load = load_file(text).unwrap_or_else(|| panic!("docs/config.md:{line}: no resources"));
-            let parsed = load.result.unwrap_or_else(|e| panic!("docs/config.md:{line}:\n{e}"));
-            assert!(parsed.warnings.is_empty(), "docs/config.md:{line}: {:?}", parsed.warnings);
+            let parsed = load
+                .result
+                .unwrap_or_else(|e| panic!("docs/config.md:{line}:\n{e}"));
+            assert!(
+                parsed.warnings.is_empty(),
+                "docs/config.md:{line}: {:?}",
+                parsed.warnings
+            );
             resources.push(parsed.config);
             continue;
         }
@@ -96,5 +102,8 @@ fn documented_examples_are_valid() {
         .map(|p| p.name.as_str())
         .collect();
     assert_eq!(order, ["lan"]);
-    assert_eq!(crs.peers[0].password.as_ref().map(|p| p.value.as_str()), Some("rack-a-secret"));
+    assert_eq!(
+        crs.peers[0].password.as_ref().map(|p| p.value.as_str()),
+        Some("rack-a-secret")
+    );
 }

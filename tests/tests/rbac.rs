@@ -405,7 +405,9 @@ fn the_programs_need_exactly_the_manifest_rbac() {
     });
     // routed again, so that every speaker announces something when it stops (and reads its Pod)
     admin.create(&routed).unwrap();
-    let ip = wait(&programs, "routed gets an IP again", || ingress_ip(&admin, "routed"));
+    let ip = wait(&programs, "routed gets an IP again", || {
+        ingress_ip(&admin, "routed")
+    });
     assert_eq!(ip, VIP_ROUTED.to_string());
     wait(&programs, "every node's ServiceBGPStatus of routed again", || {
         let n = admin
