@@ -62,6 +62,16 @@ pub fn install_kinds() -> Vec<CustomResourceDefinition> {
     ]
 }
 
+/// The Prometheus Operator's kinds deploy/monitoring uses, as schemaless CRDs (the operator's own schemas
+/// are not needed to store them).
+pub fn monitoring_kinds() -> Vec<CustomResourceDefinition> {
+    const GROUP: &str = "monitoring.coreos.com";
+    vec![
+        crd(GROUP, "podmonitors", "PodMonitor", true, false),
+        crd(GROUP, "prometheusrules", "PrometheusRule", true, false),
+    ]
+}
+
 /// Group, version and plural of a manifest kind (the ones ferrolb's manifests use).
 pub fn gvr(kind: &str) -> Option<(&'static str, &'static str, &'static str)> {
     Some(match kind {
@@ -90,6 +100,8 @@ pub fn gvr(kind: &str) -> Option<(&'static str, &'static str, &'static str)> {
         "ServiceL2Status" => ("metallb.io", "v1beta1", "servicel2statuses"),
         "ServiceBGPStatus" => ("metallb.io", "v1beta1", "servicebgpstatuses"),
         "ConfigurationState" => ("metallb.io", "v1beta1", "configurationstates"),
+        "PodMonitor" => ("monitoring.coreos.com", "v1", "podmonitors"),
+        "PrometheusRule" => ("monitoring.coreos.com", "v1", "prometheusrules"),
         _ => return None,
     })
 }

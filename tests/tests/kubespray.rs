@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use ferrolb_apiserver::{ADMIN, ApiServer, ServerConfig, ServerHandle};
 use ferrolb_e2e::ansible::{Ansible, Inventory, PlaybookRun, role_dir};
-use ferrolb_e2e::cluster::{Admin, install_kinds};
+use ferrolb_e2e::cluster::{Admin, install_kinds, monitoring_kinds};
 use ferrolb_e2e::manifest::{Manifest, repo_root};
 use ferrolb_e2e::programs::{kubectl_or_skip, program, run_with_deadline, text};
 use serde_json::{Value, json};
@@ -45,6 +45,11 @@ struct Cluster {
 
 impl Cluster {
     fn start(test: &str) -> Option<Cluster> {
+        Cluster::start_with(test, false)
+    }
+
+    /// With `monitoring`, the server also serves the Prometheus Operator's PodMonitor and PrometheusRule.
+    fn start_with(test: &str, monitoring: bool) -> Option<Cluster> {
         let kubectl = kubectl_or_skip(test)?;
         let ansible = Ansible::for_test(test)?;
         let rt = tokio::runtime::Runtime::new().unwrap();
@@ -53,6 +58,9 @@ impl Cluster {
         // The server starts with the CRDs established, as a cluster the role ran on before would have them;
         // the role applies them again (server-side apply takes them over).
         crds.extend(ferrolb_apiserver::resources::crds_from_yaml(&ferrolb_yaml).unwrap());
+        if monitoring {
+            crds.extend(monitoring_kinds());
+        }
         let handle = rt.block_on(async {
             ApiServer::new(ServerConfig {
                 crds,
@@ -565,6 +573,65 @@ fn the_wait_for_the_pods_times_out_with_a_clear_message() {
         "{}",
         run.output
     );
+}
+
+#[test]
+fn monitoring_is_applied_when_asked_and_removed_when_not() {
+    let Some(c) = Cluster::start_with("monitoring", true) else {
+        return;
+    };
+    let inv = c.inventory(
+        "inv",
+        "metallb_ip_range: [\"192.0.2.64/26\"]\nferrolb_monitoring_enabled: true\n",
+        STRICT_ARP,
+    );
+    c.play(&inv, &[]).expect_success("with monitoring");
+    for (kind, name) in [
+        ("PodMonitor", "ferrolb-controller"),
+        ("PodMonitor", "ferrolb-speaker"),
+        ("PrometheusRule", "ferrolb"),
+        ("ConfigMap", "ferrolb-grafana-dashboard"),
+    ] {
+        let o = c
+            .admin()
+            .get(kind, NS, name)
+            .unwrap_or_else(|| panic!("{kind} {name}"));
+        assert_eq!(
+            o["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+            "ferrolb-kubespray"
+        );
+    }
+    let again = c.play(&inv, &[]);
+    again.expect_success("again");
+    assert_eq!(again.changed(), 0, "{}", again.output);
+    inv.set_addons("metallb_ip_range: [\"192.0.2.64/26\"]\n");
+    c.play(&inv, &[]).expect_success("without monitoring");
+    assert!(c.admin().get("PrometheusRule", NS, "ferrolb").is_none());
+    assert!(c.admin().get("PodMonitor", NS, "ferrolb-speaker").is_none());
+    assert!(
+        c.admin()
+            .get("ConfigMap", NS, "ferrolb-grafana-dashboard")
+            .is_none()
+    );
+    assert!(c.admin().get("ConfigMap", NS, "config").is_some());
+
+    // Without the Prometheus Operator the play says what is missing.
+    let Some(bare) = Cluster::start("monitoring-bare") else {
+        return;
+    };
+    let inv = bare.inventory(
+        "inv",
+        "metallb_ip_range: [\"192.0.2.64/26\"]\nferrolb_monitoring_enabled: true\n",
+        STRICT_ARP,
+    );
+    let run = bare.play(&inv, &[]);
+    assert!(!run.success);
+    assert!(
+        run.output.contains("install the Prometheus Operator first"),
+        "{}",
+        run.output
+    );
+    assert!(bare.admin().get("Namespace", "", NS).is_none());
 }
 
 #[test]
