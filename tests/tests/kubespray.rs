@@ -551,6 +551,55 @@ fn write_requests(handle: &ServerHandle) -> usize {
 }
 
 #[test]
+fn a_running_metallb_or_its_crds_stop_the_install() {
+    let Some(c) = Cluster::start("metallb") else {
+        return;
+    };
+    let inv = c.inventory("inv", "metallb_ip_range: [\"192.0.2.64/26\"]\n", STRICT_ARP);
+    c.admin()
+        .create(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "metallb-system"}}))
+        .unwrap();
+    c.admin()
+        .create(&json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "controller", "namespace": "metallb-system", "labels": {"app": "metallb"}},
+            "spec": {"selector": {"matchLabels": {"app": "metallb"}}, "template": {"metadata": {"labels": {"app": "metallb"}}}}}))
+        .unwrap();
+    let run = c.play(&inv, &[]);
+    assert!(!run.success);
+    assert!(
+        run.output
+            .contains("MetalLB still runs in namespace metallb-system (deployment.apps/controller)"),
+        "{}",
+        run.output
+    );
+    assert!(c.admin().get("Namespace", "", NS).is_none(), "nothing applied");
+
+    // MetalLB gone, its CRDs left behind (converting through its webhook).
+    c.admin()
+        .delete("Deployment", "metallb-system", "controller")
+        .unwrap();
+    c.admin()
+        .merge(
+            "CustomResourceDefinition",
+            "",
+            "bgppeers.metallb.io",
+            &json!({"spec": {"conversion": {"strategy": "Webhook", "webhook": {"conversionReviewVersions": ["v1"],
+                "clientConfig": {"service": {"namespace": "metallb-system", "name": "metallb-webhook-service", "path": "/convert"}}}}}}),
+            false,
+        )
+        .unwrap();
+    let run = c.play(&inv, &[]);
+    assert!(!run.success);
+    assert!(
+        run.output
+            .contains("The metallb.io CustomResourceDefinitions are MetalLB's"),
+        "{}",
+        run.output
+    );
+    assert!(c.admin().get("Namespace", "", NS).is_none(), "nothing applied");
+}
+
+#[test]
 fn the_wait_for_the_pods_times_out_with_a_clear_message() {
     let Some(c) = Cluster::start("wait") else {
         return;
