@@ -45,6 +45,6 @@ pub use model::{
 };
 pub use render::{NotLegacy, render};
 pub use selector::{LabelSelector, LabelSelectorRequirement, SelectorOperator, matches_any};
-pub use state::{ConfigMapSource, ConfigState, Sources, Status, Update};
+pub use state::{ConfigMapSource, ConfigState, ResourceSource, SecretSource, Sources, Status, Update};
 pub use validate::{Parsed, parse, parse_with_warnings};
 pub use yaml::MAX_INPUT_BYTES;

@@ -16,6 +16,7 @@ pub mod leader;
 pub mod membership;
 pub mod metrics;
 pub mod owner;
+pub mod pool_status;
 pub mod reconciler;
 pub mod run;
 pub mod service;

@@ -22,11 +22,11 @@ use ferrolb_k8s::events::Reporter;
 use ferrolb_k8s::http::set_readiness;
 use ferrolb_k8s::objects::{self, DesiredHandle, DesiredSet, ObjectMetrics, SyncSpec};
 use ferrolb_k8s::status::Limits;
-use ferrolb_k8s::watch::{self, WatchSpec};
+use ferrolb_k8s::watch::{self, Projected, WatchSpec};
 use ferrolb_k8s::{
     EventMetrics, EventPublisher, Readiness, StatusWriter, TaskHandle, WatchEvent, WatchMetrics,
 };
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
 use kube::{Api, Client};
 use tokio::sync::{mpsc, watch as tokio_watch};
 
@@ -35,7 +35,8 @@ use crate::events::{COMPONENT, Reason};
 use crate::leader::Leadership;
 use crate::membership::{MembershipError, ensure_secret};
 use crate::metrics::Metrics;
-use crate::reconciler::{Reconciler, WriteOutcome};
+use crate::pool_status;
+use crate::reconciler::{NamespaceLabels, Reconciler, WriteOutcome, project_namespace};
 use crate::service::ServiceView;
 use ferrolb_k8s::WriteError;
 
@@ -57,6 +58,7 @@ const BATCH: usize = 256;
 enum Msg {
     Services(u64, WatchEvent<Option<Box<ServiceView>>>),
     Config(u64, ConfigEvent),
+    Namespaces(u64, WatchEvent<Option<Projected<String, NamespaceLabels>>>),
 }
 
 /// Where the owner finds its objects.
@@ -64,7 +66,9 @@ enum Msg {
 pub struct Names {
     /// The configuration objects.
     pub config: ConfigNames,
-    /// The membership Secret (in the configuration's namespace).
+    /// ferrolb's namespace: the membership Secret, the controller's ConfigurationState.
+    pub namespace: String,
+    /// The membership Secret.
     pub memberlist_secret: String,
 }
 
@@ -105,6 +109,8 @@ pub struct Owner {
     membership: Option<TaskHandle>,
     /// The controller's `ConfigurationState`, written while leading.
     state: Option<(tokio_watch::Sender<DesiredHandle>, TaskHandle)>,
+    /// `IPAddressPool.status`, written while leading, and the usage version last sent.
+    pool_status: Option<(tokio_watch::Sender<pool_status::Wanted>, TaskHandle, u64)>,
     object_metrics: ObjectMetrics,
     first_round: Duration,
     writes: StatusWriter<ServiceKey, Service>,
@@ -157,6 +163,7 @@ impl Owner {
             watch_metrics: io.watch_metrics,
             membership: None,
             state: None,
+            pool_status: None,
             object_metrics: io.object_metrics,
             first_round,
             writes: StatusWriter::new(limits, Some(gate)),
@@ -227,6 +234,11 @@ impl Owner {
                 }
             }
             Msg::Config(epoch, ev) => self.core.on_config(epoch, ev),
+            Msg::Namespaces(epoch, ev) => {
+                if let Some(ev) = ev.transpose() {
+                    self.core.on_namespaces(epoch, ev);
+                }
+            }
         }
     }
 
@@ -236,7 +248,7 @@ impl Owner {
             self.membership = Some(TaskHandle::spawn(
                 "membership secret",
                 keep_secret(
-                    Api::namespaced(self.client.clone(), &self.names.config.namespace),
+                    Api::namespaced(self.client.clone(), &self.names.namespace),
                     self.names.memberlist_secret.clone(),
                     self.leadership.clone(),
                 ),
@@ -244,16 +256,25 @@ impl Owner {
             let (tx, rx) = tokio_watch::channel(None);
             let spec = SyncSpec {
                 resource: configuration_state_resource(),
-                namespace: self.names.config.namespace.clone(),
+                namespace: self.names.namespace.clone(),
                 selector: state_selector(STATE_NAME),
                 key_of: state_key_of,
                 per_second: 5,
             };
             let task = objects::spawn(self.client.clone(), spec, rx, self.object_metrics.clone());
             self.state = Some((tx, task));
+            let (tx, rx) = tokio_watch::channel(None);
+            let task = pool_status::spawn(
+                self.client.clone(),
+                &self.names.config.namespace,
+                rx,
+                self.object_metrics.clone(),
+            );
+            self.pool_status = Some((tx, task, u64::MAX));
         } else if term.is_none() {
             self.membership = None;
             self.state = None;
+            self.pool_status = None;
         }
     }
 
@@ -277,7 +298,15 @@ impl Owner {
             &self.tx,
             &self.watch_metrics,
         );
+        let namespaces = watch::spawn(
+            WatchSpec::new("namespaces", Api::<Namespace>::all(self.client.clone())),
+            project_namespace,
+            move |ev| Msg::Namespaces(epoch, ev),
+            self.tx.clone(),
+            self.watch_metrics.clone(),
+        );
         watches.push(services);
+        watches.push(namespaces);
         // Replacing the handles aborts the watches of the previous epoch.
         self.watches = watches;
     }
@@ -311,6 +340,13 @@ impl Owner {
             let name = op.key.name.clone();
             self.writes
                 .start(op.key, api, name, op.patch.to_json(), Instant::now());
+        }
+        if let Some((tx, _, sent)) = &mut self.pool_status
+            && *sent != self.core.pool_usage_version()
+            && let Some(usage) = self.core.pool_usage()
+        {
+            *sent = self.core.pool_usage_version();
+            let _ = tx.send(Some(Arc::new(usage)));
         }
         if let Some((tx, _)) = &self.state
             && self.core.config_listed()

@@ -39,8 +39,10 @@ pub type MetricsListen = ferrolb_k8s::Listen;
 pub struct Config {
     /// The Kubernetes client.
     pub client: kube::Client,
-    /// Namespace of the ConfigMap, the membership Secret and the Lease.
+    /// ferrolb's namespace: the membership Secret, the Lease, the controller's ConfigurationState.
     pub namespace: String,
+    /// Namespace of the configuration objects (`None`: `namespace`).
+    pub config_namespace: Option<String>,
     /// Name of the config ConfigMap.
     pub config_map: String,
     /// Name of the membership Secret.
@@ -61,6 +63,7 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("namespace", &self.namespace)
+            .field("config_namespace", &self.config_namespace)
             .field("config_map", &self.config_map)
             .field("memberlist_secret", &self.memberlist_secret)
             .field("lease_name", &self.lease_name)
@@ -78,6 +81,7 @@ impl Config {
         Self {
             client,
             namespace: DEFAULT_NAMESPACE.into(),
+            config_namespace: None,
             config_map: DEFAULT_CONFIG_MAP.into(),
             memberlist_secret: DEFAULT_MEMBERLIST_SECRET.into(),
             lease_name: DEFAULT_LEASE_NAME.into(),
@@ -142,10 +146,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 
     let names = Names {
         config: ConfigNames {
-            namespace: config.namespace,
+            namespace: config
+                .config_namespace
+                .unwrap_or_else(|| config.namespace.clone()),
             config_map: config.config_map,
             ..ConfigNames::default()
         },
+        namespace: config.namespace,
         memberlist_secret: config.memberlist_secret,
     };
     let io = OwnerIo {

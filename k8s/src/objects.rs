@@ -103,7 +103,7 @@ pub struct WriteLabels {
     pub kind: String,
     /// `create`, `status`, `update`, `delete`.
     pub op: &'static str,
-    /// `ok` or `error`.
+    /// `ok`, `error`, or `not_found` (the object went meanwhile).
     pub result: &'static str,
 }
 

@@ -168,7 +168,7 @@ impl Speaker {
         let events = EventPublisher::start(client.clone(), reporter, None, event_metrics);
         let status = k8s::status::StatusObjects::spawn(
             &client,
-            &settings.index.config.namespace,
+            &settings.index.namespace,
             &settings.node,
             &object_metrics,
         );
@@ -182,7 +182,8 @@ impl Speaker {
             settings.index.clone(),
             metrics,
         );
-        tracing::info!(node = %settings.node, namespace = %settings.index.config.namespace, "speaker started");
+        tracing::info!(node = %settings.node, namespace = %settings.index.namespace,
+            config_namespace = %settings.index.config.namespace, "speaker started");
         Ok(Speaker {
             settings,
             client,
@@ -314,7 +315,7 @@ impl Speaker {
         let node = self.owner.index().nodes().get(&s.node);
         let announcing = bgp.announcing();
         let pod = if needs_pod_sign(s.bgp_shutdown, node, announcing) {
-            let namespace = &s.index.config.namespace;
+            let namespace = &s.index.namespace;
             k8s::pod::pod_sign(&self.client, namespace, s.pod_name.as_deref()).await
         } else {
             PodSign::Unknown("not read: the Node decides".into())

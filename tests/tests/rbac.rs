@@ -31,6 +31,7 @@ const VIP_ROUTED: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
 
 /// Two layer2 IPs, and a bgp pool without peers: every node still announces its IP (no session to send it
 /// to), so on SIGTERM each speaker has routes to keep or withdraw and reads its Pod.
+const FIRST_CONFIG: &str = "address-pools:\n- name: first\n  protocol: layer2\n  auto-assign: false\n  addresses:\n  - 192.0.2.240/28\n";
 const TEST_CONFIG: &str = "address-pools:\n- name: web\n  protocol: layer2\n  addresses:\n  - 192.0.2.100-192.0.2.101\n- name: routed\n  protocol: bgp\n  auto-assign: false\n  addresses:\n  - 203.0.113.10/32\n";
 
 /// The programs of the scenario, with their logs for failure messages.
@@ -178,11 +179,13 @@ fn the_programs_need_exactly_the_manifest_rbac() {
     let (handle, url) = start_server(&lab, &rt);
     let admin = Admin::new(&handle);
 
-    // The install: the namespace and the example ConfigMap from the manifest; the cluster's Nodes; a
-    // membership Secret an operator created empty (the leader must add the key: get + patch).
+    // The install: the namespace from the manifest and a first ConfigMap of the operator's; the cluster's
+    // Nodes; a membership Secret an operator created empty (the leader must add the key: get + patch).
     admin.create(manifest.get("Namespace", NS).unwrap()).unwrap();
     admin
-        .create(manifest.get("ConfigMap", "config").unwrap())
+        .create(&json!({"apiVersion": "v1", "kind": "ConfigMap",
+                        "metadata": {"name": "config", "namespace": NS},
+                        "data": {"config": FIRST_CONFIG}}))
         .unwrap();
     for n in ["node1", "node2", "node3"] {
         let node = node_object(&lab, n);
@@ -264,7 +267,7 @@ fn the_programs_need_exactly_the_manifest_rbac() {
         }
     }
 
-    // The operator's config replaces the example.
+    // The operator's config replaces the first one.
     admin
         .merge(
             "ConfigMap",
@@ -274,6 +277,19 @@ fn the_programs_need_exactly_the_manifest_rbac() {
             false,
         )
         .unwrap();
+
+    // A pool written as an IPAddressPool: read like the ConfigMap, its usage written to its status.
+    admin
+        .create(
+            &json!({"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
+                        "metadata": {"name": "spare", "namespace": NS},
+                        "spec": {"addresses": ["198.51.100.200/31"], "autoAssign": false}}),
+        )
+        .unwrap();
+    wait(&programs, "the IPAddressPool's status says 2 available", || {
+        let pool = admin.get("IPAddressPool", NS, "spare")?;
+        (pool["status"]["availableIPv4"] == 2 && pool["status"]["assignedIPv4"] == 0).then_some(())
+    });
 
     // A Cluster Service: an IP, announced by one node.
     admin.create(&service("web", false)).unwrap();

@@ -98,7 +98,8 @@ pub struct SystemSpec {
     pub nodes: usize,
     /// The nodes that run a controller replica (the Deployment's two replicas by default: node1, node2).
     pub controller_nodes: Vec<String>,
-    /// The config ConfigMap's `config` text; `None` keeps the manifest's example ConfigMap as shipped.
+    /// The config ConfigMap's `config` text; `None`: no ConfigMap (the configuration comes as metallb.io
+    /// resources, or not at all: the install manifest carries none).
     pub config: Option<String>,
     /// Lab tools needed besides `ip` (checked by [`System::for_test`]).
     pub tools: Vec<Tool>,
@@ -282,10 +283,11 @@ impl System {
             admin
                 .create(self.manifest.get("Namespace", NS)?)
                 .map_err(SystemError::Api)?;
-            let mut config_map = self.manifest.get("ConfigMap", "config")?.clone();
-            if let Some(text) = &self.spec.config {
-                config_map["data"] = json!({ "config": text });
-            }
+        }
+        if let Some(text) = &self.spec.config {
+            let config_map = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                                    "metadata": {"name": "config", "namespace": NS},
+                                    "data": {"config": text}});
             admin.create(&config_map).map_err(SystemError::Api)?;
         }
         for node in self.node_names() {
@@ -314,7 +316,11 @@ impl System {
                 .get("Secret", NS, "ferrolb-memberlist")
                 .and_then(|s| s["data"]["secretkey"].as_str().map(|_| ())))
         })?;
-        self.wait_ready(READY_TIMEOUT)
+        if self.spec.config.is_some() {
+            self.wait_ready(READY_TIMEOUT)
+        } else {
+            self.wait_live(READY_TIMEOUT)
+        }
     }
 
     /// With [`Install::External`], plays the kubelets and the workload controllers: waits (up to `timeout`)
@@ -338,6 +344,8 @@ impl System {
             applied.container("DaemonSet", "ferrolb-speaker", "speaker")?,
         );
         self.start_programs()?;
+        // Ready (the readiness probes pass) once the role has applied the configuration too.
+        self.wait_ready(READY_TIMEOUT)?;
         let replicas = self.spec.controller_nodes.len();
         let nodes = self.node_names().len();
         let generation = |o: &Value| o["metadata"]["generation"].as_i64().unwrap_or(1);

@@ -213,8 +213,13 @@ impl System {
 
     /// The manifest's readiness probe of a program answers 200 (from inside its node, as the kubelet probes).
     pub fn is_ready(&self, kind: Kind, node: &str) -> bool {
+        self.probe_ok(kind, node, "readinessProbe")
+    }
+
+    /// The manifest's probe `probe` (`readinessProbe`, `livenessProbe`) of a program answers 200.
+    fn probe_ok(&self, kind: Kind, node: &str, probe: &str) -> bool {
         let container = self.container(kind);
-        let Some((path, port)) = container.http_probe("readinessProbe") else {
+        let Some((path, port)) = container.http_probe(probe) else {
             return false;
         };
         let Ok(host) = self.lab().try_host(node) else {
@@ -228,6 +233,16 @@ impl System {
 
     /// Waits until every running program answers its readiness probe; fails at once if one has exited.
     pub fn wait_ready(&self, timeout: Duration) -> Result<()> {
+        self.wait_probe("readinessProbe", "ready", timeout)
+    }
+
+    /// Waits until every running program answers its liveness probe (ready or not: without a configuration
+    /// nothing is ready); fails at once if one has exited.
+    pub fn wait_live(&self, timeout: Duration) -> Result<()> {
+        self.wait_probe("livenessProbe", "live", timeout)
+    }
+
+    fn wait_probe(&self, probe: &str, state: &str, timeout: Duration) -> Result<()> {
         let running: Vec<(Kind, String)> = {
             let programs = self.programs.lock().unwrap_or_else(|e| e.into_inner());
             programs
@@ -237,10 +252,10 @@ impl System {
                 .collect()
         };
         for (kind, node) in running {
-            let what = format!("{} on {node} to be ready", kind.prefix());
+            let what = format!("{} on {node} to be {state}", kind.prefix());
             self.wait(&what, timeout, || {
                 self.with_program(kind, &node, |r| r.process.ensure_running(&what))??;
-                Ok(self.is_ready(kind, &node).then_some(()))
+                Ok(self.probe_ok(kind, &node, probe).then_some(()))
             })?;
         }
         Ok(())
