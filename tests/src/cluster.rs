@@ -59,6 +59,14 @@ pub fn install_kinds() -> Vec<CustomResourceDefinition> {
         crd(RBAC, "clusterrolebindings", "ClusterRoleBinding", false, false),
         crd("apps", "deployments", "Deployment", true, true),
         crd("apps", "daemonsets", "DaemonSet", true, true),
+        // what the kubespray role looks for before installing (MetalLB's webhook)
+        crd(
+            "admissionregistration.k8s.io",
+            "validatingwebhookconfigurations",
+            "ValidatingWebhookConfiguration",
+            false,
+            false,
+        ),
     ]
 }
 
@@ -101,6 +109,11 @@ pub fn gvr(kind: &str) -> Option<(&'static str, &'static str, &'static str)> {
         "ServiceBGPStatus" => ("metallb.io", "v1beta1", "servicebgpstatuses"),
         "ConfigurationState" => ("metallb.io", "v1beta1", "configurationstates"),
         "PodMonitor" => ("monitoring.coreos.com", "v1", "podmonitors"),
+        "ValidatingWebhookConfiguration" => (
+            "admissionregistration.k8s.io",
+            "v1",
+            "validatingwebhookconfigurations",
+        ),
         "PrometheusRule" => ("monitoring.coreos.com", "v1", "prometheusrules"),
         _ => return None,
     })

@@ -6,8 +6,8 @@
 //!
 //! - a kubespray v2.21 inventory (`metallb_ip_range`, layer2, MetalLB's `metallb_port` and log level): the
 //!   Service gets the pool's first IP and the elected node answers `arping` from the client;
-//! - a kubespray v2.22 inventory (`metallb_config` with a BGP peer): BIRD on the router learns the Service's
-//!   /32 from every node.
+//! - a kubespray v2.22 inventory (`metallb_config` with a BGP peer), written as kubespray v2.22 writes it
+//!   (metallb.io objects): BIRD on the router learns the Service's /32 from every node.
 //!
 //! A second run while the programs run reports no change. Needs root, arping, nft, curl, BIRD, kubectl and the
 //! virtualenv of `scripts/ansible-venv.sh` (skipped with a reason elsewhere, failing under `CI=true`).
@@ -20,7 +20,7 @@ use std::time::Duration;
 use ferrolb_e2e::ansible::{Ansible, Inventory, PLAYBOOK_TIMEOUT, PlaybookRun};
 use ferrolb_e2e::programs::{kubectl, kubectl_or_skip, run_with_deadline, text};
 use ferrolb_e2e::system::objects::ServiceSpec;
-use ferrolb_e2e::system::{Install, Kind, System, SystemSpec, exclusive};
+use ferrolb_e2e::system::{Install, Kind, NS, System, SystemSpec, exclusive};
 use ferrolb_netlab::{BgpRouter, RouterKind, Tool};
 use ipnet::IpNet;
 
@@ -182,6 +182,15 @@ fn a_v2_22_inventory_gives_bgp_services() {
         return;
     };
     play_as_kubelet(&sys, &ansible, &inventory).expect_success("the role");
+    // The configuration as kubespray v2.22 wrote it: metallb.io objects, no ConfigMap.
+    for (kind, name) in [
+        ("IPAddressPool", "lab-bgp"),
+        ("BGPPeer", "router"),
+        ("BGPAdvertisement", "router-external"),
+    ] {
+        assert!(sys.admin().get(kind, NS, name).is_some(), "{kind} {name}");
+    }
+    assert!(sys.admin().get("ConfigMap", NS, "config").is_none());
     sys.create_service(&ServiceSpec::new("web"), &["node2"]).unwrap();
     let ip = sys.wait_ingress("default", "web", WAIT).unwrap();
     assert_eq!(ip, IpAddr::V4(Ipv4Addr::new(203, 0, 113, 10)));

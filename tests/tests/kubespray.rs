@@ -294,37 +294,14 @@ fn a_v2_22_inventory_in_both_formats() {
     let Some(c) = Cluster::start("v2_22") else {
         return;
     };
+    // By default the objects kubespray v2.22 writes, in ferrolb's namespace.
     let inv = c.inventory("inv", &data("v2.22-addons.yml"), STRICT_ARP);
     let run = c.play(&inv, &[]);
-    run.expect_success("configmap format");
+    run.expect_success("resources format");
     assert!(
         run.output.contains("peer1.source_address: not written"),
         "the note on source_address:\n{}",
         run.output
-    );
-    let cm = c
-        .admin()
-        .get("ConfigMap", NS, "config")
-        .expect("ConfigMap config");
-    let text = cm["data"]["config"].as_str().unwrap();
-    let config = ferrolb_config::parse(text).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
-    assert_eq!(config.pools.len(), 3);
-    assert_eq!(config.peers.len(), 2);
-    let (code, out) = c.check_config("configmap/config");
-    assert_eq!(code, 0, "check-config:\n{out}");
-    // metallb_config.controller.tolerations
-    let deployment = c.admin().get("Deployment", NS, "ferrolb-controller").unwrap();
-    assert_eq!(
-        deployment["spec"]["template"]["spec"]["tolerations"][0]["key"],
-        "node-role.kubernetes.io/control-plane"
-    );
-
-    // The objects kubespray v2.22 writes, in ferrolb's namespace; the ConfigMap goes.
-    let resources = c.play(&inv, &["-e", "ferrolb_config_format=resources"]);
-    resources.expect_success("resources format");
-    assert!(
-        c.admin().get("ConfigMap", NS, "config").is_none(),
-        "the ConfigMap is pruned"
     );
     for (kind, name) in [
         ("IPAddressPool", "primary"),
@@ -341,18 +318,27 @@ fn a_v2_22_inventory_in_both_formats() {
     ] {
         assert!(c.admin().get(kind, NS, name).is_some(), "{kind} {name}");
     }
+    assert!(c.admin().get("ConfigMap", NS, "config").is_none());
     let peer = c.admin().get("BGPPeer", NS, "peer1").unwrap();
     assert_eq!(peer["spec"]["holdTime"], "120s");
     assert_eq!(peer["spec"]["routerID"], "1.2.3.4");
     assert_eq!(peer["spec"]["peerASN"], 64512);
     let adv = c.admin().get("BGPAdvertisement", NS, "peer2-external").unwrap();
     assert_eq!(adv["spec"]["communities"], json!(["NO_ADVERTISE"]));
-    let (code, out) = c.check_config(
-        "ipaddresspools.metallb.io,l2advertisements.metallb.io,bgpadvertisements.metallb.io,bgppeers.metallb.io,communities.metallb.io",
-    );
+    let pool = c.admin().get("IPAddressPool", NS, "pool1").unwrap();
+    assert_eq!(pool["spec"]["autoAssign"], false);
+    const KINDS: &str = "ipaddresspools.metallb.io,l2advertisements.metallb.io,bgpadvertisements.metallb.io,\
+                         bgppeers.metallb.io,communities.metallb.io";
+    let (code, out) = c.check_config(KINDS);
     assert_eq!(code, 0, "check-config:\n{out}");
     assert!(out.contains("pools (3)"), "{out}");
-    let again = c.play(&inv, &["-e", "ferrolb_config_format=resources"]);
+    // metallb_config.controller.tolerations
+    let deployment = c.admin().get("Deployment", NS, "ferrolb-controller").unwrap();
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["tolerations"][0]["key"],
+        "node-role.kubernetes.io/control-plane"
+    );
+    let again = c.play(&inv, &[]);
     again.expect_success("resources again");
     assert_eq!(again.changed(), 0, "{}", again.output);
 
@@ -360,11 +346,30 @@ fn a_v2_22_inventory_in_both_formats() {
     let fewer = data("v2.22-addons.yml");
     let cut = fewer.find("        peer2:").unwrap();
     inv.set_addons(&fewer[..cut]);
-    c.play(&inv, &["-e", "ferrolb_config_format=resources"])
-        .expect_success("one peer less");
+    c.play(&inv, &[]).expect_success("one peer less");
     assert!(c.admin().get("BGPPeer", NS, "peer2").is_none());
     assert!(c.admin().get("BGPAdvertisement", NS, "peer2-external").is_none());
     assert!(c.admin().get("BGPPeer", NS, "peer1").is_some());
+
+    // The same inventory as ferrolb's ConfigMap: the resources go.
+    inv.set_addons(&data("v2.22-addons.yml"));
+    c.play(&inv, &["-e", "ferrolb_config_format=configmap"])
+        .expect_success("configmap format");
+    assert!(
+        c.admin().get("IPAddressPool", NS, "primary").is_none(),
+        "the resources are pruned"
+    );
+    assert!(c.admin().get("BGPPeer", NS, "peer1").is_none());
+    let cm = c
+        .admin()
+        .get("ConfigMap", NS, "config")
+        .expect("ConfigMap config");
+    let text = cm["data"]["config"].as_str().unwrap();
+    let config = ferrolb_config::parse(text).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+    assert_eq!(config.pools.len(), 3);
+    assert_eq!(config.peers.len(), 2);
+    let (code, out) = c.check_config("configmap/config");
+    assert_eq!(code, 0, "check-config:\n{out}");
 }
 
 #[test]
@@ -550,35 +555,36 @@ fn write_requests(handle: &ServerHandle) -> usize {
         .count()
 }
 
+/// MetalLB stopped as docs/migration.md says (controller at 0 replicas, no speaker, no webhook) lets the role
+/// run, and its CRDs are taken over; anything of it still announcing or validating stops the role first.
 #[test]
-fn a_running_metallb_or_its_crds_stop_the_install() {
+fn metallb_must_be_stopped_and_its_crds_are_taken_over() {
     let Some(c) = Cluster::start("metallb") else {
         return;
     };
     let inv = c.inventory("inv", "metallb_ip_range: [\"192.0.2.64/26\"]\n", STRICT_ARP);
-    c.admin()
+    let admin = c.admin();
+    admin
         .create(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "metallb-system"}}))
         .unwrap();
-    c.admin()
+    let labels = json!({"app": "metallb"});
+    admin
         .create(&json!({"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "controller", "namespace": "metallb-system", "labels": {"app": "metallb"}},
-            "spec": {"selector": {"matchLabels": {"app": "metallb"}}, "template": {"metadata": {"labels": {"app": "metallb"}}}}}))
+            "metadata": {"name": "controller", "namespace": "metallb-system", "labels": labels},
+            "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}}}}))
         .unwrap();
-    let run = c.play(&inv, &[]);
-    assert!(!run.success);
-    assert!(
-        run.output
-            .contains("MetalLB still runs in namespace metallb-system (deployment.apps/controller)"),
-        "{}",
-        run.output
-    );
-    assert!(c.admin().get("Namespace", "", NS).is_none(), "nothing applied");
-
-    // MetalLB gone, its CRDs left behind (converting through its webhook).
-    c.admin()
-        .delete("Deployment", "metallb-system", "controller")
+    admin
+        .create(&json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
+            "metadata": {"name": "speaker", "namespace": "metallb-system", "labels": labels},
+            "spec": {"selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}}}}))
         .unwrap();
-    c.admin()
+    admin
+        .create(
+            &json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+            "metadata": {"name": "metallb-webhook-configuration"}, "webhooks": []}),
+        )
+        .unwrap();
+    admin
         .merge(
             "CustomResourceDefinition",
             "",
@@ -588,15 +594,49 @@ fn a_running_metallb_or_its_crds_stop_the_install() {
             false,
         )
         .unwrap();
-    let run = c.play(&inv, &[]);
-    assert!(!run.success);
+    let refused = |want: &str| {
+        let run = c.play(&inv, &[]);
+        assert!(!run.success, "{}", run.output);
+        assert!(run.output.contains(want), "no {want:?} in:\n{}", run.output);
+        assert!(c.admin().get("Namespace", "", NS).is_none(), "nothing applied");
+    };
+    refused("MetalLB still runs in namespace metallb-system (Deployment/controller 1, DaemonSet/speaker )");
+    admin
+        .merge(
+            "Deployment",
+            "metallb-system",
+            "controller",
+            &json!({"spec": {"replicas": 0}}),
+            false,
+        )
+        .unwrap();
+    admin.delete("DaemonSet", "metallb-system", "speaker").unwrap();
+    refused(
+        "MetalLB's validating webhook (validatingwebhookconfiguration.admissionregistration.k8s.io/metallb-webhook-configuration)",
+    );
+    admin
+        .delete(
+            "ValidatingWebhookConfiguration",
+            "",
+            "metallb-webhook-configuration",
+        )
+        .unwrap();
+
+    // Stopped: ferrolb installs, and its BGPPeer definition no longer calls MetalLB's webhook.
+    let run = c.play(&inv, &["--check"]);
+    run.expect_success("check mode");
     assert!(
-        run.output
-            .contains("The metallb.io CustomResourceDefinitions are MetalLB's"),
+        run.output.contains("would replace the conversion webhook"),
         "{}",
         run.output
     );
-    assert!(c.admin().get("Namespace", "", NS).is_none(), "nothing applied");
+    c.play(&inv, &[]).expect_success("MetalLB stopped");
+    let crd = admin
+        .get("CustomResourceDefinition", "", "bgppeers.metallb.io")
+        .unwrap();
+    assert_eq!(crd["spec"]["conversion"], json!({"strategy": "None"}));
+    assert!(admin.get("Deployment", NS, "ferrolb-controller").is_some());
+    assert_eq!(c.play(&inv, &[]).changed(), 0);
 }
 
 #[test]

@@ -14,7 +14,7 @@ Two inventory forms are read unchanged:
 
 Two outputs (``ferrolb_config_format``): ``configmap`` (ferrolb's ConfigMap ``config``, MetalLB's legacy schema)
 for either form, and ``resources`` (the objects kubespray >= v2.22 writes, with the names it gives them) for the
-v2.22 form. Every error names the inventory variable that holds it, all errors are reported at once, and
+v2.22 form; ``auto`` picks the one kubespray wrote for the inventory's form. Every error names the inventory variable that holds it, all errors are reported at once, and
 nothing is written while there is one.
 """
 
@@ -601,7 +601,7 @@ def _kubectl_name(obj):
     return "%s%s/%s" % (kind, "." + group if group else "", obj["metadata"]["name"])
 
 
-def ferrolb_config(variables, config_format="configmap", namespace="ferrolb-system", labels=None):
+def ferrolb_config(variables, config_format="auto", namespace="ferrolb-system", labels=None):
     """Reads kubespray's MetalLB variables (a dict, undefined ones as None) and returns
     ``{form, format, errors, notes, objects, manifest, names}``: the configuration objects as data, as one
     multi-document YAML text, and as ``kubectl get -o name`` names."""
@@ -620,12 +620,15 @@ def ferrolb_config(variables, config_format="configmap", namespace="ferrolb-syst
     elif form is None:
         p.error("metallb_config.address_pools", "no pools: set metallb_config.address_pools (kubespray >= v2.22) "
                 "or metallb_ip_range (kubespray <= v2.21)")
-    elif config_format not in ("configmap", "resources"):
-        p.error("ferrolb_config_format", "%r is neither configmap nor resources" % (config_format,))
+    elif config_format not in ("auto", "configmap", "resources"):
+        p.error("ferrolb_config_format", "%r is not auto, configmap or resources" % (config_format,))
     elif form == "v2.21" and config_format == "resources":
         p.error("ferrolb_config_format", "resources is written for metallb_config (kubespray >= v2.22) only; "
                 "`ferrolb import-metallb` turns the ConfigMap into resources")
     else:
+        if config_format == "auto":
+            # what kubespray wrote for this form
+            config_format = "configmap" if form == "v2.21" else "resources"
         if form == "v2.21":
             config = _legacy(variables, p)
         else:
