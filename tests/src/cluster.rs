@@ -301,7 +301,7 @@ mod tests {
             ["spec.template.spec.containers[0].securityContext.capabilites".to_owned()]
         );
         assert!(check_schema(&json!({"kind": "Pod"})).is_err());
-        assert_eq!(install_kinds().len(), 7);
+        assert_eq!(install_kinds().len(), 8);
         assert_eq!(gvr("DaemonSet"), Some(("apps", "v1", "daemonsets")));
     }
 }

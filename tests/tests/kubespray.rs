@@ -2,7 +2,7 @@
 //! against the embedded API server, with inventories laid out as kubespray's: kubespray v2.21's and v2.22's
 //! own documentation examples (`tests/data/kubespray/`).
 //!
-//! - what it applies: the install (`deploy/ferrolb.yaml` without its example config, with the inventory's
+//! - what it applies: the install (`deploy/ferrolb.yaml`, with the inventory's
 //!   placement) and the configuration, which `ferrolb check-config` accepts as the cluster holds it;
 //! - a second run changes nothing; `--check` reports a change without making it; a changed inventory is
 //!   applied and what it no longer has is deleted; the configuration in either format;
