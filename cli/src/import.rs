@@ -144,6 +144,9 @@ fn sorted(mut c: Config) -> Config {
     c.bgp_advertisements.sort_by(|a, b| a.name.cmp(&b.name));
     c.peers.sort_by(|a, b| a.name.cmp(&b.name));
     c.bfd_profiles.sort_by(|a, b| a.name.cmp(&b.name));
+    // An advertisement's pools are a set, listed in pool order, which is name order for resources.
+    c.l2_advertisements.iter_mut().for_each(|a| a.pools.sort());
+    c.bgp_advertisements.iter_mut().for_each(|a| a.pools.sort());
     c
 }
 

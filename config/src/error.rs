@@ -649,6 +649,13 @@ pub enum WarningKind {
     /// `avoid-buggy-ips` on a pool without IPv4 addresses does nothing.
     #[error("avoid-buggy-ips only affects IPv4 addresses and this pool has none")]
     AvoidBuggyIpsWithoutIpv4,
+    /// A value given twice in a list where it means nothing more the second time (MetalLB accepts it); the
+    /// repetition is ignored.
+    #[error("repeats {first}; ignored (it adds nothing)")]
+    Repeated {
+        /// Where it was first given.
+        first: String,
+    },
     /// A reference to an object that does not exist; as in MetalLB it selects nothing (the object may be
     /// created later).
     #[error("no {kind} has this name: it selects nothing until one is created (as in MetalLB)")]

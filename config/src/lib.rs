@@ -2,8 +2,12 @@
 //!
 //! - [`Config`]: the model, in the shape of MetalLB's custom resources (pools, layer2 and BGP advertisements
 //!   selecting pools, nodes, Services and peers; peers; BFD profiles; communities).
-//! - [`ConfigState`]: the configuration objects of the cluster ([`Sources`]) in, the configuration in force
-//!   out, with the one rule both programs follow for invalid and deleted configurations (see [`state`]).
+//! - [`ConfigState`]: the configuration objects of the cluster ([`Sources`]: the legacy ConfigMap, the
+//!   `metallb.io` resources, the Secrets peers name) in, the configuration in force out, with the one rule
+//!   both programs follow for invalid and deleted configurations (see [`state`]).
+//! - [`resources`]: MetalLB's `metallb.io` resources decoded into the model and added up with the legacy
+//!   ConfigMap (both formats at once); files of resources for the command-line tool
+//!   ([`resources::load_file`]); a configuration written back as resources ([`resources::render_resources`]).
 //! - [`parse`]: the ConfigMap's `config` text (MetalLB's legacy schema plus ferrolb's few additions) to a
 //!   validated [`Config`] with defaults filled in, or **every** error found, each naming its path, value
 //!   and line ([`ConfigErrors`]).

@@ -221,6 +221,9 @@ fn sorted(mut c: Config) -> Config {
     c.bgp_advertisements.sort_by(|a, b| a.name.cmp(&b.name));
     c.peers.sort_by(|a, b| a.name.cmp(&b.name));
     c.bfd_profiles.sort_by(|a, b| a.name.cmp(&b.name));
+    // An advertisement's pools are a set, listed in pool order, which is name order for resources.
+    c.l2_advertisements.iter_mut().for_each(|a| a.pools.sort());
+    c.bgp_advertisements.iter_mut().for_each(|a| a.pools.sort());
     c
 }
 
@@ -359,6 +362,21 @@ fn label_value() -> impl Strategy<Value = String> {
     "([A-Za-z0-9]([A-Za-z0-9._-]{0,6}[A-Za-z0-9])?)?"
 }
 
+/// Selectors without repetition (a repeated selector is read once: the model never holds one twice).
+fn distinct_selectors(n: std::ops::Range<usize>) -> impl Strategy<Value = Vec<LabelSelector>> {
+    vec(selector(), n).prop_map(|mut v| {
+        let mut seen = Vec::new();
+        v.retain(|s| {
+            let new = !seen.contains(s);
+            if new {
+                seen.push(s.clone());
+            }
+            new
+        });
+        v
+    })
+}
+
 fn selector() -> impl Strategy<Value = LabelSelector> {
     let expression = (
         label_key(),
@@ -471,7 +489,7 @@ fn pool(i: usize) -> impl Strategy<Value = (Pool, Announced)> {
                         vec!["eth0", "eth1", "bond0.100", "br-lan", "enp1s0f1"],
                         0..3,
                     ),
-                    vec(selector(), 0..2),
+                    distinct_selectors(0..2),
                 )
                     .prop_map(|(interfaces, node_selectors)| {
                         Announced::Layer2(
@@ -516,7 +534,7 @@ fn peer(i: usize, bfd_names: Vec<String>) -> impl Strategy<Value = Peer> {
             let source = proptest::option::of(any::<u16>());
             let router_id = proptest::option::of(any::<u32>());
             let password = proptest::option::of(proptest::string::string_regex("[ -~]{1,80}").unwrap());
-            (source, router_id, password, bfd.clone(), vec(selector(), 0..3)).prop_map(
+            (source, router_id, password, bfd.clone(), distinct_selectors(0..3)).prop_map(
                 move |(source, router_id, password, bfd_profile, node_selectors)| {
                     let addr = |host: u16| -> IpAddr {
                         if v6 {

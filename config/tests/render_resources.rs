@@ -13,6 +13,9 @@ fn normalized(mut c: Config) -> Config {
     c.bgp_advertisements.sort_by(|a, b| a.name.cmp(&b.name));
     c.peers.sort_by(|a, b| a.name.cmp(&b.name));
     c.bfd_profiles.sort_by(|a, b| a.name.cmp(&b.name));
+    // An advertisement's pools are a set, listed in pool order, which is name order for resources.
+    c.l2_advertisements.iter_mut().for_each(|a| a.pools.sort());
+    c.bgp_advertisements.iter_mut().for_each(|a| a.pools.sort());
     c
 }
 
@@ -60,4 +63,45 @@ fn names_that_are_not_object_names_are_renamed_and_followed() {
             .iter()
             .any(|a| a.pools == ["extra-pool2"])
     );
+}
+
+/// Fuzz finding (`config_resources`, seeded with tests/data/metallb-crs): a peer whose password comes from a
+/// Secret was written without the Secret, so the resources did not load on their own. They now carry it.
+#[test]
+fn a_password_from_a_secret_is_written_with_its_secret() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/metallb-crs/configsamples-peers.yaml"
+    );
+    let input = std::fs::read_to_string(path).unwrap();
+    let config = load_file(&input).unwrap().result.unwrap().config;
+    let yaml = render_resources(&config, "elsewhere").unwrap();
+    assert!(yaml.contains("kind: Secret\nmetadata:\n  name: secretname\n  namespace: elsewhere\ntype: kubernetes.io/basic-auth\n"), "{yaml}");
+    let back = load_file(&yaml)
+        .unwrap()
+        .result
+        .unwrap_or_else(|e| panic!("{e}\n{yaml}"))
+        .config;
+    assert_eq!(normalized(back), normalized(config));
+}
+
+/// Fuzz finding (`config_resources`): pools of two namespaces written into one come back in another order,
+/// and an advertisement lists its pools in pool order; the meaning (which pools it selects) is the same.
+#[test]
+fn pools_of_several_namespaces_written_into_one_select_the_same() {
+    let input = "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: b, namespace: first}\n\
+                 spec: {addresses: [192.0.2.0/28]}\n---\n\
+                 apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: a, namespace: second}\n\
+                 spec: {addresses: [192.0.2.16/28]}\n---\n\
+                 apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata: {name: all, namespace: first}\n";
+    let config = load_file(input).unwrap().result.unwrap().config;
+    assert_eq!(
+        config.l2_advertisements[0].pools,
+        ["b", "a"],
+        "namespace, then name order"
+    );
+    let yaml = render_resources(&config, "one").unwrap();
+    let back = load_file(&yaml).unwrap().result.unwrap().config;
+    assert_eq!(back.l2_advertisements[0].pools, ["a", "b"]);
+    assert_eq!(normalized(back), normalized(config));
 }

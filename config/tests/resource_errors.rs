@@ -147,28 +147,6 @@ fn cases() -> Vec<Case> {
             |k| matches!(k, ErrorKind::OutOfRange { min: 0, .. }),
         ),
         case(
-            "namespace twice",
-            vec![r(
-                "IPAddressPool",
-                "p",
-                json!({"addresses": ["192.0.2.0/24"], "serviceAllocation": {"namespaces": ["a", "a"]}}),
-            )],
-            ("IPAddressPool", "p"),
-            "spec.serviceAllocation.namespaces[1]",
-            |k| matches!(k, ErrorKind::DuplicateValue { .. }),
-        ),
-        case(
-            "selector twice",
-            vec![r(
-                "L2Advertisement",
-                "l",
-                json!({"nodeSelectors": [{"matchLabels": {"a": "b"}}, {"matchLabels": {"a": "b"}}]}),
-            )],
-            ("L2Advertisement", "l"),
-            "spec.nodeSelectors[1]",
-            |k| matches!(k, ErrorKind::DuplicateValue { first } if first == "spec.nodeSelectors[0]"),
-        ),
-        case(
             "bad operator",
             vec![r(
                 "L2Advertisement",
@@ -646,4 +624,50 @@ fn local_pref_zero_is_not_given_and_v1beta1_zero_timers_are_defaults() {
     };
     assert_eq!(secs("v1"), (90, 30), "v1beta1 serializes unset durations as 0s");
     assert_eq!(secs("v2"), (0, 0), "v1beta2 holdTime: 0s is no hold timer");
+}
+
+/// A value repeated in a list where the repetition adds nothing (MetalLB accepts it): a warning, read once.
+#[test]
+fn repetitions_are_read_once_with_a_warning() {
+    let sources = Sources {
+        resources: vec![
+            r(
+                "IPAddressPool",
+                "p",
+                json!({"addresses": ["192.0.2.0/24"], "serviceAllocation": {"namespaces": ["a", "a"]}}),
+            ),
+            r(
+                "L2Advertisement",
+                "l",
+                json!({"nodeSelectors": [{"matchLabels": {"a": "b"}}, {"matchLabels": {"a": "b"}}]}),
+            ),
+        ],
+        ..Sources::default()
+    };
+    let parsed = load(&sources).unwrap_or_else(|e| panic!("{e}"));
+    let allocation = parsed.config.pools[0]
+        .service_allocation
+        .as_ref()
+        .expect("allocation");
+    assert_eq!(allocation.namespaces, ["a"]);
+    assert_eq!(parsed.config.l2_advertisements[0].node_selectors.len(), 1);
+    let repeated: Vec<(&str, String)> = parsed
+        .warnings
+        .iter()
+        .filter(|w| matches!(w.kind, ferrolb_config::WarningKind::Repeated { .. }))
+        .map(|w| (w.path.as_str(), w.kind.to_string()))
+        .collect();
+    assert_eq!(
+        repeated,
+        [
+            (
+                "spec.serviceAllocation.namespaces[1]",
+                "repeats spec.serviceAllocation.namespaces[0]; ignored (it adds nothing)".to_owned()
+            ),
+            (
+                "spec.nodeSelectors[1]",
+                "repeats spec.nodeSelectors[0]; ignored (it adds nothing)".to_owned()
+            ),
+        ]
+    );
 }

@@ -486,3 +486,50 @@ fn kubespray_render_as_the_api_server_keeps_it() {
     assert_eq!(peer.password.as_ref().unwrap().value, "s3cret");
     assert_eq!(c.communities.len(), 5);
 }
+
+#[test]
+fn pools_are_offered_by_priority_zero_last_ties_in_name_order_then_the_unrestricted() {
+    let pool = |name: &str, i: u8, allocation: &str| {
+        format!(
+            "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {{name: {name}, namespace: ns}}\n\
+             spec:\n  addresses: [192.0.2.{}/32]\n{allocation}---\n",
+            i
+        )
+    };
+    let text = [
+        pool("a-zero", 1, "  serviceAllocation: {priority: 0}\n"),
+        pool("b-five", 2, "  serviceAllocation: {priority: 5}\n"),
+        pool("c-one", 3, "  serviceAllocation: {priority: 1}\n"),
+        pool("d-plain", 4, ""),
+        pool("e-five", 5, "  serviceAllocation: {priority: 5}\n"),
+        pool(
+            "f-off",
+            6,
+            "  autoAssign: false\n  serviceAllocation: {priority: 1}\n",
+        ),
+        pool(
+            "g-other-ns",
+            7,
+            "  serviceAllocation: {priority: 1, namespaces: [other]}\n",
+        ),
+        pool("h-empty", 8, "  serviceAllocation: {}\n"),
+    ]
+    .concat();
+    let c = load_file(&text).unwrap().result.unwrap().config;
+    let none = BTreeMap::new();
+    let order: Vec<&str> = c
+        .auto_assign_order("ns", &none, &none)
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(
+        order,
+        ["c-one", "b-five", "e-five", "a-zero", "h-empty", "d-plain"]
+    );
+    let other: Vec<&str> = c
+        .auto_assign_order("other", &none, &none)
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(other[..2], ["c-one", "g-other-ns"]);
+}

@@ -15,6 +15,7 @@ pub mod index;
 pub mod leader;
 pub mod membership;
 pub mod metrics;
+pub mod node_gc;
 pub mod owner;
 pub mod pool_status;
 pub mod reconciler;

@@ -35,9 +35,9 @@ use crate::events::{COMPONENT, Reason};
 use crate::leader::Leadership;
 use crate::membership::{MembershipError, ensure_secret};
 use crate::metrics::Metrics;
-use crate::pool_status;
 use crate::reconciler::{NamespaceLabels, Reconciler, WriteOutcome, project_namespace};
 use crate::service::ServiceView;
+use crate::{node_gc, pool_status};
 use ferrolb_k8s::WriteError;
 
 /// The name of the controller's `ConfigurationState` (as MetalLB's controller names its own).
@@ -111,6 +111,8 @@ pub struct Owner {
     state: Option<(tokio_watch::Sender<DesiredHandle>, TaskHandle)>,
     /// `IPAddressPool.status`, written while leading, and the usage version last sent.
     pool_status: Option<(tokio_watch::Sender<pool_status::Wanted>, TaskHandle, u64)>,
+    /// Removes the status objects of deleted nodes, while leading.
+    node_gc: Option<TaskHandle>,
     object_metrics: ObjectMetrics,
     first_round: Duration,
     writes: StatusWriter<ServiceKey, Service>,
@@ -164,6 +166,7 @@ impl Owner {
             membership: None,
             state: None,
             pool_status: None,
+            node_gc: None,
             object_metrics: io.object_metrics,
             first_round,
             writes: StatusWriter::new(limits, Some(gate)),
@@ -271,10 +274,17 @@ impl Owner {
                 self.object_metrics.clone(),
             );
             self.pool_status = Some((tx, task, u64::MAX));
+            self.node_gc = Some(node_gc::spawn(
+                self.client.clone(),
+                &self.names.namespace,
+                self.watch_metrics.clone(),
+                self.object_metrics.clone(),
+            ));
         } else if term.is_none() {
             self.membership = None;
             self.state = None;
             self.pool_status = None;
+            self.node_gc = None;
         }
     }
 

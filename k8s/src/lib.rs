@@ -15,6 +15,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod announcements;
 pub mod cache;
 pub mod config;
 pub mod events;

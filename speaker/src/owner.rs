@@ -256,7 +256,7 @@ impl Owner {
             .config_stale
             .set(i64::from(self.index.config().stale()));
         if self.index.synced() {
-            let name = format!("speaker-{}", self.settings.node);
+            let name = ferrolb_k8s::announcements::speaker_state_name(&self.settings.node);
             let state = configuration_state(&name, "Speaker", Some(&self.settings.node), self.index.config());
             step.status = Some(StatusReport {
                 state,

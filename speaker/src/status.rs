@@ -22,12 +22,7 @@ use crate::interfaces::InterfaceFilter;
 use crate::model::ServiceKey;
 use crate::netlink::Links;
 
-/// The label naming an object's node.
-pub const NODE_LABEL: &str = "metallb.io/node";
-/// The label naming an object's Service's namespace.
-pub const SERVICE_NAMESPACE_LABEL: &str = "metallb.io/service-namespace";
-/// The label naming an object's Service.
-pub const SERVICE_NAME_LABEL: &str = "metallb.io/service-name";
+pub use ferrolb_k8s::announcements::{NODE_LABEL, SERVICE_NAME_LABEL, SERVICE_NAMESPACE_LABEL};
 
 /// Everything the status objects of this node should say.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -433,10 +433,26 @@ fn the_programs_need_exactly_the_manifest_rbac() {
             .count();
         (n == 3).then_some(())
     });
+    // node3 dies with its speaker and is deleted from the cluster: the leader removes what it left behind.
+    let (_, gone) = programs.speakers.iter().find(|(n, _)| n == "node3").unwrap();
+    gone.kill().unwrap();
+    admin.delete("Node", "", "node3").unwrap();
+    wait(
+        &programs,
+        "node3's status objects and ConfigurationState are removed",
+        || {
+            let left = ["ServiceL2Status", "ServiceBGPStatus"]
+                .iter()
+                .flat_map(|k| admin.list(k, NS))
+                .filter(|o| o["metadata"]["labels"]["metallb.io/node"] == "node3")
+                .count();
+            (left == 0 && admin.get("ConfigurationState", NS, "speaker-node3").is_none()).then_some(())
+        },
+    );
     for (_, p) in &programs.controllers {
         p.stop(Duration::from_secs(10)).unwrap();
     }
-    for (node, p) in &programs.speakers {
+    for (node, p) in programs.speakers.iter().filter(|(n, _)| n != "node3") {
         let name = format!("ferrolb-speaker-{node}");
         admin.delete("Pod", NS, &name).unwrap();
         let pod = admin

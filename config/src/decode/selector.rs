@@ -1,7 +1,7 @@
 //! Label selector lists: the legacy schema's `node-selectors` (of peers and of layer2 pools, spelt
 //! `match-labels` / `match-expressions`) and the resources' selectors (`matchLabels` / `matchExpressions`).
 
-use crate::error::ErrorKind;
+use crate::error::{ErrorKind, WarningKind};
 use crate::reader::{self, Ctx, child, fields, index, list};
 use crate::selector::{self, LabelSelector, LabelSelectorRequirement, SelectorOperator};
 use crate::suggest;
@@ -27,11 +27,22 @@ pub(crate) fn decode_selectors_with(
     keys: &'static [&'static str],
 ) -> Vec<LabelSelector> {
     let items = list(ctx, node, path);
-    items
-        .iter()
-        .enumerate()
-        .filter_map(|(i, n)| decode_selector(ctx, n, &index(path, i), keys))
-        .collect()
+    let mut out: Vec<(LabelSelector, String)> = Vec::new();
+    for (i, n) in items.iter().enumerate() {
+        let p = index(path, i);
+        let Some(s) = decode_selector(ctx, n, &p, keys) else {
+            continue;
+        };
+        // Selectors are alternatives: a repetition adds nothing (kept once, as the resources do).
+        match out.iter().find(|(o, _)| *o == s) {
+            Some((_, first)) => {
+                let first = first.clone();
+                ctx.warn(&p, n, WarningKind::Repeated { first });
+            }
+            None => out.push((s, p)),
+        }
+    }
+    out.into_iter().map(|(s, _)| s).collect()
 }
 
 /// One selector spelt with `keys`; `None` (reported) when invalid.

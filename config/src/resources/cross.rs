@@ -99,7 +99,11 @@ pub(super) fn resolve(ctx: &mut Ctx, legacy: &LegacyConfig, d: &Drafts) -> Confi
         .l2_advertisements
         .iter()
         .filter_map(|a| {
-            let path = format!("{}, announcing {}", a.name, legacy_pool_path(&a.pools[0]));
+            let path = format!(
+                "{}, announcing {}",
+                a.name,
+                legacy_pool_path(a.pools.first().map_or("", String::as_str))
+            );
             Some((a.name.clone(), legacy_owner(cm, path)?))
         })
         .chain(
@@ -111,7 +115,11 @@ pub(super) fn resolve(ctx: &mut Ctx, legacy: &LegacyConfig, d: &Drafts) -> Confi
         .bgp_advertisements
         .iter()
         .filter_map(|a| {
-            let path = format!("{}, announcing {}", a.name, legacy_pool_path(&a.pools[0]));
+            let path = format!(
+                "{}, announcing {}",
+                a.name,
+                legacy_pool_path(a.pools.first().map_or("", String::as_str))
+            );
             Some((a.name.clone(), legacy_owner(cm, path)?))
         })
         .chain(

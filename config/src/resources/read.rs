@@ -4,7 +4,7 @@
 
 use super::At;
 use crate::decode::selector::{RESOURCE_SELECTOR_KEYS, decode_selector};
-use crate::error::ErrorKind;
+use crate::error::{ErrorKind, WarningKind};
 use crate::reader::{self, Ctx, Fields, index, list};
 use crate::selector::LabelSelector;
 use crate::yaml::{Kind, Node};
@@ -48,7 +48,7 @@ pub(crate) fn flag(ctx: &mut Ctx, f: &Fields<'_>, key: &str) -> Option<bool> {
     reader::optional(ctx, f, key, false, reader::boolean)
 }
 
-/// A list of non-empty names, each at most once.
+/// A list of non-empty names; a name repeated is kept once, with a warning (MetalLB accepts repetitions).
 pub(crate) fn names(ctx: &mut Ctx, f: &Fields<'_>, key: &str) -> Vec<At<String>> {
     let Some(node) = f.get(key) else {
         return Vec::new();
@@ -61,10 +61,10 @@ pub(crate) fn names(ctx: &mut Ctx, f: &Fields<'_>, key: &str) -> Vec<At<String>>
         if name.trim().is_empty() {
             ctx.error(&p, item, ErrorKind::Empty);
         } else if let Some(first) = out.iter().find(|n| n.value == name) {
-            let kind = ErrorKind::DuplicateValue {
+            let kind = WarningKind::Repeated {
                 first: first.path.clone(),
             };
-            ctx.error(&p, item, kind);
+            ctx.warn(&p, item, kind);
         } else {
             out.push(At {
                 text: name.clone(),
@@ -77,7 +77,8 @@ pub(crate) fn names(ctx: &mut Ctx, f: &Fields<'_>, key: &str) -> Vec<At<String>>
     out
 }
 
-/// A list of label selectors (`matchLabels`, `matchExpressions`), each at most once.
+/// A list of label selectors (`matchLabels`, `matchExpressions`); a selector repeated is kept once, with a
+/// warning (they are alternatives: a repetition adds nothing, and MetalLB accepts it).
 pub(crate) fn selectors(ctx: &mut Ctx, f: &Fields<'_>, key: &str) -> Vec<LabelSelector> {
     let Some(node) = f.get(key) else {
         return Vec::new();
@@ -90,8 +91,8 @@ pub(crate) fn selectors(ctx: &mut Ctx, f: &Fields<'_>, key: &str) -> Vec<LabelSe
             continue;
         };
         if let Some((_, first)) = out.iter().find(|(o, _)| *o == s) {
-            let kind = ErrorKind::DuplicateValue { first: first.clone() };
-            ctx.error_at(&p, None, item.line, kind);
+            let kind = WarningKind::Repeated { first: first.clone() };
+            ctx.warn(&p, item, kind);
         } else {
             out.push((s, p));
         }

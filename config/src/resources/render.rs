@@ -201,6 +201,37 @@ pub fn render_resources(config: &Config, namespace: &str) -> Result<String, NotE
         };
         push("Community", "communities", V1BETA1, &spec)?;
     }
+    // The Secrets peers take their passwords from, so that the resources stand on their own.
+    let mut secret_docs: Vec<String> = Vec::new();
+    let mut secrets: BTreeMap<&str, &str> = BTreeMap::new();
+    for peer in &config.peers {
+        if let Some(pw) = &peer.password
+            && let PasswordSource::Secret { name } = &pw.source
+            && secrets
+                .insert(name, &pw.value)
+                .is_some_and(|other| other != pw.value)
+        {
+            return Err(NotExpressible(format!("Secret {name}: two passwords")));
+        }
+    }
+    for (name, password) in secrets {
+        if !is_object_name(name) {
+            return Err(NotExpressible(format!(
+                "Secret {name:?}: not a Kubernetes object name"
+            )));
+        }
+        let secret = SecretDoc {
+            api_version: "v1",
+            kind: "Secret",
+            metadata: erased::Metadata { name, namespace },
+            type_: "kubernetes.io/basic-auth",
+            string_data: BTreeMap::from([("password", password)]),
+        };
+        let text = serde_saphyr::to_string(&secret)
+            .map_err(|e| NotExpressible(format!("YAML output failed: {e}")))?;
+        secret_docs.push(text);
+    }
+    docs.extend(secret_docs);
     Ok(docs.join("---\n"))
 }
 
@@ -230,9 +261,9 @@ mod erased {
     }
 
     #[derive(Serialize)]
-    struct Metadata<'a> {
-        name: &'a str,
-        namespace: &'a str,
+    pub(super) struct Metadata<'a> {
+        pub(super) name: &'a str,
+        pub(super) namespace: &'a str,
     }
 
     pub(super) trait Spec {
@@ -550,6 +581,17 @@ impl BfdSpec {
             minimum_ttl: unless(b.minimum_ttl, DEFAULT_BFD_MINIMUM_TTL),
         })
     }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SecretDoc<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: erased::Metadata<'a>,
+    #[serde(rename = "type")]
+    type_: &'static str,
+    string_data: BTreeMap<&'static str, &'a str>,
 }
 
 #[derive(Serialize)]

@@ -9,7 +9,7 @@ use ferrolb_k8s::TaskHandle;
 use ferrolb_k8s::config::{configuration_state_resource, state_key_of, state_selector};
 use ferrolb_k8s::objects::{self, DesiredHandle, DesiredSet, ObjectMetrics, Selector, SyncSpec};
 use kube::api::{DeleteParams, DynamicObject, ListParams};
-use kube::core::{ApiResource, GroupVersionKind};
+use kube::core::ApiResource;
 use kube::{Api, Client};
 use tokio::sync::{mpsc, watch};
 
@@ -22,21 +22,7 @@ const PER_SECOND: u32 = 50;
 /// controller's clean-up).
 const TAKEOVERS: usize = 256;
 
-/// `metallb.io/v1beta1` `ServiceL2Status`.
-pub fn l2_status_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("metallb.io", "v1beta1", "ServiceL2Status"),
-        "servicel2statuses",
-    )
-}
-
-/// `metallb.io/v1beta1` `ServiceBGPStatus`.
-pub fn bgp_status_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("metallb.io", "v1beta1", "ServiceBGPStatus"),
-        "servicebgpstatuses",
-    )
-}
+pub use ferrolb_k8s::announcements::{bgp_status_resource, l2_status_resource};
 
 /// The owner loop's handle on the status objects.
 #[derive(Debug)]
