@@ -382,6 +382,16 @@ fn removal_deletes_ferrolb_and_leaves_services_alone() {
         "ferrolb_enabled: true\nmetallb_ip_range: [\"192.0.2.64/26\"]\n",
         "kube_proxy_mode: iptables\n",
     );
+    // --check on a cluster without ferrolb: everything would be created, nothing is.
+    let fresh = c.play(&inv, &["--check"]);
+    fresh.expect_success("check mode, not installed");
+    assert!(fresh.changed() > 0);
+    assert!(
+        fresh.output.contains("everything would be created"),
+        "{}",
+        fresh.output
+    );
+    assert!(c.admin().get("Namespace", "", NS).is_none(), "check mode wrote");
     c.play(&inv, &[]).expect_success("install");
     // What the programs would have made, and a Service with its IP.
     c.admin()
