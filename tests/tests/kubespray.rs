@@ -649,6 +649,82 @@ fn metallb_must_be_stopped_and_its_crds_are_taken_over() {
     assert_eq!(c.play(&inv, &[]).changed(), 0);
 }
 
+/// The role's own settings and MetalLB's reach the workloads: namespace (bindings included), image, log level,
+/// load-balancer class on both programs, ports, node selectors; without a speaker the DaemonSet goes.
+#[test]
+fn settings_from_the_inventory_reach_the_workloads() {
+    let Some(c) = Cluster::start("settings") else {
+        return;
+    };
+    let addons = "metallb_ip_range: [\"192.0.2.64/26\"]
+metallb_loadbalancer_class: example.com/bare-metal
+metallb_log_level: all
+metallb_port: \"7572\"
+metallb_memberlist_port: \"7947\"
+metallb_speaker_nodeselector: {node-role.kubernetes.io/worker: \"\"}
+ferrolb_namespace: lb-system
+ferrolb_image_repo: registry.example.com/ferrolb
+ferrolb_image_tag: v0.1.0-site
+";
+    let inv = c.inventory("inv", addons, STRICT_ARP);
+    c.play(&inv, &[]).expect_success("settings");
+    let ns = "lb-system";
+    assert!(c.admin().get("Namespace", "", ns).is_some());
+    assert!(c.admin().get("Namespace", "", NS).is_none());
+    let binding = c
+        .admin()
+        .get("ClusterRoleBinding", "", "ferrolb-speaker")
+        .unwrap();
+    assert_eq!(binding["subjects"][0]["namespace"], ns);
+    let args = |o: &Value| -> Vec<String> {
+        o["spec"]["template"]["spec"]["containers"][0]["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let deployment = c.admin().get("Deployment", ns, "ferrolb-controller").unwrap();
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["image"], "registry.example.com/ferrolb:v0.1.0-site");
+    assert_eq!(container["ports"][0]["containerPort"], 7572);
+    assert_eq!(
+        args(&deployment),
+        [
+            "--log-level=trace",
+            "--log-format=json",
+            "--metrics-addr=0.0.0.0:7572",
+            "--load-balancer-class=example.com/bare-metal"
+        ]
+    );
+    let daemonset = c.admin().get("DaemonSet", ns, "ferrolb-speaker").unwrap();
+    assert_eq!(
+        args(&daemonset),
+        [
+            "--log-level=trace",
+            "--log-format=json",
+            "--metrics-addr=0.0.0.0:7473",
+            "--memberlist-port=7947",
+            "--load-balancer-class=example.com/bare-metal"
+        ]
+    );
+    assert_eq!(
+        daemonset["spec"]["template"]["spec"]["nodeSelector"],
+        json!({"node-role.kubernetes.io/worker": ""})
+    );
+    assert_eq!(
+        daemonset["spec"]["template"]["spec"]["containers"][0]["ports"][1]["containerPort"],
+        7947
+    );
+    let cm = c.admin().get("ConfigMap", ns, "config").unwrap();
+    assert!(cm["data"]["config"].as_str().unwrap().contains("192.0.2.64/26"));
+
+    inv.set_addons(&format!("{addons}ferrolb_speaker_enabled: false\n"));
+    c.play(&inv, &[]).expect_success("without speakers");
+    assert!(c.admin().get("DaemonSet", ns, "ferrolb-speaker").is_none());
+    assert!(c.admin().get("Deployment", ns, "ferrolb-controller").is_some());
+}
+
 #[test]
 fn the_wait_for_the_pods_times_out_with_a_clear_message() {
     let Some(c) = Cluster::start("wait") else {
