@@ -59,6 +59,24 @@ pub fn install_kinds() -> Vec<CustomResourceDefinition> {
         crd(RBAC, "clusterrolebindings", "ClusterRoleBinding", false, false),
         crd("apps", "deployments", "Deployment", true, true),
         crd("apps", "daemonsets", "DaemonSet", true, true),
+        // what the kubespray role looks for before installing (MetalLB's webhook)
+        crd(
+            "admissionregistration.k8s.io",
+            "validatingwebhookconfigurations",
+            "ValidatingWebhookConfiguration",
+            false,
+            false,
+        ),
+    ]
+}
+
+/// The Prometheus Operator's kinds deploy/monitoring uses, as schemaless CRDs (the operator's own schemas
+/// are not needed to store them).
+pub fn monitoring_kinds() -> Vec<CustomResourceDefinition> {
+    const GROUP: &str = "monitoring.coreos.com";
+    vec![
+        crd(GROUP, "podmonitors", "PodMonitor", true, false),
+        crd(GROUP, "prometheusrules", "PrometheusRule", true, false),
     ]
 }
 
@@ -90,6 +108,13 @@ pub fn gvr(kind: &str) -> Option<(&'static str, &'static str, &'static str)> {
         "ServiceL2Status" => ("metallb.io", "v1beta1", "servicel2statuses"),
         "ServiceBGPStatus" => ("metallb.io", "v1beta1", "servicebgpstatuses"),
         "ConfigurationState" => ("metallb.io", "v1beta1", "configurationstates"),
+        "PodMonitor" => ("monitoring.coreos.com", "v1", "podmonitors"),
+        "ValidatingWebhookConfiguration" => (
+            "admissionregistration.k8s.io",
+            "v1",
+            "validatingwebhookconfigurations",
+        ),
+        "PrometheusRule" => ("monitoring.coreos.com", "v1", "prometheusrules"),
         _ => return None,
     })
 }
@@ -276,7 +301,7 @@ mod tests {
             ["spec.template.spec.containers[0].securityContext.capabilites".to_owned()]
         );
         assert!(check_schema(&json!({"kind": "Pod"})).is_err());
-        assert_eq!(install_kinds().len(), 7);
+        assert_eq!(install_kinds().len(), 8);
         assert_eq!(gvr("DaemonSet"), Some(("apps", "v1", "daemonsets")));
     }
 }

@@ -506,3 +506,28 @@ fn the_read_metallb_system_overlay_points_both_programs_at_metallbs_namespace() 
         assert_eq!(own, reader, "{program}'s configuration rules");
     }
 }
+
+/// The kubespray role's copy of the install (deploy/kubespray/roles/kubernetes-apps/ferrolb/files/ferrolb.yaml)
+/// is the base, as deploy/generate.sh renders it.
+#[test]
+fn the_kubespray_role_applies_the_base() {
+    if kubectl_or_skip("the_kubespray_role_applies_the_base").is_none() {
+        return;
+    }
+    let out = run_with_deadline(
+        Command::new(repo_root().join("deploy/generate.sh")).arg("--check"),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "deploy/generate.sh --check:\n{}",
+        text(&out.stderr)
+    );
+    let role = std::fs::read_to_string(
+        repo_root().join("deploy/kubespray/roles/kubernetes-apps/ferrolb/files/ferrolb.yaml"),
+    )
+    .unwrap();
+    let role = Manifest::parse("role", &role).unwrap();
+    assert_eq!(role.objects, Manifest::ferrolb().unwrap().objects);
+}

@@ -507,7 +507,7 @@ impl Reconciler {
     }
 
     /// Finishes a batch of inputs: serves pending Services again if addresses were freed, refreshes the pool
-    /// gauges. Call after every batch.
+    /// gauges and the pending count. Call after every batch.
     pub fn flush(&mut self) {
         // A pass can free addresses again (a Service moving); a few passes settle it.
         for _ in 0..3 {
@@ -524,6 +524,9 @@ impl Reconciler {
                 self.reconcile(&key);
             }
         }
+        self.metrics
+            .services_pending
+            .set(i64::try_from(self.pending.len()).unwrap_or(i64::MAX));
         if std::mem::take(&mut self.pools_dirty) && self.serving() {
             self.metrics.set_pools(self.alloc.all_pool_stats());
             self.pool_usage_version += 1;

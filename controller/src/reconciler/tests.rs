@@ -328,6 +328,7 @@ fn shrinking_a_pool_moves_only_the_affected_services() {
     assert_eq!(h.ips("a"), [ip("192.0.2.0")]);
     assert_eq!(h.ips("b"), [ip("192.0.2.1")]);
     assert!(h.ips("c").is_empty(), "pending: the pool is full");
+    assert_eq!(h.r.metrics.services_pending.get(), 1, "c waits for an address");
     let mut reasons = h.reasons();
     reasons.sort();
     assert_eq!(
@@ -348,6 +349,7 @@ fn shrinking_a_pool_moves_only_the_affected_services() {
     h.r.flush();
     h.write_all();
     assert_eq!(h.ips("c"), [ip("192.0.2.0")]);
+    assert_eq!(h.r.metrics.services_pending.get(), 0);
 }
 
 #[test]

@@ -115,6 +115,20 @@ pub struct SystemSpec {
     pub second_segment: Vec<String>,
     /// Lab tools needed besides `ip` (checked by [`System::for_test`]).
     pub tools: Vec<Tool>,
+    /// Who installs ferrolb.
+    pub install: Install,
+}
+
+/// Who installs ferrolb into the system's API server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Install {
+    /// The harness: the manifest's Namespace and ConfigMap (with [`SystemSpec::config`]), then the programs.
+    #[default]
+    Manifest,
+    /// Someone else (the kubespray role): the server also serves the install kinds (Deployments,
+    /// DaemonSets, RBAC, ServiceAccounts), the harness creates only the Nodes and starts no program until
+    /// [`System::start_as_applied`].
+    External,
 }
 
 impl Default for SystemSpec {
@@ -128,6 +142,7 @@ impl Default for SystemSpec {
             node_labels: BTreeMap::new(),
             second_segment: Vec::new(),
             tools: vec![Tool::Arping, Tool::Nft, Tool::Curl],
+            install: Install::Manifest,
         }
     }
 }
@@ -204,8 +219,8 @@ pub struct System {
     lab: Option<Lab>,
     spec: SystemSpec,
     manifest: Manifest,
-    controller: Container,
-    speaker: Container,
+    /// The controller's and the speaker's containers.
+    containers: Mutex<(Container, Container)>,
     api_url: String,
     kubeconfigs: Kubeconfigs,
     interrupt: Option<Arc<AtomicBool>>,
@@ -243,7 +258,8 @@ impl System {
     /// Starts the API server in `lab`'s `api` host (serving the spec's CRDs, or the manifest's), installs the
     /// namespace, the configuration (the ConfigMap, the spec's objects) and the Nodes, and starts the
     /// controllers and the speakers; returns once the Lease is held, the membership Secret has its
-    /// key and every program answers its readiness probe. `interrupt` ends waits early when raised.
+    /// key and every program answers its readiness probe. `interrupt` ends waits early when raised. With
+    /// [`Install::External`] it returns after creating the Nodes.
     pub fn start(lab: Lab, spec: SystemSpec, interrupt: Option<Arc<AtomicBool>>) -> Result<System> {
         let manifest = Manifest::parse("deploy/ferrolb.yaml", FERROLB_YAML)?;
         let controller = manifest.container("Deployment", "ferrolb-controller", "controller")?;
@@ -266,6 +282,11 @@ impl System {
             })?
             .map_err(|e| SystemError::Api(format!("runtime: {e}")))?;
         let listener = api.ns().tcp_listener(addr)?;
+        let mut crds = ferrolb_apiserver::resources::crds_from_yaml(spec.crds.as_deref().unwrap_or(FERROLB_YAML))
+            .map_err(|e| SystemError::Api(format!("the CRDs: {e}")))?;
+        if spec.install == Install::External {
+            crds.extend(crate::cluster::install_kinds());
+        }
         let config = ServerConfig {
             users: vec![ADMIN.into(), CONTROLLER_USER.into(), SPEAKER_USER.into()],
             // kubectl sends no token over plain HTTP: its requests are served as system:anonymous.
@@ -273,8 +294,7 @@ impl System {
             // Bookmarks keep idle watches talking, so an outage of the server breaks them within seconds.
             bookmark_interval: Duration::from_secs(5),
             // the install's CRDs (metallb.io), or the spec's, established before the programs start
-            crds: ferrolb_apiserver::resources::crds_from_yaml(spec.crds.as_deref().unwrap_or(FERROLB_YAML))
-                .map_err(|e| SystemError::Api(format!("the CRDs: {e}")))?,
+            crds,
             ..ServerConfig::default()
         };
         let server = rt
@@ -299,23 +319,26 @@ impl System {
             lab: Some(lab),
             spec,
             manifest,
-            controller,
-            speaker,
+            containers: Mutex::new((controller, speaker)),
             api_url,
             kubeconfigs,
             interrupt,
             started: Instant::now(),
         };
         system.install()?;
-        system.start_programs()?;
+        if system.spec.install == Install::Manifest {
+            system.start_programs()?;
+        }
         Ok(system)
     }
 
     fn install(&self) -> Result<()> {
         let admin = self.admin();
-        admin
-            .create(self.manifest.get("Namespace", NS)?)
-            .map_err(SystemError::Api)?;
+        if self.spec.install == Install::Manifest {
+            admin
+                .create(self.manifest.get("Namespace", NS)?)
+                .map_err(SystemError::Api)?;
+        }
         if let Some(text) = &self.spec.config {
             let config_map = json!({
                 "apiVersion": "v1", "kind": "ConfigMap",
@@ -361,6 +384,51 @@ impl System {
         } else {
             self.wait_live(READY_TIMEOUT)
         }
+    }
+
+    /// With [`Install::External`], plays the kubelets and the workload controllers: waits (up to `timeout`)
+    /// for the Deployment and the DaemonSet to be applied, starts the programs as they say (arguments,
+    /// environment, ports), waits as [`System::start`] does, then writes the Deployment's and the DaemonSet's
+    /// status as their controllers would (every replica and every node's Pod scheduled, ready and available).
+    pub fn start_as_applied(&self, timeout: Duration) -> Result<()> {
+        let admin = self.admin();
+        let (deployment, daemonset) =
+            self.wait("the Deployment and the DaemonSet to be applied", timeout, || {
+                Ok(admin.get("Deployment", NS, "ferrolb-controller").zip(admin.get(
+                    "DaemonSet",
+                    NS,
+                    "ferrolb-speaker",
+                )))
+            })?;
+        let text = format!("{deployment}\n---\n{daemonset}\n");
+        let applied = Manifest::parse("the applied workloads", &text)?;
+        *self.containers.lock().unwrap_or_else(|e| e.into_inner()) = (
+            applied.container("Deployment", "ferrolb-controller", "controller")?,
+            applied.container("DaemonSet", "ferrolb-speaker", "speaker")?,
+        );
+        self.start_programs()?;
+        // Ready (the readiness probes pass) once the role has applied the configuration too.
+        self.wait_ready(READY_TIMEOUT)?;
+        let replicas = self.spec.controller_nodes.len();
+        let nodes = self.node_names().len();
+        let generation = |o: &Value| o["metadata"]["generation"].as_i64().unwrap_or(1);
+        let deployment_status = json!({"status": {
+            "observedGeneration": generation(&deployment), "replicas": replicas, "updatedReplicas": replicas,
+            "readyReplicas": replicas, "availableReplicas": replicas,
+            "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"}]
+        }});
+        let daemonset_status = json!({"status": {
+            "observedGeneration": generation(&daemonset), "desiredNumberScheduled": nodes,
+            "currentNumberScheduled": nodes, "updatedNumberScheduled": nodes, "numberReady": nodes,
+            "numberAvailable": nodes, "numberMisscheduled": 0
+        }});
+        admin
+            .merge("Deployment", NS, "ferrolb-controller", &deployment_status, true)
+            .map_err(SystemError::Api)?;
+        admin
+            .merge("DaemonSet", NS, "ferrolb-speaker", &daemonset_status, true)
+            .map_err(SystemError::Api)?;
+        Ok(())
     }
 
     /// The lab.
