@@ -282,8 +282,9 @@ impl System {
             })?
             .map_err(|e| SystemError::Api(format!("runtime: {e}")))?;
         let listener = api.ns().tcp_listener(addr)?;
-        let mut crds = ferrolb_apiserver::resources::crds_from_yaml(spec.crds.as_deref().unwrap_or(FERROLB_YAML))
-            .map_err(|e| SystemError::Api(format!("the CRDs: {e}")))?;
+        let mut crds =
+            ferrolb_apiserver::resources::crds_from_yaml(spec.crds.as_deref().unwrap_or(FERROLB_YAML))
+                .map_err(|e| SystemError::Api(format!("the CRDs: {e}")))?;
         if spec.install == Install::External {
             crds.extend(crate::cluster::install_kinds());
         }
