@@ -4,6 +4,7 @@
 //! ConfigurationStates with BGP session conditions, status objects, the Lease. Then against servers
 //! without ferrolb, and no server at all.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -290,9 +291,49 @@ async fn status_of_a_running_ferrolb() {
     let (handle, client) = server(true).await;
     seed(&client).await;
     let kubeconfig = Kubeconfig::write(&handle.kubeconfig(ADMIN));
+    handle.audit().take();
 
     let out = ferrolb(&["status", "--kubeconfig", kubeconfig.path()], None).await;
     let stdout = text(&out.stdout);
+    // read-only, exactly what docs/verify.md lists for an operator's RBAC
+    let requests: BTreeSet<(String, String, String, String)> = handle
+        .audit()
+        .take()
+        .into_iter()
+        .filter(|e| e.resource_request)
+        .map(|e| (e.verb, e.api_group, e.resource, e.namespace))
+        .collect();
+    let request = |verb: &str, group: &str, resource: &str, ns: &str| {
+        (
+            verb.to_owned(),
+            group.to_owned(),
+            resource.to_owned(),
+            ns.to_owned(),
+        )
+    };
+    let mut want = BTreeSet::from([
+        // kube-apiserver's request info gives a Namespace's own name as its namespace
+        request("get", "", "namespaces", NS),
+        request("list", "", "services", ""),
+        request("list", "", "events", ""),
+        request("get", "coordination.k8s.io", "leases", NS),
+        request("list", "", "configmaps", NS),
+        request("list", "", "secrets", NS),
+    ]);
+    for plural in [
+        "configurationstates",
+        "servicel2statuses",
+        "servicebgpstatuses",
+        "ipaddresspools",
+        "l2advertisements",
+        "bgpadvertisements",
+        "bgppeers",
+        "bfdprofiles",
+        "communities",
+    ] {
+        want.insert(request("list", "metallb.io", plural, NS));
+    }
+    assert_eq!(requests, want);
     assert_eq!(
         out.status.code(),
         Some(1),
