@@ -206,7 +206,22 @@ async fn seed(client: &Client) {
         "bgppeers",
         json!({"apiVersion": "metallb.io/v1beta2", "kind": "BGPPeer",
         "metadata": {"name": "router", "namespace": NS},
-        "spec": {"myASN": 64513, "peerASN": 64512, "peerAddress": "192.0.2.1"}}),
+        "spec": {"myASN": 64513, "peerASN": 64512, "peerAddress": "192.0.2.1",
+                 "passwordSecret": {"name": "bgp-auth"}}}),
+    )
+    .await;
+    put(
+        client,
+        "secrets",
+        json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/basic-auth",
+        "metadata": {"name": "bgp-auth", "namespace": NS}, "stringData": {"password": "s3cret"}}),
+    )
+    .await;
+    put(
+        client,
+        "secrets",
+        json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "unrelated", "namespace": NS}, "stringData": {"key": "value"}}),
     )
     .await;
     service(client, "default", "web", Some(("192.0.2.100", "default"))).await;
@@ -318,7 +333,7 @@ async fn status_of_a_running_ferrolb() {
         request("list", "", "events", ""),
         request("get", "coordination.k8s.io", "leases", NS),
         request("list", "", "configmaps", NS),
-        request("list", "", "secrets", NS),
+        request("get", "", "secrets", NS),
     ]);
     for plural in [
         "configurationstates",
@@ -333,7 +348,8 @@ async fn status_of_a_running_ferrolb() {
     ] {
         want.insert(request("list", "metallb.io", plural, NS));
     }
-    assert_eq!(requests, want);
+    assert_eq!(requests, want, "only the Secret a BGPPeer names is read, by name");
+    assert!(!stdout.contains("s3cret"), "{stdout}");
     assert_eq!(
         out.status.code(),
         Some(1),

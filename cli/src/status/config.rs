@@ -2,11 +2,11 @@
 //! [`Sources`] projected by `ferrolb_k8s::config` — no interpretation of its own. Pure.
 //!
 //! One difference, said in the output: an operator may not be allowed to read Secrets (the built-in `view`
-//! role is not). Then each Secret a `BGPPeer` names as its `passwordSecret` is taken as a valid
-//! `kubernetes.io/basic-auth` Secret, so that a configuration the programs accept is not reported invalid
-//! for want of a password this tool never needs.
+//! role is not). Then each Secret a `BGPPeer` names as its `passwordSecret` that could not be read is taken
+//! as a valid `kubernetes.io/basic-auth` Secret, so that a configuration the programs accept is not
+//! reported invalid for want of a password this tool never needs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ferrolb_config::{ConfigState, ObjectRef, SecretSource, Sources, Status};
 use serde::Serialize;
@@ -20,52 +20,43 @@ pub struct Loaded {
     pub state: ConfigState,
     /// The configuration objects (not the Secrets), sorted.
     pub objects: Vec<ObjectRef>,
-    /// Secrets (`namespace/name`) assumed valid because Secrets could not be read.
-    pub assumed_secrets: Vec<String>,
 }
 
 /// Loads the objects as the programs do.
 pub fn load(objects: &ConfigObjects) -> Loaded {
     let mut sources = objects.sources.clone();
-    let assumed_secrets = if objects.secrets.is_some() {
-        assume_password_secrets(&mut sources)
-    } else {
-        Vec::new()
-    };
+    for key in objects.unread_secrets.keys() {
+        if sources.secrets.contains_key(key) {
+            continue;
+        }
+        let secret = SecretSource {
+            type_: "kubernetes.io/basic-auth".to_owned(),
+            data: BTreeMap::from([("password".to_owned(), b"not-read".to_vec())]),
+        };
+        sources.secrets.insert(key.clone(), secret);
+    }
     let mut state = ConfigState::default();
     state.update(&sources);
     Loaded {
         state,
         objects: sources.objects(),
-        assumed_secrets,
     }
 }
 
-/// Adds a valid basic-auth Secret for each `BGPPeer.spec.passwordSecret` not among the Secrets; returns
-/// their names.
-fn assume_password_secrets(sources: &mut Sources) -> Vec<String> {
-    let mut assumed = Vec::new();
-    for r in sources.resources.iter().filter(|r| r.object.kind == "BGPPeer") {
-        let Some(name) = r.spec["passwordSecret"]["name"]
-            .as_str()
-            .filter(|n| !n.is_empty())
-        else {
-            continue;
-        };
-        let key = (r.object.namespace.clone(), name.to_owned());
-        if sources.secrets.contains_key(&key) {
-            continue;
-        }
-        assumed.push(format!("{}/{}", key.0, key.1));
-        let secret = SecretSource {
-            type_: "kubernetes.io/basic-auth".to_owned(),
-            data: BTreeMap::from([("password".to_owned(), b"not-read".to_vec())]),
-        };
-        sources.secrets.insert(key, secret);
-    }
-    assumed.sort();
-    assumed.dedup();
-    assumed
+/// The Secrets (namespace, name) the `BGPPeer` resources name as their `passwordSecret`: the only Secrets
+/// a configuration reads.
+pub fn password_secrets(sources: &Sources) -> BTreeSet<(String, String)> {
+    sources
+        .resources
+        .iter()
+        .filter(|r| r.object.kind == "BGPPeer")
+        .filter_map(|r| {
+            let name = r.spec["passwordSecret"]["name"]
+                .as_str()
+                .filter(|n| !n.is_empty())?;
+            Some((r.object.namespace.clone(), name.to_owned()))
+        })
+        .collect()
 }
 
 /// `ConfigMap ferrolb-system/config, 2 IPAddressPools, 1 L2Advertisement` (`none` when empty).
@@ -146,15 +137,11 @@ pub fn summarize(loaded: &Loaded, objects: &ConfigObjects, namespace: &str) -> S
             ("invalid", e.iter().map(ToString::to_string).collect(), 0)
         }
     };
-    let mut notes = Vec::new();
-    if let Some(gap) = &objects.secrets
-        && !loaded.assumed_secrets.is_empty()
-    {
-        notes.push(format!(
-            "{gap}; the BGPPeers' password Secrets ({}) are taken as valid",
-            loaded.assumed_secrets.join(", ")
-        ));
-    }
+    let notes = objects
+        .unread_secrets
+        .values()
+        .map(|gap| format!("{gap}; taken as a valid password Secret"))
+        .collect();
     Summary {
         configuration: Configuration {
             objects: describe(&loaded.objects),

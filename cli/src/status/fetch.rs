@@ -1,6 +1,6 @@
 //! Reads the [`Snapshot`]: read-only requests, all at once — `list` on every kind, `get` on ferrolb's
-//! Namespace and the Lease. The configuration objects are projected by `ferrolb_k8s::config`, as the
-//! programs project them.
+//! Namespace, the Lease and the Secrets BGPPeers name for their password. The configuration objects are
+//! projected by `ferrolb_k8s::config`, as the programs project them.
 //!
 //! What stops the command ([`FetchError`], exit status 2): the Services cannot be listed (the API server is
 //! unreachable, the credentials are refused, or RBAC forbids it), ferrolb's namespace does not exist, or the
@@ -195,7 +195,7 @@ async fn list<T>(
     Ok(list.items.iter().map(read).collect())
 }
 
-/// The configuration objects: the ConfigMap, the six metallb.io kinds, the Secrets (optional).
+/// The configuration objects: the ConfigMap, the six metallb.io kinds, the password Secrets they name.
 async fn config(client: &Client, t: &Target) -> Read<ConfigObjects> {
     let ns = t.config_namespace.as_str();
     let names = ConfigNames {
@@ -205,13 +205,11 @@ async fn config(client: &Client, t: &Target) -> Read<ConfigObjects> {
     };
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
     let by_name = ListParams::default().fields(&format!("metadata.name={}", t.config_map));
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
     let kinds = futures::future::join_all(RESOURCE_KINDS.iter().map(|kind| {
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &kind.api_resource());
         async move { (kind, api.list(&ListParams::default()).await) }
     }));
-    let all = ListParams::default();
-    let (cms, secrets, kinds) = tokio::join!(cms.list(&by_name), secrets.list(&all), kinds);
+    let (cms, kinds) = tokio::join!(cms.list(&by_name), kinds);
     let cms = cms.map_err(|e| gap(format!("list configmaps ({}) in {ns}", t.config_map), None, &e))?;
     let mut out = ConfigObjects {
         sources: Sources {
@@ -244,18 +242,29 @@ async fn config(client: &Client, t: &Target) -> Read<ConfigObjects> {
             }
         }
     }
-    match secrets {
-        Ok(list) => {
-            out.sources.secrets = list
-                .items
-                .into_iter()
-                .filter_map(|s| match project_secret(s) {
-                    (key, Some(kept)) => Some((key, kept.source)),
-                    (_, None) => None,
-                })
-                .collect();
+    // Only the Secrets the BGPPeers name, each by name: the programs keep nothing else of any Secret.
+    let wanted = super::config::password_secrets(&out.sources);
+    let gets = futures::future::join_all(wanted.into_iter().map(|(ns, name)| {
+        let api: Api<Secret> = Api::namespaced(client.clone(), &ns);
+        async move {
+            let got = api.get_opt(&name).await;
+            (ns, name, got)
         }
-        Err(e) => out.secrets = Some(gap(format!("list secrets in {ns}"), None, &e)),
+    }))
+    .await;
+    for (ns, name, got) in gets {
+        match got {
+            Ok(Some(secret)) => {
+                if let (key, Some(kept)) = project_secret(secret) {
+                    out.sources.secrets.insert(key, kept.source);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let gap = gap(format!("get secrets {name} in {ns}"), None, &e);
+                out.unread_secrets.insert((ns, name), gap);
+            }
+        }
     }
     Ok(out)
 }

@@ -200,7 +200,8 @@ pub fn view(snap: &Snapshot, loaded: Option<&Loaded>) -> StatusView {
     let current = loaded.and_then(|l| l.state.current()).map(|c| &**c);
     let l2 = take(&snap.l2, &mut v.gaps);
     let bgp = take(&snap.bgp, &mut v.gaps);
-    if current.is_some_and(|c| !c.peers.is_empty()) && v.sessions.is_empty() && states.is_some() {
+    let speakers = states.is_some_and(|s| s.iter().any(|c| matches!(c.component, Component::Speaker(_))));
+    if current.is_some_and(|c| !c.peers.is_empty()) && v.sessions.is_empty() && speakers {
         v.notes.push(
             "the speakers report no BGP session state (conditions BGPPeer/<peer> of their \
              ConfigurationState): PEERS show unknown"

@@ -173,12 +173,14 @@ pub struct BgpStatus {
 /// The configuration objects, as the programs read them.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ConfigObjects {
-    /// The ConfigMap, the metallb.io resources and the Secrets, projected as the programs project them.
+    /// The ConfigMap, the metallb.io resources and the Secrets they name, projected as the programs project
+    /// them.
     pub sources: Sources,
     /// `IPAddressPool.status` by pool name (pools whose status was written).
     pub pool_status: BTreeMap<String, PoolUsage>,
-    /// Why the Secrets could not be read (`None`: they were).
-    pub secrets: Option<Gap>,
+    /// The password Secrets BGPPeers name that could not be read, by (namespace, name), with why (a
+    /// Secret that does not exist is simply absent from `sources`).
+    pub unread_secrets: BTreeMap<(String, String), Gap>,
 }
 
 /// `IPAddressPool.status`, written by the leading controller.

@@ -160,7 +160,7 @@ pub(super) fn healthy() -> Snapshot {
                     available_v6: 15,
                 },
             )]),
-            secrets: None,
+            unread_secrets: BTreeMap::new(),
         }),
         failures: Ok(vec![AllocationFailure {
             namespace: "default".into(),

@@ -209,30 +209,43 @@ fn ages_as_kubectl_prints_them() {
 }
 
 #[test]
-fn unreadable_secrets_are_assumed_only_for_the_peers_that_name_one() {
+fn only_the_secrets_peers_name_are_read_and_unreadable_ones_assumed() {
     let mut objects = ConfigObjects::default();
+    let peer = |name: &str, address: &str, secret: Value| {
+        let mut spec = json!({"myASN": 64513, "peerASN": 64512, "peerAddress": address});
+        if !secret.is_null() {
+            spec["passwordSecret"] = secret;
+        }
+        resource("BGPPeer", name, spec)
+    };
     objects.sources.resources = vec![
         resource("IPAddressPool", "p", json!({"addresses": ["192.0.2.0/28"]})),
-        resource(
-            "BGPPeer",
-            "with-secret",
-            json!({"myASN": 64513, "peerASN": 64512, "peerAddress": "192.0.2.1", "passwordSecret": {"name": "s1"}}),
-        ),
-        resource(
-            "BGPPeer",
-            "other",
-            json!({"myASN": 64513, "peerASN": 64512, "peerAddress": "192.0.2.2", "passwordSecret": {"name": ""}}),
-        ),
+        peer("with-secret", "192.0.2.1", json!({"name": "s1"})),
+        peer("empty-reference", "192.0.2.2", json!({"name": ""})),
+        peer("missing", "192.0.2.3", json!({"name": "gone"})),
+        peer("none", "192.0.2.4", Value::Null),
     ];
-    // Secrets read, and the one named missing: invalid, as the programs say
+    let key = |name: &str| ("ferrolb-system".to_owned(), name.to_owned());
+    assert_eq!(
+        config::password_secrets(&objects.sources)
+            .into_iter()
+            .collect::<Vec<_>>(),
+        [key("gone"), key("s1")]
+    );
+    // s1 not readable, gone does not exist: s1 assumed (no error), gone an error as the programs say
+    objects
+        .unread_secrets
+        .insert(key("s1"), forbidden("get secrets s1 in ferrolb-system"));
     let loaded = config::load(&objects);
-    assert!(loaded.state.current().is_none(), "a missing Secret is an error");
-    assert!(loaded.assumed_secrets.is_empty());
-    // Secrets not readable: assumed
-    objects.secrets = Some(forbidden("list secrets in ferrolb-system"));
+    let errors: Vec<String> = loaded.state.errors().iter().map(ToString::to_string).collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("BGPPeer ferrolb-system/missing: "),
+        "{errors:?}"
+    );
+    // without the missing one: valid
+    objects.sources.resources.retain(|r| r.object.name != "missing");
     let loaded = config::load(&objects);
-    assert_eq!(loaded.assumed_secrets, ["ferrolb-system/s1"]);
-    let current = loaded.state.current().expect("valid");
-    assert_eq!(current.peers.len(), 2);
-    assert_eq!(config::describe(&loaded.objects), "2 BGPPeers, 1 IPAddressPool");
+    assert_eq!(loaded.state.current().map(|c| c.peers.len()), Some(3));
+    assert_eq!(config::describe(&loaded.objects), "3 BGPPeers, 1 IPAddressPool");
 }

@@ -172,7 +172,7 @@ const CASES: &[Case] = &[
             "Problems:\n  ferrolb does not run in namespace ferrolb-system: no Lease ferrolb-controller and no \
              ConfigurationState there (--namespace names ferrolb's namespace)\n",
         ],
-        has_not: &["no controller leads"],
+        has_not: &["no controller leads", "Notes"],
     },
     Case {
         name: "a speaker with an invalid configuration",
@@ -298,10 +298,13 @@ const CASES: &[Case] = &[
         has_not: &[],
     },
     Case {
-        name: "Secrets not readable: a peer's password Secret taken as valid",
+        name: "a peer's password Secret not readable: taken as valid",
         change: |s| {
             let objects = config_objects(s);
-            objects.secrets = Some(forbidden("list secrets in ferrolb-system"));
+            let key = ("ferrolb-system".to_owned(), "bgp-auth".to_owned());
+            objects
+                .unread_secrets
+                .insert(key, forbidden("get secrets bgp-auth in ferrolb-system"));
             let peer = objects
                 .sources
                 .resources
@@ -314,8 +317,8 @@ const CASES: &[Case] = &[
         exit: 0,
         has: &[
             ": valid, 2 pools",
-            "Notes:\n  cannot list secrets in ferrolb-system: forbidden: User \"ops\" cannot list secrets in \
-             ferrolb-system; the BGPPeers' password Secrets (ferrolb-system/bgp-auth) are taken as valid\n",
+            "Notes:\n  cannot get secrets bgp-auth in ferrolb-system: forbidden: User \"ops\" cannot get secrets \
+             bgp-auth in ferrolb-system; taken as a valid password Secret\n",
         ],
         has_not: &["Problems"],
     },
