@@ -1,12 +1,13 @@
 //! `ferrolb`: the operator's command-line tool.
 //!
-//! Exit codes: 0 success; 1 the input is invalid (every error printed); 2 the tool could not run (usage,
-//! unreadable file).
+//! Exit codes: 0 success; 1 the input is invalid (every error printed), or `status` found something wrong;
+//! 2 the tool could not run (usage, unreadable file; `status`: the cluster could not be read).
 
 #![forbid(unsafe_code)]
 
 mod check;
 mod import;
+mod status;
 
 use std::io::{Read as _, Write as _};
 use std::path::PathBuf;
@@ -44,6 +45,13 @@ enum Command {
         #[arg(long, default_value = "ferrolb-system", value_parser = dns_label)]
         namespace: String,
     },
+    /// Show ferrolb's state in a cluster (kubeconfig as kubectl finds it): the controller leader, what the
+    /// controller and each speaker make of the configuration, BGP sessions, then one row per Service and IP
+    /// with its pool, mode (layer2/bgp), announcing nodes and BGP peers with their session state.
+    /// `ferrolb status pools` shows each pool's size and usage. Read-only. Exits 1 when something is wrong
+    /// (listed under "Problems"), 2 when the cluster could not be read (ferrolb not installed, API server
+    /// unreachable, access refused).
+    Status(status::StatusArgs),
 }
 
 /// A Kubernetes object name that is also a DNS label (namespaces here).
@@ -77,6 +85,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::ImportMetallb { file, namespace } => import_metallb(&file, &namespace),
+        Command::Status(args) => status::run(args),
         Command::CheckConfig { file } => {
             let (label, bytes) = read_input(&file)?;
             let report = match String::from_utf8(bytes) {
