@@ -38,6 +38,23 @@ if [ "$install" = 1 ]; then
   fi
 fi
 
+# python3 -m venv needs Debian's python3-venv where python3 is Debian's own (a pyenv python has it built in).
+if [ "$install" = 1 ] && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  step "installing Debian packages: python3-venv"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+fi
+
+# The kubespray role's tests run ansible-playbook and ansible-lint from a virtualenv with pinned versions
+# (target/ansible-venv, rebuilt only when scripts/ansible-requirements.txt changes). Without it those tests
+# skip, and fail under CI=true.
+step "ansible virtualenv (scripts/ansible-venv.sh)"
+if ! scripts/ansible-venv.sh; then
+  echo "could not create the ansible virtualenv (python3-venv, PyPI): the kubespray role tests will fail" >&2
+  [ "${CI:-}" = true ] && exit 1
+fi
+
 # kubectl (used by the API-server and manifest tests) is not in Debian bookworm's archive; machines of this kind
 # ship it. Say so early instead of failing deep inside a test.
 if ! command -v kubectl >/dev/null 2>&1; then

@@ -1,9 +1,15 @@
-//! `ferrolb check-config`: find the config text (ConfigMap manifest or raw), validate it, and report every
-//! error with its path and line, or a short normalised summary. Pure: text in, report out.
+//! `ferrolb check-config`: validate a file of `metallb.io` resources (with Secrets, and a legacy ConfigMap
+//! alongside if any), or a legacy ConfigMap manifest, or raw `config` text; report every error with its
+//! object, path and line, or a short normalised summary. Pure: text in, report out.
+//!
+//! Fields a real API server would prune under MetalLB's CRDs (kubespray's `localpref`) are **errors**: under
+//! kubectl's default strict field validation `kubectl apply` refuses the object, and where it is accepted
+//! (`--validate=false`, Ansible's `k8s` module) the field is dropped, so what was meant never takes effect.
 
 use std::fmt::Write as _;
 
 use ferrolb_config::manifest::{ConfigText, extract_config};
+use ferrolb_config::resources::{FileLoad, load_file};
 use ferrolb_config::{
     AddressFamily, BgpAdvertisement, Config, ConfigError, ConfigWarning, DEFAULT_PEER_PORT, Peer, Pool,
 };
@@ -21,6 +27,9 @@ pub struct Report {
 
 /// Checks `input` (the content of `label`, a file name or `-`).
 pub fn check(label: &str, input: &str) -> Report {
+    if let Some(load) = load_file(input) {
+        return check_resources(label, load);
+    }
     let text = match extract_config(input) {
         Ok(text) => text,
         Err(e) => return invalid(format!("{label}: {e}\n")),
@@ -54,6 +63,56 @@ pub fn check(label: &str, input: &str) -> Report {
             invalid(err)
         }
     }
+}
+
+/// The report for a file of `metallb.io` resources (and Secrets, and maybe the legacy ConfigMap).
+fn check_resources(label: &str, load: FileLoad) -> Report {
+    let what = describe_objects(&load);
+    match load.result {
+        Ok(parsed) => {
+            let mut out = format!("{label}: valid ({what})\n");
+            out.push_str(&summary(&parsed.config));
+            if !parsed.warnings.is_empty() {
+                let _ = writeln!(out, "warnings ({}):", parsed.warnings.len());
+                for w in &parsed.warnings {
+                    let _ = writeln!(out, "  {w}");
+                }
+            }
+            if !load.ignored.is_empty() {
+                let _ = writeln!(out, "ignored (not configuration): {}", load.ignored.join(", "));
+            }
+            Report {
+                valid: true,
+                stdout: out,
+                stderr: String::new(),
+            }
+        }
+        Err(errors) => {
+            let n = errors.len();
+            let mut err = format!(
+                "{label}: {n} error{} in the configuration ({what}):\n",
+                if n == 1 { "" } else { "s" }
+            );
+            for e in &errors {
+                let _ = writeln!(err, "  {e}");
+            }
+            invalid(err)
+        }
+    }
+}
+
+fn describe_objects(load: &FileLoad) -> String {
+    let n = load.objects.len();
+    let mut s = format!("{n} configuration object{}", if n == 1 { "" } else { "s" });
+    if !load.secrets.is_empty() {
+        let _ = write!(
+            s,
+            ", {} Secret{}",
+            load.secrets.len(),
+            if load.secrets.len() == 1 { "" } else { "s" }
+        );
+    }
+    s
 }
 
 /// The report for input that is not UTF-8 (so not YAML).
@@ -211,12 +270,39 @@ fn pool_summary(out: &mut String, config: &Config, pool: &Pool) {
     let _ = writeln!(out, "  {} ({protocols}): {}{flags}", pool.name, sizes.join(" + "));
     let ranges: Vec<String> = pool.addresses.iter().map(ToString::to_string).collect();
     let _ = writeln!(out, "    addresses: {}", ranges.join(", "));
+    if let Some(a) = &pool.service_allocation {
+        let mut parts = vec![match a.priority {
+            0 => "no priority".to_owned(),
+            p => format!("priority {p}"),
+        }];
+        if !a.namespaces.is_empty() {
+            parts.push(format!("namespaces {}", a.namespaces.join(" ")));
+        }
+        if !a.namespace_selectors.is_empty() {
+            parts.push(format!("namespace selectors: {}", a.namespace_selectors.len()));
+        }
+        if !a.service_selectors.is_empty() {
+            parts.push(format!("service selectors: {}", a.service_selectors.len()));
+        }
+        let _ = writeln!(out, "    service allocation: {}", parts.join(", "));
+    }
     for adv in config.l2_advertisements_for(&pool.name) {
         if !adv.interfaces.is_empty() {
             let _ = writeln!(out, "    interfaces: {}", adv.interfaces.join(", "));
         }
         if !adv.node_selectors.is_empty() {
             let _ = writeln!(out, "    nodes: {}", selectors(adv.node_selectors.len()));
+        }
+    }
+    for adv in config.l2_advertisements_for(&pool.name) {
+        if !adv.service_selectors.is_empty() || !adv.preferred_node_selectors.is_empty() {
+            let _ = writeln!(
+                out,
+                "    layer2 {}: Services: {}, preferred nodes: {}",
+                adv.name,
+                selectors(adv.service_selectors.len()),
+                adv.preferred_node_selectors.len()
+            );
         }
     }
     for adv in config.bgp_advertisements_for(&pool.name) {
@@ -237,6 +323,15 @@ fn advertisement_summary(pool: &Pool, adv: &BgpAdvertisement) -> String {
     if !adv.communities.is_empty() {
         let list: Vec<String> = adv.communities.iter().map(ToString::to_string).collect();
         let _ = write!(s, ", communities {}", list.join(" "));
+    }
+    if !adv.peers.is_empty() {
+        let _ = write!(s, ", peers {}", adv.peers.join(" "));
+    }
+    if !adv.node_selectors.is_empty() {
+        let _ = write!(s, ", nodes: {}", selectors(adv.node_selectors.len()));
+    }
+    if !adv.service_selectors.is_empty() {
+        let _ = write!(s, ", Services: {}", selectors(adv.service_selectors.len()));
     }
     s
 }
@@ -265,8 +360,12 @@ fn peer_summary(peer: &Peer) -> String {
     if let Some(id) = peer.router_id {
         let _ = write!(s, ", router-id {id}");
     }
-    if peer.password.is_some() {
-        s.push_str(", TCP MD5");
+    match peer.password.as_ref().map(|p| &p.source) {
+        Some(ferrolb_config::PasswordSource::Secret { name }) => {
+            let _ = write!(s, ", TCP MD5 from Secret {name}");
+        }
+        Some(_) => s.push_str(", TCP MD5"),
+        None => {}
     }
     if let Some(bfd) = &peer.bfd_profile {
         let _ = write!(s, ", bfd-profile {bfd}");
@@ -274,8 +373,14 @@ fn peer_summary(peer: &Peer) -> String {
     if peer.ebgp_multihop {
         s.push_str(", ebgp-multihop");
     }
+    if let Some(c) = peer.connect_time {
+        let _ = write!(s, ", connect {}s", c.as_secs());
+    }
+    if !peer.graceful_restart {
+        s.push_str(", no graceful restart");
+    }
     if peer.dual_stack_address_family {
-        s.push_str(", IPv4 + IPv6");
+        s.push_str(", both families");
     }
     let _ = write!(s, ", nodes: {}", selectors(peer.node_selectors.len()));
     s
@@ -382,6 +487,6 @@ mod tests {
         let mut parsed = ferrolb_config::parse(config).unwrap();
         parsed.peers[0].dual_stack_address_family = true;
         assert!(unreached_families(&parsed).is_empty());
-        assert!(summary(&parsed).contains(", IPv4 + IPv6, nodes: all"));
+        assert!(summary(&parsed).contains(", both families, nodes: all"));
     }
 }

@@ -1,12 +1,13 @@
 //! `ferrolb`: the operator's command-line tool.
 //!
-//! Exit codes: 0 success; 1 the input is invalid (every error printed); 2 the tool could not run (usage,
-//! unreadable file).
+//! Exit codes: 0 success; 1 the input is invalid (every error printed), or `status` found something wrong;
+//! 2 the tool could not run (usage, unreadable file; `status`: the cluster could not be read).
 
 #![forbid(unsafe_code)]
 
 mod check;
 mod import;
+mod status;
 
 use std::io::{Read as _, Write as _};
 use std::path::PathBuf;
@@ -25,31 +26,35 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Validate a pool/peer config: a ConfigMap manifest (any number of YAML documents) or the raw
-    /// `config` text. Prints every error with its path and line and exits 1, or prints a summary.
+    /// Validate a configuration file: MetalLB's `metallb.io` resources (IPAddressPool, L2Advertisement,
+    /// BGPAdvertisement, BGPPeer, BFDProfile, Community, with the Secrets peers name and, if any, the legacy
+    /// ConfigMap alongside), a legacy ConfigMap manifest, or the raw `config` text; any number of YAML
+    /// documents, `kind: List` included. Prints every error with its object, path and line and exits 1, or
+    /// prints a summary.
     CheckConfig {
         /// The file to check; `-` reads standard input.
         file: PathBuf,
     },
-    /// Convert MetalLB custom resources (IPAddressPool, L2Advertisement, BGPAdvertisement, BGPPeer,
-    /// BFDProfile, Community — what kubespray >= 2.22 renders) to a ferrolb ConfigMap on stdout. Everything
-    /// the config cannot express is reported on stderr, naming the resource. Exits 1 when no valid config
-    /// results.
+    /// Convert a legacy MetalLB ConfigMap (what MetalLB <= v0.12 read and kubespray <= v2.21 renders) to the
+    /// equivalent metallb.io resources on stdout, as MetalLB's configmaptocrs does (same object names);
+    /// notes (renamed objects) on stderr. Exits 1 when no resources result.
     ImportMetallb {
-        /// The YAML file with the resources (e.g. `kubectl get -n metallb-system -o yaml
-        /// ipaddresspools,l2advertisements,bgpadvertisements,bgppeers,bfdprofiles,communities`); `-` reads
-        /// standard input.
+        /// The ConfigMap manifest or its `config` text; `-` reads standard input.
         file: PathBuf,
-        /// Namespace of the ConfigMap.
+        /// Namespace of the resources.
         #[arg(long, default_value = "ferrolb-system", value_parser = dns_label)]
         namespace: String,
-        /// Name of the ConfigMap.
-        #[arg(long, default_value = "config", value_parser = dns_label)]
-        name: String,
     },
+    /// Show ferrolb's state in a cluster (kubeconfig as kubectl finds it): the controller leader, what the
+    /// controller and each speaker make of the configuration, BGP sessions, then one row per Service and IP
+    /// with its pool, mode (layer2/bgp), announcing nodes and BGP peers with their session state.
+    /// `ferrolb status pools` shows each pool's size and usage. Read-only. Exits 1 when something is wrong
+    /// (listed under "Problems"), 2 when the cluster could not be read (ferrolb not installed, API server
+    /// unreachable, access refused).
+    Status(status::StatusArgs),
 }
 
-/// A Kubernetes object name that is also a DNS label (namespaces and ConfigMap names here).
+/// A Kubernetes object name that is also a DNS label (namespaces here).
 fn dns_label(s: &str) -> Result<String, String> {
     let ok = !s.is_empty()
         && s.len() <= 63
@@ -79,11 +84,8 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::ImportMetallb {
-            file,
-            namespace,
-            name,
-        } => import_metallb(&file, import::Target { namespace, name }),
+        Command::ImportMetallb { file, namespace } => import_metallb(&file, &namespace),
+        Command::Status(args) => status::run(args),
         Command::CheckConfig { file } => {
             let (label, bytes) = read_input(&file)?;
             let report = match String::from_utf8(bytes) {
@@ -105,13 +107,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn import_metallb(file: &PathBuf, target: import::Target) -> anyhow::Result<ExitCode> {
+fn import_metallb(file: &PathBuf, namespace: &str) -> anyhow::Result<ExitCode> {
     let (label, bytes) = read_input(file)?;
     let Ok(input) = String::from_utf8(bytes) else {
         eprintln!("{label}: not YAML: not UTF-8 text");
         return Ok(ExitCode::from(1));
     };
-    let result = import::import(&input, &target);
+    let result = import::import(&input, namespace);
     std::io::stdout()
         .write_all(result.manifest.as_bytes())
         .context("writing to stdout")?;

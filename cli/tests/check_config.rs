@@ -158,14 +158,87 @@ fn clear_messages_for_bad_files() {
 
     let out = ferrolb(
         &["check-config", "-"],
-        Some("apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\n"),
+        Some("apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n"),
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr).contains("no ConfigMap found (kinds present: IPAddressPool)"),
+        text(&out.stderr).contains("no ConfigMap found (kinds present: Namespace)"),
         "{}",
         text(&out.stderr)
     );
+}
+
+// ===== metallb.io resources =====
+
+#[test]
+fn resources_a_secret_and_the_configmap_add_up() {
+    let out = ferrolb(
+        &["check-config", &cli_data("resources-with-configmap.yaml")],
+        None,
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    for expected in [
+        "resources-with-configmap.yaml: valid (4 configuration objects, 1 Secret)\npools (2):",
+        "  office (layer2): IPv4 16 addresses",
+        "  public (bgp): IPv4 256 addresses",
+        "    service allocation: priority 10, namespaces web",
+        "    advertisement: aggregation /32 (IPv4), communities 65535:65281, peers router",
+        "  198.51.100.1 peer-asn 64501 my-asn 64500, hold 90s keepalive 30s, TCP MD5 from Secret bgp-auth, no graceful restart, nodes: all",
+        "ignored (not configuration): Namespace metallb-system",
+    ] {
+        assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
+    }
+    assert!(!stdout.contains("secret-value"), "passwords are never printed");
+}
+
+#[test]
+fn resource_errors_name_object_path_value_and_file_line() {
+    let out = ferrolb(
+        &["check-config", &config_data("metallb-crs/kubespray-2.22.yaml")],
+        None,
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for expected in [
+        "kubespray-2.22.yaml: 3 errors in the configuration (11 configuration objects):",
+        "  BGPAdvertisement metallb-system/peer1-external: spec.communities: duplicate key (also given on line 126) (line 128)",
+        "  BGPAdvertisement metallb-system/peer1-local: spec.localpref: unknown key; did you mean \"localPref\"? (line 111)",
+        "  BGPPeer metallb-system/peer2: spec.holdTime = \"90\": invalid duration: missing unit (write e.g. 90s or 1m30s) (line 172)",
+    ] {
+        assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
+    }
+}
+
+#[test]
+fn the_same_name_in_both_formats_names_both_objects() {
+    let input = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: config, namespace: ns}\ndata:\n  config: |\n    \
+                 address-pools:\n    - {name: web, protocol: layer2, addresses: [192.0.2.0/28]}\n---\n\
+                 apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: web, namespace: ns}\n\
+                 spec: {addresses: [192.0.2.8/29]}\n";
+    let out = ferrolb(&["check-config", "-"], Some(input));
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("IPAddressPool ns/web: metadata.name = \"web\": name already used by ConfigMap ns/config (address-pools[0].name) (line 11)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("IPAddressPool ns/web: spec.addresses[0] = \"192.0.2.8/29\": overlaps ConfigMap ns/config (address-pools[0].addresses[0] = 192.0.2.0/28) on 192.0.2.8/29 (line 12)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_list_of_resources_from_stdin() {
+    let input = "apiVersion: v1\nkind: List\nitems:\n\
+                 - apiVersion: metallb.io/v1beta1\n  kind: IPAddressPool\n  metadata: {name: a, namespace: ns}\n  spec: {addresses: [192.0.2.0/28]}\n\
+                 - apiVersion: metallb.io/v1beta1\n  kind: L2Advertisement\n  metadata: {name: a, namespace: ns}\n  spec: {interfaces: [eth0]}\n";
+    let out = ferrolb(&["check-config", "-"], Some(input));
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(stdout.contains("  a (layer2): IPv4 16 addresses\n"), "{stdout}");
+    assert!(stdout.contains("    interfaces: eth0\n"), "{stdout}");
 }
 
 #[test]

@@ -1,6 +1,5 @@
-//! `ferrolb import-metallb`, run as an operator runs it, on a kubespray ≥ v2.22 render and MetalLB's
-//! documentation examples: the ConfigMap it prints passes `ferrolb check-config`, and what it cannot express
-//! is reported on stderr, naming the resource.
+//! The `ferrolb import-metallb` binary: a legacy ConfigMap in, `metallb.io` resources out, which
+//! `ferrolb check-config` accepts with the same meaning.
 
 use std::io::Write as _;
 use std::process::{Command, Output, Stdio};
@@ -14,173 +13,112 @@ fn ferrolb(args: &[&str], stdin: &str) -> Output {
         .spawn()
         .expect("start ferrolb");
     let mut input = child.stdin.take().expect("stdin");
-    // A run that fails on its arguments exits without reading its input: a broken pipe is not an error.
-    if let Err(e) = input.write_all(stdin.as_bytes()) {
-        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
-    }
+    input.write_all(stdin.as_bytes()).expect("write stdin");
     drop(input);
     child.wait_with_output().expect("wait for ferrolb")
-}
-
-fn fixture(name: &str) -> String {
-    format!("{}/tests/data/metallb/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Imports `name`, checks the output with `check-config`, returns (check-config summary, import stderr).
-fn import_and_check(name: &str) -> (String, String) {
-    let out = ferrolb(&["import-metallb", &fixture(name)], "");
-    let (manifest, notes) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(out.status.code(), Some(0), "{name}:\n{notes}");
-    assert!(manifest.contains("kind: ConfigMap\n"), "{manifest}");
-    let check = ferrolb(&["check-config", "-"], &manifest);
-    let summary = text(&check.stdout);
-    assert_eq!(
-        check.status.code(),
-        Some(0),
-        "{name}: the import does not pass check-config:\n{}\n{manifest}",
-        text(&check.stderr)
+/// The summary lines `check-config` prints for a file, with its first line (naming the file) left out,
+/// sorted: the resources come in name order, the ConfigMap's objects in config order.
+fn summary(input: &str) -> Vec<String> {
+    let out = ferrolb(&["check-config", "-"], input);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let mut lines: Vec<String> = text(&out.stdout).lines().skip(1).map(str::to_owned).collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn every_configmap_fixture_imports_to_resources_that_mean_the_same() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/tests/data");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        let input = std::fs::read_to_string(&path).unwrap();
+        let out = ferrolb(&["import-metallb", "-"], &input);
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert_eq!(out.status.code(), Some(0), "{}: {stderr}", path.display());
+        assert!(
+            stdout.starts_with("# Converted by `ferrolb import-metallb` from ConfigMap "),
+            "{stdout}"
+        );
+        // The ConfigMap's summary, with the objects renamed as the notes say.
+        let mut original = input.clone();
+        for note in stderr.lines() {
+            if let Some((from, to)) = note
+                .split_once("IPAddressPool \"")
+                .and_then(|(_, rest)| rest.split_once("\" is named \""))
+                .and_then(|(from, rest)| Some((from, rest.split_once('"')?.0)))
+            {
+                original = original.replace(&format!("name: {from}\n"), &format!("name: {to}\n"));
+            }
+        }
+        assert_eq!(
+            summary(&stdout),
+            summary(&original),
+            "{}:\n{stdout}",
+            path.display()
+        );
+        seen += 1;
+    }
+    assert!(seen >= 6, "only {seen} fixtures");
+}
+
+#[test]
+fn names_follow_configmaptocrs_and_renames_are_reported() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../config/tests/data/kubespray-bgp-full.yaml"
     );
-    assert!(
-        summary.starts_with("-: valid (ConfigMap ferrolb-system/config (document 1))"),
-        "{summary}"
-    );
-    (summary, notes)
-}
-
-#[test]
-fn a_kubespray_render_imports_with_its_quirks_reported() {
-    let (summary, notes) = import_and_check("kubespray-2.22.yaml");
-    for want in [
-        "pools (3):",
-        "primary (layer2): IPv4 128 addresses (127 assignable), avoid-buggy-ips",
-        "pool1 (bgp): IPv4 256 addresses (254 assignable), auto-assign off, avoid-buggy-ips",
-        "advertisement: aggregation /32 (IPv4), localpref 100, communities 65535:65282",
-        "advertisement: aggregation /24 (IPv4), communities 1234:1 65535:65281",
-        "pool2 (bgp): IPv4 64 addresses (63 assignable) + IPv6 256 addresses, avoid-buggy-ips",
-        "198.51.100.254 peer-asn 64513 my-asn 64512, hold 120s keepalive 40s, TCP MD5, nodes: all",
-        "[2001:db8::1] peer-asn 64514 my-asn 64512, hold 90s keepalive 30s, router-id 192.0.2.11, ebgp-multihop",
+    let input = std::fs::read_to_string(path).unwrap();
+    let out = ferrolb(&["import-metallb", "--namespace", "lb", "-"], &input);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    for expected in [
+        "kind: IPAddressPool\nmetadata:\n  name: extra-pool\n  namespace: lb\n",
+        "kind: L2Advertisement\nmetadata:\n  name: l2advertisement1\n",
+        "kind: BGPAdvertisement\nmetadata:\n  name: bgpadvertisement1\n",
+        "kind: BGPPeer\nmetadata:\n  name: peer1\n",
+        "  enableGracefulRestart: true\n",
     ] {
-        assert!(summary.contains(want), "missing {want:?} in\n{summary}");
-    }
-    for want in [
-        "BGPAdvertisement metallb-system/peer1-local: spec.localpref (kubespray's spelling",
-        "BGPAdvertisement metallb-system/peer1-external: spec.communities is given 2 times",
-        "BGPPeer metallb-system/peer2: spec.holdTime: 90 has no unit",
-    ] {
-        assert!(notes.contains(want), "missing {want:?} in\n{notes}");
-    }
-    assert!(!summary.contains("s3cret"));
-}
-
-#[test]
-fn metallb_layer2_docs_import_with_nodes_interfaces_and_pool_order() {
-    let (summary, notes) = import_and_check("metallb-docs-layer2.yaml");
-    let second = summary.find("second-pool (layer2)").expect("second-pool");
-    let first = summary.find("first-pool (layer2)").expect("first-pool");
-    assert!(second < first, "priority 50 puts second-pool first:\n{summary}");
-    for want in [
-        "first-pool (layer2): IPv4 261 addresses + IPv6 16 addresses",
-        "second-pool (layer2): IPv4 256 addresses, auto-assign off",
-        "interfaces: eth3",
-        "nodes: 1 selector",
-    ] {
-        assert!(summary.contains(want), "missing {want:?} in\n{summary}");
-    }
-    for want in [
-        "L2Advertisement metallb-system/l2-east: spec.serviceSelectors cannot be expressed",
-        "IPAddressPool metallb-system/second-pool: spec.serviceAllocation limits the pool",
-    ] {
-        assert!(notes.contains(want), "missing {want:?} in\n{notes}");
-    }
-}
-
-#[test]
-fn metallb_bgp_docs_import_with_aliases_peers_and_bfd() {
-    let (summary, notes) = import_and_check("metallb-docs-bgp.yaml");
-    for want in [
-        "first-pool (bgp): IPv4 256 addresses",
-        "advertisement: aggregation /32 (IPv4), localpref 100, communities 65535:65282 1234:1",
-        "advertisement: aggregation /24 (IPv4)",
-        "172.30.0.3:180 peer-asn 64512 my-asn 64512",
-        "172.30.0.3 peer-asn 64512 my-asn 64512, hold 90s keepalive 30s, source 172.30.0.2",
-        "172.30.0.4 peer-asn 64600 my-asn 64512, hold 30s keepalive 10s, bfd-profile full1",
-        "bfd-profiles (1): full1",
-        "community aliases: NO_ADVERTISE=65535:65282, vpn-only=1234:1",
-    ] {
-        assert!(summary.contains(want), "missing {want:?} in\n{summary}");
-    }
-    for want in [
-        "BGPAdvertisement metallb-system/example-nodes-peers: spec.nodeSelectors cannot be expressed",
-        "BGPAdvertisement metallb-system/example-nodes-peers: spec.peers cannot be expressed",
-        "BFDProfile metallb-system/full1: BFD is validated and kept, but ferrolb does not run it",
-    ] {
-        assert!(notes.contains(want), "missing {want:?} in\n{notes}");
-    }
-}
-
-#[test]
-fn metallb_address_pool_docs_import_with_priorities_and_restrictions() {
-    let (summary, notes) = import_and_check("metallb-docs-ipaddresspool.yaml");
-    let order: Vec<usize> = [
-        "ippool-ns-service-alloc-sample (layer2)",
-        "cheap (layer2)",
-        "expensive (layer2)",
-    ]
-    .iter()
-    .map(|p| {
-        summary
-            .find(p)
-            .unwrap_or_else(|| panic!("{p} missing in\n{summary}"))
-    })
-    .collect();
-    assert!(
-        order.windows(2).all(|w| w[0] < w[1]),
-        "priority first, then input order:\n{summary}"
-    );
-    for want in [
-        "ippool-ns-service-alloc-sample (layer2): IPv4 256 addresses (254 assignable), auto-assign off, avoid-buggy-ips",
-        "cheap (layer2): IPv4 256 addresses\n",
-        "expensive (layer2): IPv4 4 addresses, auto-assign off",
-    ] {
-        assert!(summary.contains(want), "missing {want:?} in\n{summary}");
+        assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
     }
     assert!(
-        notes.contains("IPAddressPool metallb-system/ippool-ns-service-alloc-sample: spec.serviceAllocation limits the pool"),
-        "{notes}"
+        stderr.contains(
+            "-: note: IPAddressPool \"extra_pool\" is named \"extra-pool\": not a Kubernetes object name"
+        ),
+        "{stderr}"
     );
-    assert!(!notes.contains("IPAddressPool metallb-system/cheap"), "{notes}");
 }
 
 #[test]
-fn stdin_target_flags_and_failures() {
-    let input = std::fs::read_to_string(fixture("metallb-docs-layer2.yaml")).unwrap();
-    let out = ferrolb(
-        &["import-metallb", "-", "--namespace", "lb", "--name", "pools"],
-        &input,
-    );
-    assert_eq!(out.status.code(), Some(0));
-    assert!(text(&out.stdout).contains("  name: pools\n  namespace: lb\n"));
-
-    let out = ferrolb(&["import-metallb", "-", "--namespace", "Bad_NS"], &input);
-    assert_eq!(out.status.code(), Some(2), "a bad namespace is a usage error");
-
-    let out = ferrolb(
-        &["import-metallb", "-"],
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: config, namespace: metallb-system}\ndata: {config: ''}\n",
-    );
+fn failures_exit_1_with_a_reason() {
+    let cr = "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: a}\nspec: {addresses: [192.0.2.0/24]}\n";
+    let out = ferrolb(&["import-metallb", "-"], cr);
     assert_eq!(out.status.code(), Some(1));
-    assert!(out.stdout.is_empty());
-    let err = text(&out.stderr);
     assert!(
-        err.contains("ConfigMap metallb-system/config: not a MetalLB configuration resource"),
-        "{err}"
+        text(&out.stderr).contains("holds metallb.io resources already"),
+        "{}",
+        text(&out.stderr)
     );
-    assert!(err.contains("-: no MetalLB configuration resources"), "{err}");
+    assert!(out.stdout.is_empty());
 
-    let out = ferrolb(&["import-metallb", "/nonexistent/metallb.yaml"], "");
+    let bad = "address-pools:\n- {name: a, protocol: bgp, addresses: [192.0.2.0/33]}\n";
+    let out = ferrolb(&["import-metallb", "-"], bad);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("address-pools[0].addresses[0]"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = ferrolb(&["import-metallb", "--namespace", "Not_A_Label", "-"], "");
     assert_eq!(out.status.code(), Some(2));
 }

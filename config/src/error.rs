@@ -206,7 +206,10 @@ pub enum ErrorKind {
         reason: String,
     },
     /// A community name that is neither an alias, a literal nor a well-known name.
-    #[error("unknown community (not an alias under bgp-communities nor a well-known name){}", did_you_mean(suggestion.as_deref()))]
+    #[error(
+        "unknown community (not an alias of bgp-communities or of a Community resource, nor a well-known name){}",
+        did_you_mean(suggestion.as_deref())
+    )]
     UnknownCommunity {
         /// The closest alias or well-known name, if close.
         suggestion: Option<String>,
@@ -276,6 +279,119 @@ pub enum ErrorKind {
         /// The key looked for.
         key: String,
     },
+    /// A name used by another object of the same kind (another namespace, or the other format).
+    #[error("name already used by {other}")]
+    NameTaken {
+        /// The other object, and where in it.
+        other: String,
+    },
+    /// An address entry sharing addresses with an entry of another object.
+    #[error("overlaps {other} ({other_path} = {other_value}) on {overlap}")]
+    OverlapWith {
+        /// The other object.
+        other: String,
+        /// Path of the other entry.
+        other_path: String,
+        /// The other entry as written.
+        other_value: String,
+        /// The addresses both contain.
+        overlap: String,
+    },
+    /// A field MetalLB documents that ferrolb cannot honour; the configuration is refused rather than
+    /// half-applied.
+    #[error("not supported by ferrolb: {reason}")]
+    Unsupported {
+        /// Why, and what to write instead.
+        reason: &'static str,
+    },
+    /// Two fields of which at most one may be given.
+    #[error("cannot be given together with {other}")]
+    MutuallyExclusive {
+        /// The other field.
+        other: &'static str,
+    },
+    /// `passwordSecret` names a Secret that does not exist.
+    #[error(
+        "Secret {secret} not found (it must be a kubernetes.io/basic-auth Secret in the peer's namespace)"
+    )]
+    SecretNotFound {
+        /// `namespace/name`.
+        secret: String,
+    },
+    /// `passwordSecret` names a Secret in another namespace than the peer's.
+    #[error("the Secret must be in the peer's namespace {namespace}")]
+    SecretOtherNamespace {
+        /// The peer's namespace.
+        namespace: String,
+    },
+    /// The Secret is not of type `kubernetes.io/basic-auth`.
+    #[error("Secret {secret} has type {found:?}; it must be kubernetes.io/basic-auth")]
+    SecretWrongType {
+        /// `namespace/name`.
+        secret: String,
+        /// Its type.
+        found: String,
+    },
+    /// The Secret has no usable `password` key.
+    #[error("Secret {secret}: {reason}")]
+    SecretPassword {
+        /// `namespace/name`.
+        secret: String,
+        /// What is wrong with its `password` key.
+        reason: &'static str,
+    },
+    /// `serviceSelectors` on a BGP advertisement that aggregates (MetalLB's rule).
+    #[error(
+        "serviceSelectors need host routes: {key} must be left at its default ({default}), not {length}; \
+         an aggregated route carries the addresses of other Services too"
+    )]
+    ServiceSelectorsWithAggregation {
+        /// `aggregationLength` or `aggregationLengthV6`.
+        key: &'static str,
+        /// The length given.
+        length: u8,
+        /// 32 or 128.
+        default: u8,
+    },
+    /// Two BGP advertisements that would send one prefix of a pool to one peer from one node with different
+    /// LOCAL_PREF values (MetalLB's `validateBGPAdvPerPool`).
+    #[error(
+        "localPref {local_pref} conflicts with localPref {other_local_pref} of {other} for pool {pool:?}: \
+         both send the same prefixes to the same peers from the same nodes, and a BGP route carries one \
+         LOCAL_PREF (give them different aggregation lengths, peers or nodeSelectors, or the same localPref)"
+    )]
+    LocalPrefConflict {
+        /// The other advertisement.
+        other: String,
+        /// The pool both select.
+        pool: String,
+        /// This advertisement's (`none` when not given).
+        local_pref: String,
+        /// The other's.
+        other_local_pref: String,
+    },
+    /// A value outside a fixed set.
+    #[error("must be one of: {allowed}")]
+    NotOneOf {
+        /// The values allowed, as written.
+        allowed: &'static str,
+    },
+    /// A duration that must be whole seconds.
+    #[error("must be a whole number of seconds")]
+    NotWholeSeconds,
+    /// An object that is not one of the configuration kinds (or versions) ferrolb reads.
+    #[error(
+        "{api_version} {kind} is not a configuration kind ferrolb reads (metallb.io/v1beta1 IPAddressPool, \
+         L2Advertisement, BGPAdvertisement, BGPPeer, BFDProfile, Community; metallb.io/v1beta2 BGPPeer){hint}"
+    )]
+    UnknownKind {
+        /// Its apiVersion.
+        api_version: String,
+        /// Its kind.
+        kind: String,
+        /// What to use instead, when known.
+        hint: &'static str,
+    },
     /// Every configuration object was deleted: the last valid configuration stays in force.
     #[error(
         "deleted; the last valid configuration stays in force and nothing is withdrawn \
@@ -333,6 +449,18 @@ impl ErrorKind {
             Self::InvalidName { .. } => "invalid_name",
             Self::InvalidInterfaceName { .. } => "invalid_interface",
             Self::MissingConfigKey { .. } => "missing_config_key",
+            Self::NameTaken { .. } => "duplicate",
+            Self::OverlapWith { .. } => "overlap",
+            Self::Unsupported { .. } | Self::UnknownKind { .. } => "unsupported",
+            Self::MutuallyExclusive { .. } => "conflicting_fields",
+            Self::SecretNotFound { .. }
+            | Self::SecretOtherNamespace { .. }
+            | Self::SecretWrongType { .. }
+            | Self::SecretPassword { .. } => "secret",
+            Self::ServiceSelectorsWithAggregation { .. } => "service_selectors_with_aggregation",
+            Self::LocalPrefConflict { .. } => "local_pref_conflict",
+            Self::NotWholeSeconds => "invalid_timer",
+            Self::NotOneOf { .. } => "wrong_type",
             Self::SourceDeleted => "source_deleted",
         }
     }
@@ -521,6 +649,20 @@ pub enum WarningKind {
     /// `avoid-buggy-ips` on a pool without IPv4 addresses does nothing.
     #[error("avoid-buggy-ips only affects IPv4 addresses and this pool has none")]
     AvoidBuggyIpsWithoutIpv4,
+    /// A value given twice in a list where it means nothing more the second time (MetalLB accepts it); the
+    /// repetition is ignored.
+    #[error("repeats {first}; ignored (it adds nothing)")]
+    Repeated {
+        /// Where it was first given.
+        first: String,
+    },
+    /// A reference to an object that does not exist; as in MetalLB it selects nothing (the object may be
+    /// created later).
+    #[error("no {kind} has this name: it selects nothing until one is created (as in MetalLB)")]
+    UnknownReference {
+        /// `IPAddressPool` or `BGPPeer`.
+        kind: &'static str,
+    },
 }
 
 /// A warning: the config is valid, but this looks unintended.

@@ -137,7 +137,8 @@ fn crd_hint(kinds: &[String]) -> &'static str {
         "Community",
     ];
     if kinds.iter().any(|k| CRDS.contains(&k.as_str())) {
-        "; MetalLB custom resources are not the legacy ConfigMap ferrolb reads"
+        "; MetalLB custom resources are read as resources (`ferrolb_config::resources::load_file`), not as \
+         the legacy ConfigMap"
     } else {
         ""
     }
@@ -270,7 +271,7 @@ fn text(node: Option<&Node>) -> Option<String> {
 
 /// If the value's lines appear one to one in the input from `first_line` on (a literal block), the
 /// offset from value lines to input lines.
-fn block_offset(input: &str, first_line: u64, value: &str) -> Option<u64> {
+pub(crate) fn block_offset(input: &str, first_line: u64, value: &str) -> Option<u64> {
     let start = usize::try_from(first_line.checked_sub(1)?).ok()?;
     let mut source = input.lines().skip(start);
     for line in value.lines() {

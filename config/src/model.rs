@@ -18,7 +18,8 @@
 //! applies to (ranges count as the CIDRs that summarize them); community aliases are resolved; every
 //! `bfd_profile` reference names a profile; timers are whole seconds with `hold_time` 0 or in 3..=65535 s and
 //! `keepalive_time < hold_time` (both 0 when hold is 0); defaults are filled in (see the `DEFAULT_*`
-//! constants).
+//! constants); no two BGP advertisements of one pool certainly send one prefix to one peer from one node
+//! with different `local_pref` (see [`BgpAdvertisement::local_pref_conflict`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -98,6 +99,39 @@ impl Config {
         self.bgp_advertisements
             .iter()
             .filter(move |a| a.selects_pool(pool))
+    }
+
+    /// The pools offered, in order, to a Service that names no pool and requests no address (see
+    /// [`ServiceAllocation`] for MetalLB's rule): the `auto_assign` pools with a service allocation that
+    /// admits the Service, by priority (lowest first, 0 last, ties in configuration order), then the
+    /// `auto_assign` pools without one, in configuration order.
+    pub fn auto_assign_order(
+        &self,
+        namespace: &str,
+        namespace_labels: &BTreeMap<String, String>,
+        service_labels: &BTreeMap<String, String>,
+    ) -> Vec<&Pool> {
+        let mut pinned: Vec<(u32, &Pool)> = self
+            .pools
+            .iter()
+            .filter(|p| p.auto_assign)
+            .filter_map(|p| {
+                let a = p.service_allocation.as_ref()?;
+                a.admits(namespace, namespace_labels, service_labels)
+                    .then_some((a.priority, p))
+            })
+            .collect();
+        // Stable: equal priorities keep configuration order; 0 sorts after every positive priority.
+        pinned.sort_by_key(|(priority, _)| (*priority == 0, *priority));
+        pinned
+            .into_iter()
+            .map(|(_, p)| p)
+            .chain(
+                self.pools
+                    .iter()
+                    .filter(|p| p.auto_assign && p.service_allocation.is_none()),
+            )
+            .collect()
     }
 
     /// The modes pool `pool` is announced in (none: allocated from, never announced).
@@ -193,6 +227,19 @@ impl Pool {
     pub fn is_empty(&self) -> bool {
         self.addresses.is_empty()
     }
+
+    /// Whether a Service may take addresses from this pool at all (see [`ServiceAllocation`]); always
+    /// true for a pool without a service allocation.
+    pub fn admits(
+        &self,
+        namespace: &str,
+        namespace_labels: &BTreeMap<String, String>,
+        service_labels: &BTreeMap<String, String>,
+    ) -> bool {
+        self.service_allocation
+            .as_ref()
+            .is_none_or(|a| a.admits(namespace, namespace_labels, service_labels))
+    }
 }
 
 /// Whether an address is one some old clients mishandle: an IPv4 address ending in `.0` or `.255`.
@@ -203,17 +250,66 @@ pub fn is_buggy(ip: IpAddr) -> bool {
     }
 }
 
-/// `IPAddressPool.spec.serviceAllocation`: which Services may use a pool, and its priority.
+/// `IPAddressPool.spec.serviceAllocation`: which Services may use a pool, and in which order pools are tried
+/// for Services that name none. MetalLB's meaning (`internal/allocator`, `pinnedPoolsForService`,
+/// `isPoolCompatibleWithService`, and the priority-only rule of MetalLB PR #2714):
+///
+/// - **Who may use the pool** ([`ServiceAllocation::admits`]): when `namespaces` or `namespace_selectors` are
+///   given, only Services whose namespace is listed or whose namespace's labels match a selector; when
+///   `service_selectors` are given, only Services whose labels match one of them; both conditions when both
+///   are given. A Service the pool does not admit never gets its addresses, not even when it names the pool
+///   (annotation) or requests one of its addresses: it stays pending, as in MetalLB.
+/// - **Order** ([`Config::auto_assign_order`]): a Service that names no pool and requests no address is
+///   offered first the `auto_assign` pools with a service allocation that admit it, lowest `priority` first
+///   and priority 0 ("not set") after every positive priority; then the `auto_assign` pools without a service
+///   allocation. A pool with an allocation that does not admit the Service is never offered.
+///
+/// Deviations, both towards determinism and safety: MetalLB breaks priority ties and orders the pools
+/// without allocation at random (Go map order); ferrolb uses configuration order
+/// ([`Config::pools`]). MetalLB resolves `namespace_selectors` to the namespaces existing at configuration
+/// time and, when none matches, treats the pool as not restricted to namespaces; ferrolb matches the
+/// Service's namespace labels when it allocates, so such a pool admits no namespace until one matches.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ServiceAllocation {
-    /// Pools with a priority are tried before the others, lowest value first; 0 means none.
-    pub priority: i32,
+    /// Pools with a priority are tried before the others, lowest value first; 0 means none (tried after
+    /// every positive priority).
+    pub priority: u32,
     /// Namespaces whose Services may use the pool (with `namespace_selectors`: either matches).
     pub namespaces: Vec<String>,
     /// Namespaces (by their labels) whose Services may use the pool.
     pub namespace_selectors: Vec<LabelSelector>,
     /// Services (by their labels) that may use the pool.
     pub service_selectors: Vec<LabelSelector>,
+}
+
+impl ServiceAllocation {
+    /// Whether a Service in namespace `namespace` (whose labels are `namespace_labels`) with labels
+    /// `service_labels` may take addresses from the pool. See the type's docs.
+    pub fn admits(
+        &self,
+        namespace: &str,
+        namespace_labels: &BTreeMap<String, String>,
+        service_labels: &BTreeMap<String, String>,
+    ) -> bool {
+        let restricts_namespaces = !self.namespaces.is_empty() || !self.namespace_selectors.is_empty();
+        let namespace_ok = !restricts_namespaces
+            || self.namespaces.iter().any(|n| n == namespace)
+            || self
+                .namespace_selectors
+                .iter()
+                .any(|s| s.matches(namespace_labels));
+        namespace_ok && matches_any(&self.service_selectors, service_labels)
+    }
+}
+
+/// A weighted preference for the node that announces an address in layer2 mode
+/// (`L2Advertisement.spec.preferredNodeSelectors`, modelled on Kubernetes' `PreferredSchedulingTerm`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PreferredNodeSelector {
+    /// 1..=100, added to the score of every node the preference matches.
+    pub weight: u8,
+    /// The nodes it prefers.
+    pub preference: LabelSelector,
 }
 
 /// Announcement of pools in layer2 mode (MetalLB's `L2Advertisement`).
@@ -229,9 +325,23 @@ pub struct L2Advertisement {
     pub interfaces: Vec<String>,
     /// Services it applies to; empty means every Service, otherwise any selector must match.
     pub service_selectors: Vec<LabelSelector>,
+    /// Preferences for the announcing node (MetalLB ≥ v0.16): among the eligible nodes, those with the
+    /// highest summed `weight` of matching preferences are elected first (then the usual hash order).
+    /// Empty: no preference. Preferences never make an ineligible node eligible.
+    pub preferred_node_selectors: Vec<PreferredNodeSelector>,
 }
 
 impl L2Advertisement {
+    /// The preference score of a node with these labels: the sum of the weights of the preferences it
+    /// matches (0 when none does).
+    pub fn preference_score(&self, labels: &BTreeMap<String, String>) -> u32 {
+        self.preferred_node_selectors
+            .iter()
+            .filter(|p| p.preference.matches(labels))
+            .map(|p| u32::from(p.weight))
+            .sum()
+    }
+
     /// Whether it announces pool `pool`.
     pub fn selects_pool(&self, pool: &str) -> bool {
         self.pools.iter().any(|p| p == pool)
@@ -259,7 +369,8 @@ pub struct BgpAdvertisement {
     pub aggregation_length: u8,
     /// Prefix length IPv6 addresses are advertised with (0..=128, default 128).
     pub aggregation_length_v6: u8,
-    /// LOCAL_PREF attribute (iBGP only); `None` when not given.
+    /// LOCAL_PREF attribute (iBGP only); `None` when not given (a resource's `localPref: 0` is not given,
+    /// as in MetalLB, whose field is an omitempty integer).
     pub local_pref: Option<u32>,
     /// Communities attached, aliases resolved, in config order.
     pub communities: Vec<Community>,
@@ -267,7 +378,8 @@ pub struct BgpAdvertisement {
     pub node_selectors: Vec<LabelSelector>,
     /// Names of the peers that receive it; empty means every peer.
     pub peers: Vec<String>,
-    /// Services it applies to; empty means every Service, otherwise any selector must match.
+    /// Services it applies to; empty means every Service, otherwise any selector must match. Only with the
+    /// default aggregation lengths (32 and 128), as MetalLB requires: an aggregate covers other Services.
     pub service_selectors: Vec<LabelSelector>,
 }
 
@@ -315,6 +427,43 @@ impl BgpAdvertisement {
         self.peers.is_empty() || self.peers.iter().any(|p| p == peer)
     }
 
+    /// Whether this advertisement and `other`, both selecting `pool`, would send one prefix to one peer from
+    /// one node with different LOCAL_PREF values — MetalLB's rule (`validateBGPAdvPerPool`) that one BGP
+    /// update carries one local preference. They conflict when their `local_pref` differ, their aggregation
+    /// lengths are equal for a family the pool has addresses of, their peers overlap (either list empty, or
+    /// a common name), and a node and a Service exist that both select: `node_labels` decides for one node
+    /// (`None`: decided from the configuration alone, counting only certain overlaps — equal selector lists
+    /// or an empty one — of nodes and of Services).
+    ///
+    /// MetalLB compares the nodes existing when the configuration is validated; the configuration alone
+    /// cannot know them, so `ferrolb_config` reports the certain conflicts and the speaker must check the
+    /// others with its node's labels (`Some`).
+    pub fn local_pref_conflict(
+        &self,
+        other: &Self,
+        pool: &Pool,
+        node_labels: Option<&BTreeMap<String, String>>,
+    ) -> bool {
+        if self.local_pref == other.local_pref {
+            return false;
+        }
+        let same_prefix = [AddressFamily::V4, AddressFamily::V6]
+            .into_iter()
+            .any(|f| pool.has_family(f) && self.aggregation_length_for(f) == other.aggregation_length_for(f));
+        let peers_overlap = self.peers.is_empty()
+            || other.peers.is_empty()
+            || self.peers.iter().any(|p| other.peers.contains(p));
+        let certain = |a: &[LabelSelector], b: &[LabelSelector]| a.is_empty() || b.is_empty() || a == b;
+        let nodes_overlap = match node_labels {
+            Some(labels) => self.selects_node(labels) && other.selects_node(labels),
+            None => certain(&self.node_selectors, &other.node_selectors),
+        };
+        same_prefix
+            && peers_overlap
+            && nodes_overlap
+            && certain(&self.service_selectors, &other.service_selectors)
+    }
+
     /// Whether its route attributes (aggregation, local-pref, communities) equal `other`'s.
     pub fn same_attributes(&self, other: &Self) -> bool {
         self.aggregation_length == other.aggregation_length
@@ -357,7 +506,8 @@ impl fmt::Debug for PeerPassword {
 pub enum PasswordSource {
     /// Written in the peer's configuration.
     Inline,
-    /// The `password` key of this `kubernetes.io/basic-auth` Secret (in ferrolb's namespace).
+    /// The `password` key of this `kubernetes.io/basic-auth` Secret, in the namespace of the `BGPPeer` that
+    /// names it (`spec.passwordSecret`).
     Secret {
         /// The Secret's name.
         name: String,
@@ -398,6 +548,13 @@ pub struct Peer {
     pub dual_stack_address_family: bool,
     /// Nodes that peer with this router; empty means every node.
     pub node_selectors: Vec<LabelSelector>,
+    /// How long to wait between connection attempts (`BGPPeer.spec.connectTime`, whole seconds in
+    /// 1..=65535); `None`: the speaker's own retry schedule.
+    pub connect_time: Option<Duration>,
+    /// Whether to negotiate BGP graceful restart (RFC 4724) so that the router keeps the routes while the
+    /// speaker restarts. A `BGPPeer` has it only with `enableGracefulRestart: true` (MetalLB's default is
+    /// off); a legacy ConfigMap peer always has it (ferrolb's behaviour for that format, which has no key).
+    pub graceful_restart: bool,
 }
 
 impl fmt::Debug for Peer {
@@ -417,6 +574,8 @@ impl fmt::Debug for Peer {
             .field("ebgp_multihop", &self.ebgp_multihop)
             .field("dual_stack_address_family", &self.dual_stack_address_family)
             .field("node_selectors", &self.node_selectors)
+            .field("connect_time", &self.connect_time)
+            .field("graceful_restart", &self.graceful_restart)
             .finish()
     }
 }

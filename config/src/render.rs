@@ -40,6 +40,18 @@ pub fn render(config: &Config) -> Result<String, NotLegacy> {
                 peer.name
             )));
         }
+        let why = if peer.connect_time.is_some() {
+            Some("has a connect time")
+        } else if !peer.graceful_restart {
+            Some("has graceful restart off (legacy peers always have it)")
+        } else if peer.dual_stack_address_family {
+            Some("carries both address families")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(NotLegacy(format!("peer {} {why}", peer.name)));
+        }
     }
     let out = Out {
         peers: config.peers.iter().map(OutPeer::from).collect(),
@@ -72,7 +84,11 @@ fn legacy_pool<'a>(config: &'a Config, pool: &'a Pool) -> Result<OutPool<'a>, No
     let single = |pools: &[String]| pools.len() == 1;
     let (protocol, advertisements, l2_adv) = match (l2.as_slice(), bgp.is_empty()) {
         ([], true) => return fail("no advertisement announces it"),
-        ([adv], true) if single(&adv.pools) && adv.service_selectors.is_empty() => {
+        ([adv], true)
+            if single(&adv.pools)
+                && adv.service_selectors.is_empty()
+                && adv.preferred_node_selectors.is_empty() =>
+        {
             ("layer2", Vec::new(), Some(*adv))
         }
         ([], false)

@@ -15,11 +15,12 @@
 //!   takes a configuration without pools, never an accident;
 //! - before any configuration object was seen nothing is in force (the programs wait, not ready).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::error::{ConfigError, ConfigErrors, ConfigWarning, ErrorKind, ObjectRef};
 use crate::model::Config;
-use crate::validate::{Parsed, parse_with_warnings};
+use crate::validate::Parsed;
 
 /// The legacy ConfigMap (MetalLB's schema in one key).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,46 +38,64 @@ pub struct ConfigMapSource {
 pub struct Sources {
     /// The legacy ConfigMap, if it exists.
     pub config_map: Option<ConfigMapSource>,
+    /// The metallb.io configuration resources, in any order: IPAddressPool, L2Advertisement, BGPAdvertisement,
+    /// BGPPeer, BFDProfile, Community (v1beta1; BGPPeer also v1beta2).
+    pub resources: Vec<ResourceSource>,
+    /// Secrets of the namespaces the resources come from, by (namespace, name) (BGPPeer.passwordSecret).
+    pub secrets: BTreeMap<(String, String), SecretSource>,
+}
+
+/// One `metallb.io` configuration resource as the API server returned it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceSource {
+    /// Its kind (e.g. `IPAddressPool`), namespace and name.
+    pub object: ObjectRef,
+    /// `metallb.io/v1beta1` or `metallb.io/v1beta2`.
+    pub api_version: String,
+    /// `metadata.labels` (`ipAddressPoolSelectors` select pools by them).
+    pub labels: BTreeMap<String, String>,
+    /// `.spec` as the API server returned it (`Null` when absent).
+    pub spec: serde_json::Value,
+}
+
+/// A Secret a `BGPPeer` may take its password from.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretSource {
+    /// Its `type` (`kubernetes.io/basic-auth` for a password).
+    pub type_: String,
+    /// Its `data`, decoded.
+    pub data: BTreeMap<String, Vec<u8>>,
+}
+
+impl std::fmt::Debug for SecretSource {
+    /// The keys, never the values.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretSource")
+            .field("type_", &self.type_)
+            .field("keys", &self.data.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl Sources {
-    /// The objects present.
+    /// The configuration objects present (the ConfigMap and the resources; Secrets are not configuration).
     pub fn objects(&self) -> Vec<ObjectRef> {
-        self.config_map.iter().map(|c| c.object.clone()).collect()
+        let mut objects: Vec<ObjectRef> = self.config_map.iter().map(|c| c.object.clone()).collect();
+        objects.extend(self.resources.iter().map(|r| r.object.clone()));
+        objects.sort();
+        objects
     }
 
-    /// Whether no configuration object exists.
+    /// Whether no configuration object exists (Secrets alone are not configuration).
     pub fn is_empty(&self) -> bool {
-        self.config_map.is_none()
+        self.config_map.is_none() && self.resources.is_empty()
     }
 }
 
-/// The configuration these objects describe, or every error found (each naming its object).
+/// The configuration these objects describe, or every error found (each naming its object). The legacy
+/// ConfigMap and the resources add up into one configuration; see [`crate::resources`].
 pub fn load(sources: &Sources) -> Result<Parsed, ConfigErrors> {
-    let Some(cm) = &sources.config_map else {
-        return Ok(Parsed {
-            config: Config::default(),
-            warnings: Vec::new(),
-        });
-    };
-    let Some(text) = &cm.text else {
-        let kind = ErrorKind::MissingConfigKey { key: cm.key.clone() };
-        return Err(ConfigErrors::new(vec![ConfigError::object(
-            cm.object.clone(),
-            kind,
-        )]));
-    };
-    match parse_with_warnings(text) {
-        Ok(mut parsed) => {
-            for w in &mut parsed.warnings {
-                w.object = Some(cm.object.clone());
-            }
-            Ok(parsed)
-        }
-        Err(errors) => Err(ConfigErrors::new(
-            errors.into_iter().map(|e| e.in_object(&cm.object)).collect(),
-        )),
-    }
+    crate::resources::load(sources)
 }
 
 /// Where the configuration stands.

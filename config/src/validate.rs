@@ -46,7 +46,18 @@ pub fn parse_with_warnings(text: &str) -> Result<Parsed, ConfigErrors> {
     if !ctx.errors.is_empty() {
         return Err(ConfigErrors::new(ctx.errors));
     }
+    let origins: Vec<(String, Option<u64>)> = draft
+        .pools
+        .iter()
+        .filter_map(|p| p.pool.as_ref())
+        .filter(|p| p.protocol == crate::model::Protocol::Bgp)
+        .flat_map(|p| p.advertisement_origins.iter().cloned())
+        .collect();
     let config = draft.into_config();
+    check_local_prefs(&mut ctx, &config, &origins);
+    if !ctx.errors.is_empty() {
+        return Err(ConfigErrors::new(ctx.errors));
+    }
     let mut warnings = ctx.warnings;
     warnings.sort_by_key(|w| w.line.unwrap_or(u64::MAX));
     Ok(Parsed { config, warnings })
@@ -126,6 +137,26 @@ fn check_overlaps(ctx: &mut Ctx, draft: &Draft) {
             Some(j) if entries[j].range.value.end() >= current.range.value.end() => Some(j),
             _ => Some(i),
         };
+    }
+}
+
+/// MetalLB's rule that one prefix carries one LOCAL_PREF: two `bgp-advertisements` of one pool with the same
+/// aggregation length for a family of the pool and different `localpref` (see
+/// [`crate::model::BgpAdvertisement::local_pref_conflict`]).
+fn check_local_prefs(ctx: &mut Ctx, config: &Config, origins: &[(String, Option<u64>)]) {
+    let show = |lp: Option<u32>| lp.map_or_else(|| "none".to_owned(), |v| v.to_string());
+    for (a, b, pool) in crate::resources::local_pref_conflicts(config) {
+        let (Some((path_a, _)), Some((path_b, line_b))) = (origins.get(a), origins.get(b)) else {
+            continue;
+        };
+        let (adv_a, adv_b) = (&config.bgp_advertisements[a], &config.bgp_advertisements[b]);
+        let kind = ErrorKind::LocalPrefConflict {
+            other: path_a.clone(),
+            pool,
+            local_pref: show(adv_b.local_pref),
+            other_local_pref: show(adv_a.local_pref),
+        };
+        ctx.error_at(path_b, adv_b.local_pref.map(|v| v.to_string()), *line_b, kind);
     }
 }
 

@@ -1,9 +1,11 @@
-//! Every `yaml` example in docs/config.md is a valid config (without warnings), so the reference cannot
-//! drift from the parser.
+//! Every `yaml` example in docs/config.md is a valid configuration (without warnings) — legacy `config` text,
+//! or `metallb.io` resources read as `ferrolb check-config` reads them — so the reference cannot drift from
+//! the decoders.
 
 use std::collections::BTreeMap;
 
-use ferrolb_config::{AddressFamily, parse_with_warnings};
+use ferrolb_config::resources::load_file;
+use ferrolb_config::{AddressFamily, Config, parse_with_warnings};
 
 fn yaml_blocks(markdown: &str) -> Vec<(usize, String)> {
     let mut blocks = Vec::new();
@@ -30,7 +32,21 @@ fn documented_examples_are_valid() {
     let blocks = yaml_blocks(&markdown);
     assert!(blocks.len() >= 4, "found {} yaml blocks", blocks.len());
     let mut configs = Vec::new();
+    let mut resources: Vec<Config> = Vec::new();
     for (line, text) in &blocks {
+        if text.contains("apiVersion: metallb.io/") {
+            let load = load_file(text).unwrap_or_else(|| panic!("docs/config.md:{line}: no resources"));
+            let parsed = load
+                .result
+                .unwrap_or_else(|e| panic!("docs/config.md:{line}:\n{e}"));
+            assert!(
+                parsed.warnings.is_empty(),
+                "docs/config.md:{line}: {:?}",
+                parsed.warnings
+            );
+            resources.push(parsed.config);
+            continue;
+        }
         let parsed = parse_with_warnings(text).unwrap_or_else(|e| panic!("docs/config.md:{line}:\n{e}"));
         assert!(
             parsed.warnings.is_empty(),
@@ -69,4 +85,25 @@ fn documented_examples_are_valid() {
         .find(|c| c.pool("public").is_some())
         .expect("bgp example");
     assert_eq!(public.bgp_advertisements_for("public").count(), 2);
+    // The resources example means what the text around it says.
+    let crs = resources
+        .iter()
+        .find(|c| c.pool("internet").is_some())
+        .expect("resources example");
+    let order: Vec<&str> = crs
+        .auto_assign_order("shop", &BTreeMap::new(), &node(&[("tier", "frontend")]))
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(order, ["internet", "lan"]);
+    let order: Vec<&str> = crs
+        .auto_assign_order("other", &BTreeMap::new(), &BTreeMap::new())
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(order, ["lan"]);
+    assert_eq!(
+        crs.peers[0].password.as_ref().map(|p| p.value.as_str()),
+        Some("rack-a-secret")
+    );
 }

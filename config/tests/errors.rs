@@ -92,3 +92,70 @@ fn metric_labels_are_stable() {
     let errors = parse("address-pools: 3\n").unwrap_err();
     assert_eq!(errors.as_slice()[0].kind.metric_label(), "wrong_type");
 }
+
+/// The labels of the resources' error kinds, as dashboards and alerts count them.
+#[test]
+fn resource_error_labels_are_stable() {
+    use ferrolb_config::ErrorKind as K;
+    let s = String::new;
+    let table = [
+        (K::NameTaken { other: s() }, "duplicate"),
+        (
+            K::OverlapWith {
+                other: s(),
+                other_path: s(),
+                other_value: s(),
+                overlap: s(),
+            },
+            "overlap",
+        ),
+        (K::Unsupported { reason: "" }, "unsupported"),
+        (
+            K::UnknownKind {
+                api_version: s(),
+                kind: s(),
+                hint: "",
+            },
+            "unsupported",
+        ),
+        (K::MutuallyExclusive { other: "" }, "conflicting_fields"),
+        (K::SecretNotFound { secret: s() }, "secret"),
+        (K::SecretOtherNamespace { namespace: s() }, "secret"),
+        (
+            K::SecretWrongType {
+                secret: s(),
+                found: s(),
+            },
+            "secret",
+        ),
+        (
+            K::SecretPassword {
+                secret: s(),
+                reason: "",
+            },
+            "secret",
+        ),
+        (
+            K::ServiceSelectorsWithAggregation {
+                key: "",
+                length: 0,
+                default: 32,
+            },
+            "service_selectors_with_aggregation",
+        ),
+        (
+            K::LocalPrefConflict {
+                other: s(),
+                pool: s(),
+                local_pref: s(),
+                other_local_pref: s(),
+            },
+            "local_pref_conflict",
+        ),
+        (K::NotWholeSeconds, "invalid_timer"),
+        (K::NotOneOf { allowed: "" }, "wrong_type"),
+    ];
+    for (kind, label) in table {
+        assert_eq!(kind.metric_label(), label, "{kind:?}");
+    }
+}

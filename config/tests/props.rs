@@ -1,12 +1,17 @@
-//! Property tests: arbitrary (and almost-valid) YAML never panics the parser, the manifest reader or the
-//! annotation parser; and every valid config renders to text that parses back to the same config.
+//! Property tests: arbitrary (and almost-valid) YAML never panics the parser, the manifest reader, the
+//! resource file reader or the annotation parser; arbitrary JSON specs never panic the resource decoder;
+//! every valid config renders to text that parses back to the same config, and to `metallb.io` resources
+//! that load back to the same config (model → resources → model).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
+use ferrolb_config::ObjectRef;
 use ferrolb_config::annotations::parse_service_annotations;
 use ferrolb_config::manifest::extract_config;
+use ferrolb_config::resources::{load_file, render_resources, with_object_names};
+use ferrolb_config::state::{ResourceSource, SecretSource, Sources, load};
 use ferrolb_config::{
     AddressFamily, AddressRange, BfdProfile, BgpAdvertisement, Community, Config, L2Advertisement,
     LabelSelector, LabelSelectorRequirement, PasswordSource, Peer, PeerPassword, Pool, SelectorOperator,
@@ -20,6 +25,17 @@ use proptest::sample::select;
 
 /// Fragments that steer random text into the parser's interesting corners.
 const TOKENS: &[&str] = &[
+    "apiVersion: metallb.io/v1beta1\n",
+    "apiVersion: metallb.io/v1beta2\n",
+    "kind: IPAddressPool\n",
+    "kind: BGPPeer\n",
+    "kind: BGPAdvertisement\n",
+    "kind: List\nitems:\n",
+    "---\n",
+    "metadata: {name: a}\n",
+    "spec:\n",
+    "peerAddress: ",
+    "ipAddressPools: ",
     "address-pools:",
     "peers:",
     "bgp-communities:",
@@ -110,6 +126,7 @@ fn token_soup() -> impl Strategy<Value = String> {
 }
 
 fn exercise(text: &str) {
+    let _ = load_file(text);
     let _ = parse(text);
     let _ = parse_with_warnings(text);
     if let Ok(found) = extract_config(text) {
@@ -151,6 +168,43 @@ proptest! {
     }
 
     #[test]
+    fn arbitrary_json_specs_never_panic(resources in vec(resource(), 0..6), secret_type in select(&["kubernetes.io/basic-auth", "Opaque"][..])) {
+        let secret = SecretSource {
+            type_: secret_type.to_owned(),
+            data: BTreeMap::from([("password".to_owned(), b"pw".to_vec())]),
+        };
+        let sources = Sources {
+            config_map: None,
+            resources,
+            secrets: BTreeMap::from([(("ns".to_owned(), "s".to_owned()), secret)]),
+        };
+        if let Err(errors) = load(&sources) {
+            prop_assert!(!errors.is_empty());
+            for e in &errors {
+                prop_assert!(e.object.is_some(), "every error names its object: {}", e);
+            }
+        }
+    }
+
+    #[test]
+    fn configs_written_as_resources_load_back_equal(config in config()) {
+        let (named, _) = with_object_names(&config);
+        match render_resources(&named, "ferrolb-system") {
+            Ok(yaml) => match load_file(&yaml).map(|l| l.result) {
+                // Nothing to write: the empty configuration.
+                None => prop_assert_eq!(named, Config::default()),
+                Some(Ok(parsed)) => prop_assert_eq!(sorted(parsed.config), sorted(named), "resources:\n{}", yaml),
+                Some(Err(e)) => prop_assert!(false, "resources rejected:\n{}\n---\n{}", e, yaml),
+            },
+            // What MetalLB's resources cannot say, and only that.
+            Err(e) => prop_assert!(
+                ["localpref 0", "echo-mode", "peer-port", "aggregation-length 0"].iter().any(|w| e.0.contains(w)),
+                "{}", e
+            ),
+        }
+    }
+
+    #[test]
     fn rendered_configs_parse_back_equal(config in config()) {
         let text = render(&config).expect("legacy-expressible");
         match parse(&text) {
@@ -158,6 +212,117 @@ proptest! {
             Err(e) => prop_assert!(false, "rendered config rejected:\n{}\n---\n{}", e, text),
         }
     }
+}
+
+/// Every kind of object in name order (resources are read in name order).
+fn sorted(mut c: Config) -> Config {
+    c.pools.sort_by(|a, b| a.name.cmp(&b.name));
+    c.l2_advertisements.sort_by(|a, b| a.name.cmp(&b.name));
+    c.bgp_advertisements.sort_by(|a, b| a.name.cmp(&b.name));
+    c.peers.sort_by(|a, b| a.name.cmp(&b.name));
+    c.bfd_profiles.sort_by(|a, b| a.name.cmp(&b.name));
+    // An advertisement's pools are a set, listed in pool order, which is name order for resources.
+    c.l2_advertisements.iter_mut().for_each(|a| a.pools.sort());
+    c.bgp_advertisements.iter_mut().for_each(|a| a.pools.sort());
+    c
+}
+
+/// Arbitrary JSON, biased towards the resources' field names and value shapes.
+fn json() -> impl Strategy<Value = serde_json::Value> {
+    let key = select(
+        &[
+            "addresses",
+            "autoAssign",
+            "serviceAllocation",
+            "priority",
+            "namespaces",
+            "ipAddressPools",
+            "ipAddressPoolSelectors",
+            "nodeSelectors",
+            "matchLabels",
+            "matchExpressions",
+            "key",
+            "operator",
+            "values",
+            "interfaces",
+            "aggregationLength",
+            "localPref",
+            "communities",
+            "peers",
+            "myASN",
+            "peerASN",
+            "dynamicASN",
+            "peerAddress",
+            "holdTime",
+            "keepaliveTime",
+            "connectTime",
+            "password",
+            "passwordSecret",
+            "name",
+            "value",
+            "bfdProfile",
+            "weight",
+            "preference",
+            "x",
+        ][..],
+    );
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        any::<u64>().prop_map(serde_json::Value::from),
+        any::<f64>().prop_map(|f| serde_json::json!(f)),
+        select(
+            &[
+                "192.0.2.0/24",
+                "192.0.2.1-192.0.2.9",
+                "90s",
+                "1:1",
+                "In",
+                "internal",
+                "s",
+                ""
+            ][..]
+        )
+        .prop_map(serde_json::Value::from),
+        any::<String>().prop_map(serde_json::Value::from),
+    ];
+    leaf.prop_recursive(4, 48, 6, move |inner| {
+        prop_oneof![
+            vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+            vec((key.clone(), inner), 0..5).prop_map(|entries| {
+                serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+            }),
+        ]
+    })
+}
+
+fn resource() -> impl Strategy<Value = ResourceSource> {
+    let kind = select(
+        &[
+            "IPAddressPool",
+            "L2Advertisement",
+            "BGPAdvertisement",
+            "BGPPeer",
+            "BFDProfile",
+            "Community",
+            "Other",
+        ][..],
+    );
+    let version = select(&["metallb.io/v1beta1", "metallb.io/v1beta2", "v1"][..]);
+    (
+        kind,
+        version,
+        select(&["a", "b", "c"][..]),
+        select(&["ns", "other"][..]),
+        json(),
+    )
+        .prop_map(|(kind, api_version, name, namespace, spec)| ResourceSource {
+            object: ObjectRef::new(kind, namespace, name),
+            api_version: api_version.to_owned(),
+            labels: BTreeMap::new(),
+            spec,
+        })
 }
 
 // ===== valid configs =====
@@ -195,6 +360,21 @@ fn label_key() -> impl Strategy<Value = String> {
 
 fn label_value() -> impl Strategy<Value = String> {
     "([A-Za-z0-9]([A-Za-z0-9._-]{0,6}[A-Za-z0-9])?)?"
+}
+
+/// Selectors without repetition (a repeated selector is read once: the model never holds one twice).
+fn distinct_selectors(n: std::ops::Range<usize>) -> impl Strategy<Value = Vec<LabelSelector>> {
+    vec(selector(), n).prop_map(|mut v| {
+        let mut seen = Vec::new();
+        v.retain(|s| {
+            let new = !seen.contains(s);
+            if new {
+                seen.push(s.clone());
+            }
+            new
+        });
+        v
+    })
 }
 
 fn selector() -> impl Strategy<Value = LabelSelector> {
@@ -309,7 +489,7 @@ fn pool(i: usize) -> impl Strategy<Value = (Pool, Announced)> {
                         vec!["eth0", "eth1", "bond0.100", "br-lan", "enp1s0f1"],
                         0..3,
                     ),
-                    vec(selector(), 0..2),
+                    distinct_selectors(0..2),
                 )
                     .prop_map(|(interfaces, node_selectors)| {
                         Announced::Layer2(
@@ -354,7 +534,7 @@ fn peer(i: usize, bfd_names: Vec<String>) -> impl Strategy<Value = Peer> {
             let source = proptest::option::of(any::<u16>());
             let router_id = proptest::option::of(any::<u32>());
             let password = proptest::option::of(proptest::string::string_regex("[ -~]{1,80}").unwrap());
-            (source, router_id, password, bfd.clone(), vec(selector(), 0..3)).prop_map(
+            (source, router_id, password, bfd.clone(), distinct_selectors(0..3)).prop_map(
                 move |(source, router_id, password, bfd_profile, node_selectors)| {
                     let addr = |host: u16| -> IpAddr {
                         if v6 {
@@ -387,6 +567,8 @@ fn peer(i: usize, bfd_names: Vec<String>) -> impl Strategy<Value = Peer> {
                         ebgp_multihop: multihop && asn != my_asn,
                         dual_stack_address_family: false,
                         node_selectors,
+                        connect_time: None,
+                        graceful_restart: true,
                     }
                 },
             )
@@ -443,16 +625,37 @@ fn config() -> impl Strategy<Value = Config> {
                                 node_selectors,
                                 interfaces,
                                 service_selectors: Vec::new(),
+                                preferred_node_selectors: Vec::new(),
                             });
                         }
                         Announced::Bgp(advs) => {
+                            let start = config.bgp_advertisements.len();
                             for adv in advs {
                                 let name = format!("bgpadvertisement{}", config.bgp_advertisements.len() + 1);
-                                config.bgp_advertisements.push(BgpAdvertisement {
+                                let mut adv = BgpAdvertisement {
                                     name,
                                     pools: vec![pool.name.clone()],
                                     ..adv
-                                });
+                                };
+                                // MetalLB's rule (one prefix, one LOCAL_PREF): take the local-pref of an
+                                // earlier advertisement it would conflict with; leave it out if that is
+                                // not enough.
+                                let earlier = &config.bgp_advertisements[start..];
+                                if let Some(e) =
+                                    earlier.iter().find(|e| adv.local_pref_conflict(e, &pool, None))
+                                {
+                                    adv.local_pref = e.local_pref;
+                                }
+                                if earlier.iter().any(|e| adv.local_pref_conflict(e, &pool, None)) {
+                                    continue;
+                                }
+                                config.bgp_advertisements.push(adv);
+                            }
+                            if config.bgp_advertisements.len() == start {
+                                let name = format!("bgpadvertisement{}", start + 1);
+                                config
+                                    .bgp_advertisements
+                                    .push(BgpAdvertisement::with_defaults(name, vec![pool.name.clone()]));
                             }
                         }
                     }

@@ -21,13 +21,14 @@ use std::time::{Duration, Instant};
 
 use ferrolb_apiserver::{ADMIN, ApiServer, ServerConfig, ServerHandle};
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
+use k8s_openapi::api::core::v1::{Namespace, Service};
 use kube::api::{Api, PostParams};
 use serde_json::json;
 
 const CLIENTS: usize = 16;
 const NS: &str = "bench";
-const CONFIG: &str = "address-pools:\n- name: v6\n  protocol: layer2\n  addresses: [2001:db8::/64]\n";
+/// The install's CRDs (the configuration is written as metallb.io resources, as MetalLB >= v0.13 reads it).
+const FERROLB_YAML: &str = include_str!("../../deploy/ferrolb.yaml");
 
 /// `VmHWM` (peak) and `VmRSS` of a process, in KiB.
 fn memory(pid: u32) -> (u64, u64) {
@@ -164,12 +165,45 @@ async fn status_writes_at_least(server: &ServerHandle, n: usize) -> usize {
     status_writes(server)
 }
 
+/// `IPAddressPool` status writes served so far (the pool's usage, written at most every 2 s).
+fn pool_status_writes(server: &ServerHandle) -> usize {
+    server.audit().count(|e| {
+        e.resource_request
+            && e.rbac_resource() == "ipaddresspools/status"
+            && matches!(e.verb.as_str(), "patch" | "update")
+    })
+}
+
 fn status_writes(server: &ServerHandle) -> usize {
     server.audit().count(|e| {
         e.resource_request
             && e.rbac_resource() == "services/status"
             && matches!(e.verb.as_str(), "patch" | "update")
     })
+}
+
+/// The pool's status writes once its status shows `n` assigned addresses (the writer's pace: one pass every
+/// 2 s, so a handful of writes whatever `n`).
+async fn settled_pool_writes(server: &ServerHandle, n: usize) -> usize {
+    let assigned = || {
+        server
+            .store()
+            .objects("ipaddresspools.metallb.io", Some("ferrolb-system"))
+            .first()
+            .map(|p| p["status"]["assignedIPv6"].clone())
+            .unwrap_or_default()
+            .as_u64()
+            == Some(n as u64)
+    };
+    wait(
+        "the IPAddressPool's status to show every Service",
+        LIMIT,
+        assigned,
+    )
+    .await;
+    let writes = pool_status_writes(server);
+    assert!(writes >= 1, "the pool's status was never written");
+    writes
 }
 
 async fn wait(what: &str, limit: Duration, mut done: impl FnMut() -> bool) -> Duration {
@@ -200,7 +234,11 @@ struct Bench {
 
 impl Bench {
     async fn new(tag: &str) -> Self {
-        let server = ApiServer::new(ServerConfig::default())
+        let config = ServerConfig {
+            crds: ferrolb_apiserver::resources::crds_from_yaml(FERROLB_YAML).expect("CRDs"),
+            ..ServerConfig::default()
+        };
+        let server = ApiServer::new(config)
             .expect("config")
             .bind("127.0.0.1:0".parse().expect("addr"))
             .await
@@ -213,13 +251,30 @@ impl Bench {
                 .await
                 .expect("namespace");
         }
-        let cm: ConfigMap =
-            serde_json::from_value(json!({"metadata": {"name": "config"}, "data": {"config": CONFIG}}))
-                .expect("cm");
-        Api::<ConfigMap>::namespaced(client.clone(), "ferrolb-system")
-            .create(&PostParams::default(), &cm)
-            .await
-            .expect("config map");
+        // One IPv6 pool (10,000 IPv4 addresses do not fit in the documentation prefixes), announced in layer2.
+        let objects = [
+            (
+                "ipaddresspools",
+                json!({"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
+                "metadata": {"name": "v6", "namespace": "ferrolb-system"},
+                "spec": {"addresses": ["2001:db8::/64"]}}),
+            ),
+            (
+                "l2advertisements",
+                json!({"apiVersion": "metallb.io/v1beta1", "kind": "L2Advertisement",
+                "metadata": {"name": "v6", "namespace": "ferrolb-system"}, "spec": {}}),
+            ),
+        ];
+        for (plural, obj) in objects {
+            let kind = obj["kind"].as_str().expect("kind");
+            let gvk = kube::core::GroupVersionKind::gvk("metallb.io", "v1beta1", kind);
+            let ar = kube::core::ApiResource::from_gvk_with_plural(&gvk, plural);
+            let obj: kube::api::DynamicObject = serde_json::from_value(obj).expect("object");
+            Api::<kube::api::DynamicObject>::namespaced_with(client.clone(), "ferrolb-system", &ar)
+                .create(&PostParams::default(), &obj)
+                .await
+                .expect("configuration object");
+        }
         let dir = std::env::temp_dir().join(format!("ferrolb-controller-bench-{tag}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let kubeconfig = dir.join("kubeconfig");
@@ -296,6 +351,7 @@ async fn live(n: usize) {
     let writes = status_writes_at_least(&b.server, n).await;
     let (hwm, rss) = memory(ctrl.0.id());
     let (published, dropped) = events(b.metrics).await;
+    let pool_writes = settled_pool_writes(&b.server, n).await;
 
     // Steady state: one more Service, one more write.
     b.api
@@ -338,6 +394,7 @@ async fn live(n: usize) {
     println!("  controller peak RSS (VmHWM), {n} Services {:>10}", mib(hwm));
     println!("  controller RSS now (VmRSS)                  {:>10}", mib(rss));
     println!("  Events created / dropped by then            {published:>10} / {dropped}");
+    println!("  IPAddressPool status writes (until settled) {pool_writes:>10}");
     println!("  steady state: writes for one more Service   {steady_writes:>10}");
     println!("  restart: start until a new Service served   {restart:>10.2?}");
     println!("  restart: status writes                      {restart_writes:>10}");
@@ -367,8 +424,10 @@ async fn cold(n: usize) {
     let writes = status_writes_at_least(&b.server, n).await;
     let (hwm, rss) = memory(ctrl.0.id());
     let (published, dropped) = events(b.metrics).await;
+    let pool_writes = settled_pool_writes(&b.server, n).await;
     ctrl.terminate();
     println!("cold start: {n} pending Services exist, the controller starts");
+    println!("  IPAddressPool status writes (until settled) {pool_writes:>10}");
     println!("  until all have status (from process start)  {all_served:>10.2?}");
     println!(
         "  status writes                               {writes:>10} ({:.3} per Service)",

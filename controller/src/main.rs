@@ -20,9 +20,13 @@ struct Args {
     /// Kubeconfig file (default: in-cluster config, else $KUBECONFIG or ~/.kube/config).
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
-    /// Namespace of the ConfigMap, the membership Secret and the Lease.
+    /// ferrolb's namespace: the membership Secret, the Lease, the controller's ConfigurationState.
     #[arg(long, env = "FERROLB_NAMESPACE", default_value = DEFAULT_NAMESPACE)]
     namespace: String,
+    /// Namespace of the configuration: the ConfigMap, the metallb.io resources and their Secrets (default:
+    /// `--namespace`). `metallb-system` reads the configuration MetalLB left there.
+    #[arg(long, env = "FERROLB_CONFIG_NAMESPACE")]
+    config_namespace: Option<String>,
     /// Name of the config ConfigMap (key `config`).
     #[arg(long, default_value = DEFAULT_CONFIG_MAP)]
     config_map: String,
@@ -94,6 +98,7 @@ async fn main() -> anyhow::Result<()> {
     let config = Config {
         client: runtime::client(args.kubeconfig.as_deref()).await?,
         namespace: args.namespace,
+        config_namespace: args.config_namespace.filter(|n| !n.is_empty()),
         config_map: args.config_map,
         memberlist_secret: args.memberlist_secret,
         lease_name: args.lease_name,

@@ -74,6 +74,8 @@ pub struct Metrics {
     pub allocations: Family<PoolLabel, Counter>,
     /// Allocation failures by reason.
     pub allocation_failures: Family<ReasonLabel, Counter>,
+    /// Services waiting for an address (their allocation failed; retried when addresses free up).
+    pub services_pending: Gauge,
     /// 1 once a valid config is in force.
     pub config_loaded: Gauge,
     /// 1 while the ConfigMap is invalid or gone.
@@ -94,6 +96,7 @@ impl Default for Metrics {
             pool_addresses_available: Family::default(),
             allocations: Family::default(),
             allocation_failures: Family::default(),
+            services_pending: Gauge::default(),
             config_loaded: Gauge::default(),
             config_stale: Gauge::default(),
             leader: Gauge::default(),
@@ -133,6 +136,11 @@ impl Metrics {
             "allocation_failures",
             "Failed allocations by reason",
             m.allocation_failures.clone(),
+        );
+        r.register(
+            "services_pending",
+            "Services of ours without an address because their allocation failed (0 on a replica not leading)",
+            m.services_pending.clone(),
         );
         r.register(
             "config_loaded",

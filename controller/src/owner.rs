@@ -15,15 +15,18 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferrolb_k8s::config::{ConfigEvent, ConfigNames};
+use ferrolb_k8s::config::{
+    ConfigEvent, ConfigNames, configuration_state, configuration_state_resource, state_key_of, state_selector,
+};
 use ferrolb_k8s::events::Reporter;
 use ferrolb_k8s::http::set_readiness;
+use ferrolb_k8s::objects::{self, DesiredHandle, DesiredSet, ObjectMetrics, SyncSpec};
 use ferrolb_k8s::status::Limits;
-use ferrolb_k8s::watch::{self, WatchSpec};
+use ferrolb_k8s::watch::{self, Projected, WatchSpec};
 use ferrolb_k8s::{
     EventMetrics, EventPublisher, Readiness, StatusWriter, TaskHandle, WatchEvent, WatchMetrics,
 };
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
 use kube::{Api, Client};
 use tokio::sync::{mpsc, watch as tokio_watch};
 
@@ -32,10 +35,13 @@ use crate::events::{COMPONENT, Reason};
 use crate::leader::Leadership;
 use crate::membership::{MembershipError, ensure_secret};
 use crate::metrics::Metrics;
-use crate::reconciler::{Reconciler, WriteOutcome};
+use crate::reconciler::{NamespaceLabels, Reconciler, WriteOutcome, project_namespace};
 use crate::service::ServiceView;
+use crate::{node_gc, pool_status};
 use ferrolb_k8s::WriteError;
 
+/// The name of the controller's `ConfigurationState` (as MetalLB's controller names its own).
+pub const STATE_NAME: &str = "controller";
 /// Status writes in flight at most.
 pub const WRITES_IN_FLIGHT: usize = 32;
 /// A status write that takes longer is abandoned (and retried).
@@ -52,6 +58,7 @@ const BATCH: usize = 256;
 enum Msg {
     Services(u64, WatchEvent<Option<Box<ServiceView>>>),
     Config(u64, ConfigEvent),
+    Namespaces(u64, WatchEvent<Option<Projected<String, NamespaceLabels>>>),
 }
 
 /// Where the owner finds its objects.
@@ -59,7 +66,9 @@ enum Msg {
 pub struct Names {
     /// The configuration objects.
     pub config: ConfigNames,
-    /// The membership Secret (in the configuration's namespace).
+    /// ferrolb's namespace: the membership Secret, the controller's ConfigurationState.
+    pub namespace: String,
+    /// The membership Secret.
     pub memberlist_secret: String,
 }
 
@@ -75,6 +84,8 @@ pub struct OwnerIo {
     pub watch_metrics: WatchMetrics,
     /// The Event publisher's metrics.
     pub event_metrics: EventMetrics,
+    /// The owned objects' metrics.
+    pub object_metrics: ObjectMetrics,
 }
 
 impl std::fmt::Debug for OwnerIo {
@@ -96,6 +107,13 @@ pub struct Owner {
     watches: Vec<TaskHandle>,
     watch_metrics: WatchMetrics,
     membership: Option<TaskHandle>,
+    /// The controller's `ConfigurationState`, written while leading.
+    state: Option<(tokio_watch::Sender<DesiredHandle>, TaskHandle)>,
+    /// `IPAddressPool.status`, written while leading, and the usage version last sent.
+    pool_status: Option<(tokio_watch::Sender<pool_status::Wanted>, TaskHandle, u64)>,
+    /// Removes the status objects of deleted nodes, while leading.
+    node_gc: Option<TaskHandle>,
+    object_metrics: ObjectMetrics,
     first_round: Duration,
     writes: StatusWriter<ServiceKey, Service>,
 }
@@ -146,6 +164,10 @@ impl Owner {
             watches: Vec::new(),
             watch_metrics: io.watch_metrics,
             membership: None,
+            state: None,
+            pool_status: None,
+            node_gc: None,
+            object_metrics: io.object_metrics,
             first_round,
             writes: StatusWriter::new(limits, Some(gate)),
         }
@@ -215,6 +237,11 @@ impl Owner {
                 }
             }
             Msg::Config(epoch, ev) => self.core.on_config(epoch, ev),
+            Msg::Namespaces(epoch, ev) => {
+                if let Some(ev) = ev.transpose() {
+                    self.core.on_namespaces(epoch, ev);
+                }
+            }
         }
     }
 
@@ -224,14 +251,46 @@ impl Owner {
             self.membership = Some(TaskHandle::spawn(
                 "membership secret",
                 keep_secret(
-                    Api::namespaced(self.client.clone(), &self.names.config.namespace),
+                    Api::namespaced(self.client.clone(), &self.names.namespace),
                     self.names.memberlist_secret.clone(),
                     self.leadership.clone(),
                 ),
             ));
+            let (tx, rx) = tokio_watch::channel(None);
+            let spec = SyncSpec {
+                resource: configuration_state_resource(),
+                namespace: self.names.namespace.clone(),
+                selector: state_selector(STATE_NAME),
+                key_of: state_key_of,
+                per_second: 5,
+            };
+            let task = objects::spawn(self.client.clone(), spec, rx, self.object_metrics.clone());
+            self.state = Some((tx, task));
+            let (tx, rx) = tokio_watch::channel(None);
+            let task = pool_status::spawn(
+                self.client.clone(),
+                &self.names.config.namespace,
+                rx,
+                self.object_metrics.clone(),
+            );
+            self.pool_status = Some((tx, task, u64::MAX));
+            self.node_gc = Some(node_gc::spawn(
+                self.client.clone(),
+                &self.names.namespace,
+                self.watch_metrics.clone(),
+                self.object_metrics.clone(),
+            ));
         } else if term.is_none() {
             self.membership = None;
+            self.state = None;
+            self.pool_status = None;
+            self.node_gc = None;
         }
+    }
+
+    /// What the controller's `ConfigurationState` should say.
+    fn desired_state(&self) -> DesiredSet {
+        configuration_state(STATE_NAME, "Controller", None, self.core.config_state())
     }
 
     fn start_watches(&mut self, epoch: u64) {
@@ -249,7 +308,15 @@ impl Owner {
             &self.tx,
             &self.watch_metrics,
         );
+        let namespaces = watch::spawn(
+            WatchSpec::new("namespaces", Api::<Namespace>::all(self.client.clone())),
+            project_namespace,
+            move |ev| Msg::Namespaces(epoch, ev),
+            self.tx.clone(),
+            self.watch_metrics.clone(),
+        );
         watches.push(services);
+        watches.push(namespaces);
         // Replacing the handles aborts the watches of the previous epoch.
         self.watches = watches;
     }
@@ -283,6 +350,26 @@ impl Owner {
             let name = op.key.name.clone();
             self.writes
                 .start(op.key, api, name, op.patch.to_json(), Instant::now());
+        }
+        if let Some((tx, _, sent)) = &mut self.pool_status
+            && *sent != self.core.pool_usage_version()
+            && let Some(usage) = self.core.pool_usage()
+        {
+            *sent = self.core.pool_usage_version();
+            let _ = tx.send(Some(Arc::new(usage)));
+        }
+        if let Some((tx, _)) = &self.state
+            && self.core.config_listed()
+        {
+            let want = self.desired_state();
+            tx.send_if_modified(|cur| {
+                if cur.as_deref() == Some(&want) {
+                    false
+                } else {
+                    *cur = Some(Arc::new(want));
+                    true
+                }
+            });
         }
         let readiness = if self.core.ready() {
             Ok(())

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferrolb_k8s::config::ConfigNames;
+use ferrolb_k8s::objects::ObjectMetrics;
 use ferrolb_k8s::{EventMetrics, HttpError, Readiness, TaskHandle, WatchMetrics};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
@@ -38,8 +39,10 @@ pub type MetricsListen = ferrolb_k8s::Listen;
 pub struct Config {
     /// The Kubernetes client.
     pub client: kube::Client,
-    /// Namespace of the ConfigMap, the membership Secret and the Lease.
+    /// ferrolb's namespace: the membership Secret, the Lease, the controller's ConfigurationState.
     pub namespace: String,
+    /// Namespace of the configuration objects (`None`: `namespace`).
+    pub config_namespace: Option<String>,
     /// Name of the config ConfigMap.
     pub config_map: String,
     /// Name of the membership Secret.
@@ -60,6 +63,7 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("namespace", &self.namespace)
+            .field("config_namespace", &self.config_namespace)
             .field("config_map", &self.config_map)
             .field("memberlist_secret", &self.memberlist_secret)
             .field("lease_name", &self.lease_name)
@@ -77,6 +81,7 @@ impl Config {
         Self {
             client,
             namespace: DEFAULT_NAMESPACE.into(),
+            config_namespace: None,
             config_map: DEFAULT_CONFIG_MAP.into(),
             memberlist_secret: DEFAULT_MEMBERLIST_SECRET.into(),
             lease_name: DEFAULT_LEASE_NAME.into(),
@@ -121,6 +126,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let shared = registry.sub_registry_with_prefix("ferrolb_controller");
     let watch_metrics = WatchMetrics::register(shared);
     let event_metrics = EventMetrics::register(shared);
+    let object_metrics = ObjectMetrics::register(shared);
     let (ready_tx, ready_rx) = watch::channel::<Readiness>(Err("start-up".into()));
     let _http: Option<TaskHandle> =
         ferrolb_k8s::http::serve(config.metrics, Arc::new(registry), ready_rx).await?;
@@ -140,10 +146,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 
     let names = Names {
         config: ConfigNames {
-            namespace: config.namespace,
+            namespace: config
+                .config_namespace
+                .unwrap_or_else(|| config.namespace.clone()),
             config_map: config.config_map,
             ..ConfigNames::default()
         },
+        namespace: config.namespace,
         memberlist_secret: config.memberlist_secret,
     };
     let io = OwnerIo {
@@ -152,6 +161,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         metrics,
         watch_metrics,
         event_metrics,
+        object_metrics,
     };
     let owner = Owner::new(
         io,

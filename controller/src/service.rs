@@ -46,6 +46,7 @@ impl RequestSpec {
             families: self.families.clone(),
             requested_ips: self.requested_ips.clone(),
             requested_pool: self.requested_pool.clone(),
+            access: Default::default(),
         }
     }
 }
@@ -110,6 +111,8 @@ pub struct ServiceView {
     pub ingress: Vec<LoadBalancerIngress>,
     /// The `ferrolb.io/ip-allocated-from-pool` annotation: set when ferrolb wrote the status.
     pub allocated_from_pool: Option<String>,
+    /// `metadata.labels` (pools' `serviceAllocation.serviceSelectors` match them).
+    pub labels: BTreeMap<String, String>,
 }
 
 impl ServiceView {
@@ -209,6 +212,7 @@ impl ServiceView {
                 ingress
             },
             allocated_from_pool,
+            labels: meta.labels.unwrap_or_default(),
         })
     }
 
@@ -371,6 +375,14 @@ pub(crate) mod fixtures {
             self.0
                 .metadata
                 .annotations
+                .get_or_insert_with(BTreeMap::new)
+                .insert(k.into(), v.into());
+            self
+        }
+        pub(crate) fn label(mut self, k: &str, v: &str) -> Self {
+            self.0
+                .metadata
+                .labels
                 .get_or_insert_with(BTreeMap::new)
                 .insert(k.into(), v.into());
             self

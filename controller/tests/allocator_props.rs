@@ -4,7 +4,8 @@
 //! After every operation:
 //! - no IP is held by two incompatible Services, counters agree with a recount (`check_invariants`);
 //! - rebuilding from the current assignments, in key order and in reverse, reproduces the same state;
-//! - a failed assign changed nothing, a successful one is idempotent, and a new plain Service got the
+//! - a failed assign changed nothing, a successful one is idempotent and never in a pool denied to the
+//!   Service, and a new plain Service got the
 //!   lowest free address found by a linear scan;
 //! - `set_pools` kept every IP it did not report.
 //!
@@ -18,7 +19,7 @@ use std::net::IpAddr;
 
 use allocator_common::*;
 use ferrolb_controller::allocator::{
-    Allocator, BackendKey, IpFamily, IpFamilyPolicy, PoolDef, Port, ServiceKey, ServiceRequest,
+    Allocator, BackendKey, IpFamily, IpFamilyPolicy, PoolAccess, PoolDef, Port, ServiceKey, ServiceRequest,
 };
 use proptest::prelude::*;
 
@@ -102,6 +103,8 @@ struct Spec {
     v6_first: bool,
     requested: Vec<usize>,
     pool: Option<usize>,
+    /// A pool whose `serviceAllocation` does not admit the Service.
+    denied: Option<usize>,
 }
 
 impl Spec {
@@ -128,12 +131,24 @@ impl Spec {
             families: families.to_vec(),
             requested_ips: self.requested.iter().map(|&i| ip(ADDRS[i])).collect(),
             requested_pool: self.pool.map(|i| POOL_NAMES[i].to_owned()),
+            access: PoolAccess {
+                preferred: Vec::new(),
+                denied: self
+                    .denied
+                    .map(|i| POOL_NAMES[i].to_owned())
+                    .into_iter()
+                    .collect(),
+            },
         }
     }
 
     /// A plain new Service: single stack, no sharing key, no request, no pin.
     fn is_plain(&self) -> bool {
-        self.policy == 0 && self.sharing.is_none() && self.requested.is_empty() && self.pool.is_none()
+        self.policy == 0
+            && self.sharing.is_none()
+            && self.requested.is_empty()
+            && self.pool.is_none()
+            && self.denied.is_none()
     }
 }
 
@@ -155,9 +170,10 @@ fn spec() -> impl Strategy<Value = Spec> {
         any::<bool>(),
         prop_oneof![4 => Just(vec![]), 1 => proptest::collection::vec(0..ADDRS.len(), 1..=2)],
         prop_oneof![5 => Just(None), 1 => (0..POOL_NAMES.len()).prop_map(Some)],
+        prop_oneof![5 => Just(None), 1 => (0..POOL_NAMES.len()).prop_map(Some)],
     )
         .prop_map(
-            |(svc, sharing, ports, backend, policy, v6_first, requested, pool)| Spec {
+            |(svc, sharing, ports, backend, policy, v6_first, requested, pool, denied)| Spec {
                 svc,
                 sharing,
                 ports,
@@ -166,6 +182,7 @@ fn spec() -> impl Strategy<Value = Spec> {
                 v6_first,
                 requested,
                 pool,
+                denied,
             },
         )
 }
@@ -198,6 +215,10 @@ fn apply(
                 }
                 Ok(got) => {
                     assert_eq!(a.assignment(&req.key), Some(&got));
+                    assert!(
+                        !req.access.denied.contains(&got.pool),
+                        "given a denied pool: {got:?}"
+                    );
                     if spec.is_plain() && before.assignment(&req.key).is_none() {
                         let (pool, x) = lowest.expect("assigned although the scan found nothing free");
                         assert_eq!(

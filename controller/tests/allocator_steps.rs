@@ -339,6 +339,99 @@ fn requested_ips_and_pins() {
 }
 
 #[test]
+fn service_allocation() {
+    // "open" has no serviceAllocation; "team" and "gold" have one (restricted).
+    let pools = || {
+        vec![
+            pool("open", &[("192.0.2.0", "192.0.2.1")]),
+            restricted(pool("team", &[("198.51.100.0", "198.51.100.0")])),
+            restricted(pool("gold", &[("203.0.113.0", "203.0.113.0")])),
+        ]
+    };
+    let cases = vec![
+        Case {
+            desc: "admitted pools first, in the order given (priority), then open pools; a pool admitting \
+                   nobody is never a fallback",
+            pools: pools(),
+            steps: vec![
+                Assign(
+                    svc("s1").with_access(access(&["gold", "team"], &[])),
+                    ok("gold", &["203.0.113.0"]),
+                ),
+                Assign(
+                    svc("s2").with_access(access(&["gold", "team"], &[])),
+                    ok("team", &["198.51.100.0"]),
+                ),
+                Assign(
+                    svc("s3").with_access(access(&["gold", "team"], &[])),
+                    ok("open", &["192.0.2.0"]),
+                ),
+                Assign(
+                    svc("s4").with_access(access(&[], &["gold", "team"])),
+                    ok("open", &["192.0.2.1"]),
+                ),
+                Assign(
+                    svc("s5").with_access(access(&[], &["gold", "team"])),
+                    Err(AllocError::PoolExhausted {
+                        family: IpFamily::V4,
+                        pools: names(&["open"]),
+                    }),
+                ),
+                Unassign("s1", Some(vec!["203.0.113.0"])),
+                Assign(
+                    svc("s5").with_access(access(&[], &["gold", "team"])),
+                    Err(AllocError::PoolExhausted {
+                        family: IpFamily::V4,
+                        pools: names(&["open"]),
+                    }),
+                ),
+            ],
+        },
+        Case {
+            desc: "a pool that does not admit the Service is refused even when pinned or requested",
+            pools: pools(),
+            steps: vec![
+                Assign(
+                    svc("s1")
+                        .with_pool("team")
+                        .with_access(access(&[], &["gold", "team"])),
+                    Err(AllocError::PoolNotAllowed { pool: "team".into() }),
+                ),
+                Assign(
+                    svc("s1")
+                        .with_requested_ips(ips(&["203.0.113.0"]))
+                        .with_access(access(&["team"], &["gold"])),
+                    Err(AllocError::PoolNotAllowed { pool: "gold".into() }),
+                ),
+                Holds("s1", None),
+                Assign(
+                    svc("s1")
+                        .with_pool("team")
+                        .with_access(access(&["team"], &["gold"])),
+                    ok("team", &["198.51.100.0"]),
+                ),
+            ],
+        },
+        Case {
+            desc: "a Service no longer admitted by its pool moves to one that admits it",
+            pools: pools(),
+            steps: vec![
+                Assign(
+                    svc("s1").with_access(access(&["team"], &["gold"])),
+                    ok("team", &["198.51.100.0"]),
+                ),
+                Assign(
+                    svc("s1").with_access(access(&[], &["gold", "team"])),
+                    ok("open", &["192.0.2.0"]),
+                ),
+                Stats("team", IpFamily::V4, 0, 1, 0),
+            ],
+        },
+    ];
+    cases.into_iter().for_each(run);
+}
+
+#[test]
 fn sharing_rules() {
     let shared =
         |name: &str, k: &str, ports: &[Port]| svc(name).with_sharing_key(k).with_ports(ports.to_vec());

@@ -10,7 +10,7 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     if let Ok(config) = ferrolb_config::parse(text) {
-        let rendered = ferrolb_config::render(&config);
+        let rendered = ferrolb_config::render(&config).expect("a parsed config is legacy-expressible");
         let again = ferrolb_config::parse(&rendered);
         assert_eq!(again.as_ref(), Ok(&config), "round trip failed; rendered:\n{rendered}");
     }

@@ -7,6 +7,7 @@
 //!                                                                                   │ config: objects → Sources
 //!  owner task ──▶ events::EventPublisher (events.k8s.io/v1, typed reasons, bounded) ──▶ API server
 //!  owner task ──▶ status::StatusWriter (/status, resourceVersion-conditioned, bounded) ──▶ API server
+//!  owner task ──▶ objects (owned objects kept equal to a desired set: status objects) ──▶ API server
 //!  http: /metrics /healthz /readyz        runtime: client, logging, signals       task: handles that abort on drop
 //! ```
 //!
@@ -14,10 +15,12 @@
 
 #![forbid(unsafe_code)]
 
+pub mod announcements;
 pub mod cache;
 pub mod config;
 pub mod events;
 pub mod http;
+pub mod objects;
 pub mod runtime;
 pub mod status;
 pub mod task;

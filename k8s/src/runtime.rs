@@ -70,25 +70,48 @@ pub fn init_logging(level: &str, format: LogFormat, crate_name: &str) -> Result<
     Ok(())
 }
 
-/// The client: from `kubeconfig` when given, else the in-cluster configuration (or `$KUBECONFIG`, or
-/// `~/.kube/config`).
+/// The client: from `kubeconfig` when given, else `$KUBECONFIG` or `~/.kube/config`, else the in-cluster
+/// configuration.
 pub async fn client(kubeconfig: Option<&Path>) -> Result<kube::Client, StartError> {
-    let config = match kubeconfig {
-        Some(path) => {
+    let config = client_config(kubeconfig, None).await?;
+    kube::Client::try_from(config).map_err(|e| StartError::Client(e.to_string()))
+}
+
+/// The client configuration as kubectl finds it: `kubeconfig` when given, else `$KUBECONFIG` or
+/// `~/.kube/config`, else (without a `context`) the in-cluster configuration; `context` selects a context of
+/// the kubeconfig instead of its current one.
+pub async fn client_config(
+    kubeconfig: Option<&Path>,
+    context: Option<&str>,
+) -> Result<kube::Config, StartError> {
+    let options = kube::config::KubeConfigOptions {
+        context: context.map(str::to_owned),
+        ..Default::default()
+    };
+    match (kubeconfig, context) {
+        (Some(path), _) => {
             let fail = |message: String| StartError::Kubeconfig {
                 path: path.display().to_string(),
                 message,
             };
             let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| fail(e.to_string()))?;
-            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+            kube::Config::from_custom_kubeconfig(kc, &options)
                 .await
-                .map_err(|e| fail(e.to_string()))?
+                .map_err(|e| fail(e.to_string()))
         }
-        None => kube::Config::infer()
+        // A context exists only in a kubeconfig: no in-cluster fallback.
+        (None, Some(_)) => {
+            kube::Config::from_kubeconfig(&options)
+                .await
+                .map_err(|e| StartError::Kubeconfig {
+                    path: "$KUBECONFIG or ~/.kube/config".to_owned(),
+                    message: e.to_string(),
+                })
+        }
+        (None, None) => kube::Config::infer()
             .await
-            .map_err(|e| StartError::Infer(e.to_string()))?,
-    };
-    kube::Client::try_from(config).map_err(|e| StartError::Client(e.to_string()))
+            .map_err(|e| StartError::Infer(e.to_string())),
+    }
 }
 
 /// Completes on SIGTERM or SIGINT (saying which).

@@ -117,6 +117,8 @@ pub struct WatchSpec<K: Resource + Clone> {
     pub api: Api<K>,
     /// Field and label selectors.
     pub config: watcher::Config,
+    /// The resource may not be installed (a CRD): a list answered 404 counts as an empty list.
+    pub optional: bool,
 }
 
 impl<K: Resource + Clone> WatchSpec<K> {
@@ -126,7 +128,15 @@ impl<K: Resource + Clone> WatchSpec<K> {
             resource,
             api,
             config: watcher::Config::default(),
+            optional: false,
         }
+    }
+
+    /// The resource may not be installed (its CustomResourceDefinition is optional): while the API server
+    /// answers 404, the watch reports an empty list (once per absence) and keeps retrying.
+    pub fn optional(mut self) -> Self {
+        self.optional = true;
+        self
     }
 
     /// Only the object named `name`.
@@ -153,19 +163,39 @@ pub fn spawn<K, T, M>(
 ) -> TaskHandle
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
-    K::DynamicType: Default,
     T: Send + 'static,
     M: Send + 'static,
 {
     let resource = spec.resource;
+    let optional = spec.optional;
     TaskHandle::spawn(resource, async move {
         let mut stream = watcher::watcher(spec.api, spec.config.page_size(PAGE_SIZE))
             .default_backoff()
             .boxed();
         let mut failing = false;
+        // An optional resource found absent: an empty list was reported for this absence.
+        let mut absent = false;
         while let Some(item) = stream.next().await {
             match item {
+                Err(e) if optional && is_not_found(&e) => {
+                    if !absent {
+                        tracing::info!(
+                            resource,
+                            "not installed (the API server answers 404): empty until it is"
+                        );
+                        absent = true;
+                        for ev in [WatchEvent::Init, WatchEvent::InitDone] {
+                            if tx.send(wrap(ev)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
                 Ok(ev) => {
+                    if absent {
+                        tracing::info!(resource, "installed: watching it");
+                        absent = false;
+                    }
                     if failing {
                         tracing::info!(resource, "watch restored");
                         failing = false;
@@ -188,6 +218,17 @@ where
             }
         }
     })
+}
+
+/// Whether a watcher error is the API server saying the resource does not exist (no such CRD or version).
+fn is_not_found(e: &watcher::Error) -> bool {
+    match e {
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+        | watcher::Error::WatchFailed(kube::Error::Api(s)) => s.code == 404,
+        watcher::Error::WatchError(s) => s.code == 404,
+        _ => false,
+    }
 }
 
 #[cfg(test)]

@@ -312,6 +312,8 @@ fn main() {
         ebgp_multihop: false,
         dual_stack_address_family: false,
         node_selectors: Vec::new(),
+        connect_time: None,
+        graceful_restart: true,
     };
     router_peer.router_id = Some(n1.ipv4());
     let ips = prefixes(count);

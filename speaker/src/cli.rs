@@ -23,9 +23,13 @@ pub struct Args {
     /// A kubeconfig file; without it, the in-cluster configuration (or $KUBECONFIG) is used.
     #[arg(long)]
     pub kubeconfig: Option<PathBuf>,
-    /// ferrolb's namespace (config ConfigMap, membership Secret).
+    /// ferrolb's namespace (membership Secret, this speaker's Pod, its status objects).
     #[arg(long, env = "FERROLB_NAMESPACE", default_value = "ferrolb-system")]
     pub namespace: String,
+    /// Namespace of the configuration: the ConfigMap, the metallb.io resources and their Secrets (default:
+    /// `--namespace`). `metallb-system` reads the configuration MetalLB left there.
+    #[arg(long, env = "FERROLB_CONFIG_NAMESPACE")]
+    pub config_namespace: Option<String>,
     /// Name of the config ConfigMap (key `config`).
     #[arg(long, default_value = "config")]
     pub config_map: String,
@@ -74,8 +78,13 @@ impl Args {
         RunSettings {
             node: self.node_name.clone(),
             index: IndexSettings {
+                namespace: self.namespace.clone(),
                 config: ConfigNames {
-                    namespace: self.namespace.clone(),
+                    namespace: self
+                        .config_namespace
+                        .clone()
+                        .filter(|n| !n.is_empty())
+                        .unwrap_or_else(|| self.namespace.clone()),
                     config_map: self.config_map.clone(),
                     ..ConfigNames::default()
                 },
@@ -106,6 +115,23 @@ mod tests {
         let a = Args::try_parse_from(["ferrolb-speaker", "--node-name", "n1"]).unwrap();
         let s = a.settings();
         assert_eq!(s.index.config.namespace, "ferrolb-system");
+        assert_eq!(s.index.namespace, "ferrolb-system");
+        let other = Args::try_parse_from([
+            "ferrolb-speaker",
+            "--node-name",
+            "n1",
+            "--config-namespace",
+            "metallb-system",
+        ])
+        .unwrap()
+        .settings();
+        assert_eq!(
+            (
+                other.index.namespace.as_str(),
+                other.index.config.namespace.as_str()
+            ),
+            ("ferrolb-system", "metallb-system")
+        );
         assert_eq!(s.index.config.config_map, "config");
         assert_eq!(s.index.config.config_key, "config");
         assert_eq!(s.index.secret, "ferrolb-memberlist");

@@ -58,6 +58,7 @@ pub mod netlink;
 pub mod owner;
 pub mod protocols;
 pub mod socket;
+pub mod status;
 pub mod tasks;
 
 /// Task handles that abort on drop, and the dedicated runtime: the shared layer's.

@@ -21,6 +21,8 @@ use crate::k8s::events::{Reason, SpeakerEvent, service_event};
 use crate::membership::{Control, View};
 use crate::metrics::{IpLabels, Metrics, ProtocolLabel, ReasonLabel};
 use crate::netlink::Links;
+use crate::status::{self, StatusReport};
+use ferrolb_k8s::config::configuration_state;
 
 /// What the owner needs to know about this node.
 #[derive(Debug, Clone)]
@@ -88,6 +90,10 @@ pub struct Step {
     pub events: Vec<SpeakerEvent>,
     /// Commands for the membership task.
     pub membership: Vec<Control>,
+    /// What the status objects should say (every step once the index has synced).
+    pub status: Option<StatusReport>,
+    /// Whether [`Step::status`] has the Services' objects (the speaker is ready and decided).
+    pub decided: bool,
 }
 
 /// The owner's state. See the module docs.
@@ -252,6 +258,14 @@ impl Owner {
         self.metrics
             .config_stale
             .set(i64::from(self.index.config().stale()));
+        if self.index.synced() {
+            let name = ferrolb_k8s::announcements::speaker_state_name(&self.settings.node);
+            let state = configuration_state(&name, "Speaker", Some(&self.settings.node), self.index.config());
+            step.status = Some(StatusReport {
+                state,
+                ..StatusReport::default()
+            });
+        }
         if !self.ready() {
             return step;
         }
@@ -271,8 +285,23 @@ impl Owner {
             step.membership.push(Control::Watch(watch.clone()));
             self.sent_watch = watch;
         }
+        step.decided = true;
+        if let Some(report) = step.status.as_mut() {
+            (report.l2, report.bgp) =
+                status::services(&self.settings.node, &desired, &self.settings.filter, &self.links);
+        }
         if self.last.as_ref() == Some(&desired) {
             return step;
+        }
+        if let Some(report) = step.status.as_mut() {
+            let before = self.last.as_ref().map(|d| &d.layer2.ips);
+            report.takeovers = desired
+                .layer2
+                .ips
+                .iter()
+                .filter(|(ip, _)| !before.is_some_and(|b| b.contains_key(ip)))
+                .flat_map(|(_, ann)| ann.services.iter().cloned())
+                .collect();
         }
         step.events = self.changes(&desired);
         self.record(&desired);

@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use ferrolb_k8s::events::Reporter;
 use ferrolb_k8s::http::{HttpError, Listen, Readiness, set_readiness};
+use ferrolb_k8s::objects::ObjectMetrics;
 use ferrolb_k8s::{EventMetrics, EventPublisher, TaskHandle, WatchMetrics};
 use prometheus_client::registry::Registry;
 use tokio::sync::{mpsc, watch};
@@ -113,6 +114,7 @@ struct Speaker {
     events: EventPublisher<k8s::events::Reason>,
     /// Events BGP mode emits on its own (BFD failures on this Node).
     bgp_events: Option<mpsc::Receiver<k8s::events::SpeakerEvent>>,
+    status: k8s::status::StatusObjects,
     ready_tx: watch::Sender<Readiness>,
     ipvs_checked: bool,
     _tasks: Vec<TaskHandle>,
@@ -131,6 +133,7 @@ impl Speaker {
         let shared = registry.sub_registry_with_prefix("ferrolb");
         let watch_metrics = WatchMetrics::register(shared);
         let event_metrics = EventMetrics::register(shared.sub_registry_with_prefix("speaker"));
+        let object_metrics = ObjectMetrics::register(shared);
         if let Some(bgp) = &bgp {
             bgp.register_metrics(registry.sub_registry_with_prefix("ferrolb_speaker"));
         }
@@ -167,6 +170,12 @@ impl Speaker {
             instance: settings.node.clone(),
         };
         let events = EventPublisher::start(client.clone(), reporter, None, event_metrics);
+        let status = k8s::status::StatusObjects::spawn(
+            &client,
+            &settings.index.namespace,
+            &settings.node,
+            &object_metrics,
+        );
         let owner = Owner::new(
             OwnerSettings {
                 node: settings.node.clone(),
@@ -177,7 +186,8 @@ impl Speaker {
             settings.index.clone(),
             metrics,
         );
-        tracing::info!(node = %settings.node, namespace = %settings.index.config.namespace, "speaker started");
+        tracing::info!(node = %settings.node, namespace = %settings.index.namespace,
+            config_namespace = %settings.index.config.namespace, "speaker started");
         Ok(Speaker {
             settings,
             client,
@@ -193,6 +203,7 @@ impl Speaker {
             ml_task,
             events,
             bgp_events,
+            status,
             ready_tx,
             ipvs_checked: false,
             _tasks: tasks,
@@ -259,6 +270,9 @@ impl Speaker {
         for ev in step.events {
             self.events.publish(ev);
         }
+        if let Some(report) = step.status {
+            self.status.set(report, step.decided);
+        }
         let readiness: Readiness = if self.owner.ready() {
             Ok(())
         } else {
@@ -313,7 +327,7 @@ impl Speaker {
         let node = self.owner.index().nodes().get(&s.node);
         let announcing = bgp.announcing();
         let pod = if needs_pod_sign(s.bgp_shutdown, node, announcing) {
-            let namespace = &s.index.config.namespace;
+            let namespace = &s.index.namespace;
             k8s::pod::pod_sign(&self.client, namespace, s.pod_name.as_deref()).await
         } else {
             PodSign::Unknown("not read: the Node decides".into())

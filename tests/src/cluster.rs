@@ -59,6 +59,24 @@ pub fn install_kinds() -> Vec<CustomResourceDefinition> {
         crd(RBAC, "clusterrolebindings", "ClusterRoleBinding", false, false),
         crd("apps", "deployments", "Deployment", true, true),
         crd("apps", "daemonsets", "DaemonSet", true, true),
+        // what the kubespray role looks for before installing (MetalLB's webhook)
+        crd(
+            "admissionregistration.k8s.io",
+            "validatingwebhookconfigurations",
+            "ValidatingWebhookConfiguration",
+            false,
+            false,
+        ),
+    ]
+}
+
+/// The Prometheus Operator's kinds deploy/monitoring uses, as schemaless CRDs (the operator's own schemas
+/// are not needed to store them).
+pub fn monitoring_kinds() -> Vec<CustomResourceDefinition> {
+    const GROUP: &str = "monitoring.coreos.com";
+    vec![
+        crd(GROUP, "podmonitors", "PodMonitor", true, false),
+        crd(GROUP, "prometheusrules", "PrometheusRule", true, false),
     ]
 }
 
@@ -80,6 +98,23 @@ pub fn gvr(kind: &str) -> Option<(&'static str, &'static str, &'static str)> {
         "ClusterRoleBinding" => ("rbac.authorization.k8s.io", "v1", "clusterrolebindings"),
         "Deployment" => ("apps", "v1", "deployments"),
         "DaemonSet" => ("apps", "v1", "daemonsets"),
+        "CustomResourceDefinition" => ("apiextensions.k8s.io", "v1", "customresourcedefinitions"),
+        "IPAddressPool" => ("metallb.io", "v1beta1", "ipaddresspools"),
+        "L2Advertisement" => ("metallb.io", "v1beta1", "l2advertisements"),
+        "BGPAdvertisement" => ("metallb.io", "v1beta1", "bgpadvertisements"),
+        "BGPPeer" => ("metallb.io", "v1beta2", "bgppeers"),
+        "BFDProfile" => ("metallb.io", "v1beta1", "bfdprofiles"),
+        "Community" => ("metallb.io", "v1beta1", "communities"),
+        "ServiceL2Status" => ("metallb.io", "v1beta1", "servicel2statuses"),
+        "ServiceBGPStatus" => ("metallb.io", "v1beta1", "servicebgpstatuses"),
+        "ConfigurationState" => ("metallb.io", "v1beta1", "configurationstates"),
+        "PodMonitor" => ("monitoring.coreos.com", "v1", "podmonitors"),
+        "ValidatingWebhookConfiguration" => (
+            "admissionregistration.k8s.io",
+            "v1",
+            "validatingwebhookconfigurations",
+        ),
+        "PrometheusRule" => ("monitoring.coreos.com", "v1", "prometheusrules"),
         _ => return None,
     })
 }
@@ -146,6 +181,9 @@ pub fn check_schema(object: &Value) -> Result<Vec<String>, String> {
         "ClusterRoleBinding" => unknown_fields::<rbac::v1::ClusterRoleBinding>(object),
         "Deployment" => unknown_fields::<apps::v1::Deployment>(object),
         "DaemonSet" => unknown_fields::<apps::v1::DaemonSet>(object),
+        "CustomResourceDefinition" => unknown_fields::<
+            k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+        >(object),
         other => Err(format!("kind {other:?} is not expected in the manifests")),
     }
 }
@@ -229,6 +267,19 @@ impl<'a> Admin<'a> {
         let (g, v, plural) = gvr(kind)?;
         self.handle.get(g, v, plural, namespace, name)
     }
+
+    /// Every stored object of `kind` in `namespace`, as the kind's version presents it.
+    pub fn list(&self, kind: &str, namespace: &str) -> Vec<Value> {
+        let Ok(def) = self.def(kind) else {
+            return Vec::new();
+        };
+        self.handle
+            .store()
+            .objects(&def.storage, Some(namespace))
+            .iter()
+            .filter_map(|o| def.to_external(o).ok())
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -250,7 +301,7 @@ mod tests {
             ["spec.template.spec.containers[0].securityContext.capabilites".to_owned()]
         );
         assert!(check_schema(&json!({"kind": "Pod"})).is_err());
-        assert_eq!(install_kinds().len(), 7);
+        assert_eq!(install_kinds().len(), 8);
         assert_eq!(gvr("DaemonSet"), Some(("apps", "v1", "daemonsets")));
     }
 }

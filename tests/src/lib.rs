@@ -1,5 +1,6 @@
 //! Shared helpers of ferrolb's end-to-end tests (the tests themselves are in `tests/tests/`):
 //!
+//! - [`ansible`]: the kubespray role run by `ansible-playbook` against an inventory laid out as kubespray's.
 //! - [`manifest`]: the install manifests as data — objects, and what each container runs with (command,
 //!   arguments, environment with the downward API resolved for a pod).
 //! - [`rbac`]: an RBAC evaluator over the manifests' roles and bindings, and the audit of a recorded run
@@ -13,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod ansible;
 pub mod cluster;
 pub mod manifest;
 pub mod pods;

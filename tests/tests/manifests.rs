@@ -69,7 +69,7 @@ fn every_object_matches_its_kubernetes_schema() {
         "RoleBinding",
         "Deployment",
         "DaemonSet",
-        "ConfigMap",
+        "CustomResourceDefinition",
     ] {
         assert!(kinds.contains(&want), "no {want} in {kinds:?}");
     }
@@ -82,7 +82,10 @@ fn every_object_matches_its_kubernetes_schema() {
             o["kind"],
             o["metadata"]["name"]
         );
-        if o["kind"] != "Namespace" && !o["kind"].as_str().unwrap_or_default().starts_with("Cluster") {
+        let cluster_scoped = ["Namespace", "CustomResourceDefinition"]
+            .contains(&o["kind"].as_str().unwrap_or_default())
+            || o["kind"].as_str().unwrap_or_default().starts_with("Cluster");
+        if !cluster_scoped {
             assert_eq!(o["metadata"]["namespace"], "ferrolb-system", "{o}");
         }
     }
@@ -186,9 +189,16 @@ fn the_objects_say_what_the_install_needs() {
         );
     }
 
-    let cm = m.get("ConfigMap", "config").unwrap();
-    let config = cm["data"]["config"].as_str().expect("data.config");
-    ferrolb_config::parse(config).unwrap_or_else(|e| panic!("the example config is invalid: {e:?}"));
+    // No configuration: re-applying the manifest (an upgrade) never overwrites the operator's.
+    for o in &m.objects {
+        let kind = o["kind"].as_str().unwrap_or_default();
+        let group = o["apiVersion"].as_str().unwrap_or_default();
+        assert!(
+            kind != "ConfigMap" && !(group.starts_with("metallb.io/") && kind != "CustomResourceDefinition"),
+            "the install manifest carries configuration: {kind} {}",
+            o["metadata"]["name"]
+        );
+    }
 }
 
 /// `<program> <manifest args> --help` exits 0 only when every flag of the manifest exists; the help text
@@ -275,6 +285,12 @@ fn stored_objects(handle: &ferrolb_apiserver::ServerHandle, m: &Manifest) -> BTr
                 meta.remove(k);
             }
         }
+        if kind == "CustomResourceDefinition" {
+            // the API server's conditions carry the time they were set
+            if let Some(obj) = stored.as_object_mut() {
+                obj.remove("status");
+            }
+        }
         out.insert(format!("{kind} {ns}/{name}"), stored);
     }
     out
@@ -336,7 +352,7 @@ fn kubectl_applies_both_forms_to_the_api_server() {
             &bin,
             &[
                 "get",
-                "deployments,daemonsets,configmaps",
+                "deployments,daemonsets,customresourcedefinitions",
                 "-n",
                 "ferrolb-system",
                 "-o",
@@ -348,7 +364,7 @@ fn kubectl_applies_both_forms_to_the_api_server() {
         for want in [
             "deployment.apps/ferrolb-controller",
             "daemonset.apps/ferrolb-speaker",
-            "configmap/config",
+            "customresourcedefinition.apiextensions.k8s.io/ipaddresspools.metallb.io",
         ] {
             assert!(listed.lines().any(|l| l == want), "{want} not listed:\n{listed}");
         }
@@ -375,8 +391,8 @@ fn kubectl_applies_both_forms_to_the_api_server() {
     assert!(repo_root().join("deploy/generate.sh").is_file());
 }
 
-/// The overlay docs/install.md shows: the base from a relative path, the image renamed, the example
-/// ConfigMap replaced by the operator's.
+/// The overlay docs/install.md shows: the base from a relative path, the image renamed, the operator's
+/// ConfigMap added.
 #[test]
 fn an_overlay_replaces_the_image_and_the_config() {
     let Some(bin) = kubectl_or_skip("an_overlay_replaces_the_image_and_the_config") else {
@@ -394,9 +410,9 @@ fn an_overlay_replaces_the_image_and_the_config() {
     std::fs::write(
         dir.join("kustomization.yaml"),
         format!(
-            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- {relative}\n\
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- {relative}\n- config.yaml\n\
              images:\n- name: ghcr.io/ferrolb/ferrolb\n  newName: registry.example.com/ferrolb\n  newTag: v0.1.0-site\n\
-             patches:\n- path: config.yaml\n"
+"
         ),
     )
     .unwrap();
@@ -413,7 +429,7 @@ fn an_overlay_replaces_the_image_and_the_config() {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(ok, "{rendered}");
     let m = Manifest::parse("overlay", &rendered).unwrap();
-    assert_eq!(m.objects.len(), Manifest::ferrolb().unwrap().objects.len());
+    assert_eq!(m.objects.len(), Manifest::ferrolb().unwrap().objects.len() + 1);
     assert_eq!(m.get("ConfigMap", "config").unwrap()["data"]["config"], config);
     for (kind, name, container) in [
         ("Deployment", "ferrolb-controller", "controller"),
@@ -422,4 +438,96 @@ fn an_overlay_replaces_the_image_and_the_config() {
         let c = m.container(kind, name, container).unwrap();
         assert_eq!(c.raw["image"], "registry.example.com/ferrolb:v0.1.0-site");
     }
+}
+
+/// `deploy/overlays/read-metallb-system`: the base's objects, both programs told to read the configuration in
+/// `metallb-system`, and a Role there granting both exactly the configuration reads of their own Roles.
+#[test]
+fn the_read_metallb_system_overlay_points_both_programs_at_metallbs_namespace() {
+    let Some(bin) =
+        kubectl_or_skip("the_read_metallb_system_overlay_points_both_programs_at_metallbs_namespace")
+    else {
+        return;
+    };
+    let dir = repo_root().join("deploy/overlays/read-metallb-system");
+    let (ok, rendered) = kubectl(&bin, &["kustomize", &dir.display().to_string()], None);
+    assert!(ok, "{rendered}");
+    let m = Manifest::parse("read-metallb-system overlay", &rendered).unwrap();
+    let base = Manifest::ferrolb().unwrap();
+    assert_eq!(
+        m.objects.len(),
+        base.objects.len() + 4,
+        "the base, two Roles and their RoleBindings"
+    );
+    for (kind, name, container) in [
+        ("Deployment", "ferrolb-controller", "controller"),
+        ("DaemonSet", "ferrolb-speaker", "speaker"),
+    ] {
+        let c = m.container(kind, name, container).unwrap();
+        assert!(
+            c.env
+                .iter()
+                .any(|(n, s)| n == "FERROLB_CONFIG_NAMESPACE"
+                    && *s == EnvSource::Literal("metallb-system".into())),
+            "{kind} {name}: {:?}",
+            c.env
+        );
+    }
+    let role = m.get("Role", "ferrolb-config-reader").unwrap();
+    assert_eq!(role["metadata"]["namespace"], "metallb-system");
+    let binding = m.get("RoleBinding", "ferrolb-config-reader").unwrap();
+    let subjects: Vec<&str> = binding["subjects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(subjects, ["ferrolb-controller", "ferrolb-speaker"]);
+    // The reader's rules are each program's configuration rules (those naming configuration resources).
+    let config_rule = |r: &&serde_json::Value| {
+        let resources = r["resources"].as_array().unwrap();
+        resources.iter().any(|x| {
+            matches!(x.as_str(), Some("ipaddresspools"))
+                || (x == "configmaps")
+                || (x == "secrets"
+                    && r.get("resourceNames").is_none()
+                    && r["verbs"] == serde_json::json!(["list", "watch"]))
+        })
+    };
+    let reader: Vec<&serde_json::Value> = role["rules"].as_array().unwrap().iter().collect();
+    for program in ["ferrolb-controller", "ferrolb-speaker"] {
+        let own = base.get("Role", program).unwrap();
+        let own: Vec<&serde_json::Value> = own["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(config_rule)
+            .collect();
+        assert_eq!(own, reader, "{program}'s configuration rules");
+    }
+}
+
+/// The kubespray role's copy of the install (deploy/kubespray/roles/kubernetes-apps/ferrolb/files/ferrolb.yaml)
+/// is the base, as deploy/generate.sh renders it.
+#[test]
+fn the_kubespray_role_applies_the_base() {
+    if kubectl_or_skip("the_kubespray_role_applies_the_base").is_none() {
+        return;
+    }
+    let out = run_with_deadline(
+        Command::new(repo_root().join("deploy/generate.sh")).arg("--check"),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "deploy/generate.sh --check:\n{}",
+        text(&out.stderr)
+    );
+    let role = std::fs::read_to_string(
+        repo_root().join("deploy/kubespray/roles/kubernetes-apps/ferrolb/files/ferrolb.yaml"),
+    )
+    .unwrap();
+    let role = Manifest::parse("role", &role).unwrap();
+    assert_eq!(role.objects, Manifest::ferrolb().unwrap().objects);
 }

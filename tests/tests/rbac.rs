@@ -31,6 +31,7 @@ const VIP_ROUTED: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
 
 /// Two layer2 IPs, and a bgp pool without peers: every node still announces its IP (no session to send it
 /// to), so on SIGTERM each speaker has routes to keep or withdraw and reads its Pod.
+const FIRST_CONFIG: &str = "address-pools:\n- name: first\n  protocol: layer2\n  auto-assign: false\n  addresses:\n  - 192.0.2.240/28\n";
 const TEST_CONFIG: &str = "address-pools:\n- name: web\n  protocol: layer2\n  addresses:\n  - 192.0.2.100-192.0.2.101\n- name: routed\n  protocol: bgp\n  auto-assign: false\n  addresses:\n  - 203.0.113.10/32\n";
 
 /// The programs of the scenario, with their logs for failure messages.
@@ -144,6 +145,12 @@ fn start_server(lab: &Lab, rt: &tokio::runtime::Runtime) -> (ServerHandle, Strin
     let config = ServerConfig {
         users: vec![ADMIN.into(), CONTROLLER_USER.into(), SPEAKER_USER.into()],
         allow_anonymous: false,
+        // the install's CRDs, as `kubectl apply -f deploy/ferrolb.yaml` would have established them
+        crds: ferrolb_apiserver::resources::crds_from_yaml(
+            &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/ferrolb.yaml"))
+                .expect("deploy/ferrolb.yaml"),
+        )
+        .expect("the manifest's CRDs"),
         ..ServerConfig::default()
     };
     let handle = rt
@@ -172,11 +179,13 @@ fn the_programs_need_exactly_the_manifest_rbac() {
     let (handle, url) = start_server(&lab, &rt);
     let admin = Admin::new(&handle);
 
-    // The install: the namespace and the example ConfigMap from the manifest; the cluster's Nodes; a
-    // membership Secret an operator created empty (the leader must add the key: get + patch).
+    // The install: the namespace from the manifest and a first ConfigMap of the operator's; the cluster's
+    // Nodes; a membership Secret an operator created empty (the leader must add the key: get + patch).
     admin.create(manifest.get("Namespace", NS).unwrap()).unwrap();
     admin
-        .create(manifest.get("ConfigMap", "config").unwrap())
+        .create(&json!({"apiVersion": "v1", "kind": "ConfigMap",
+                        "metadata": {"name": "config", "namespace": NS},
+                        "data": {"config": FIRST_CONFIG}}))
         .unwrap();
     for n in ["node1", "node2", "node3"] {
         let node = node_object(&lab, n);
@@ -258,7 +267,7 @@ fn the_programs_need_exactly_the_manifest_rbac() {
         }
     }
 
-    // The operator's config replaces the example.
+    // The operator's config replaces the first one.
     admin
         .merge(
             "ConfigMap",
@@ -268,6 +277,19 @@ fn the_programs_need_exactly_the_manifest_rbac() {
             false,
         )
         .unwrap();
+
+    // A pool written as an IPAddressPool: read like the ConfigMap, its usage written to its status.
+    admin
+        .create(
+            &json!({"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
+                        "metadata": {"name": "spare", "namespace": NS},
+                        "spec": {"addresses": ["198.51.100.200/31"], "autoAssign": false}}),
+        )
+        .unwrap();
+    wait(&programs, "the IPAddressPool's status says 2 available", || {
+        let pool = admin.get("IPAddressPool", NS, "spare")?;
+        (pool["status"]["availableIPv4"] == 2 && pool["status"]["assignedIPv4"] == 0).then_some(())
+    });
 
     // A Cluster Service: an IP, announced by one node.
     admin.create(&service("web", false)).unwrap();
@@ -326,6 +348,21 @@ fn the_programs_need_exactly_the_manifest_rbac() {
         (audit.count(|e| e.user == CONTROLLER_USER && e.verb == "create" && e.resource == "events") > 0)
             .then_some(())
     });
+    // The status objects: local's ServiceL2Status names node1 (the others' were removed at each takeover),
+    // and every component's ConfigurationState says Valid.
+    wait(&programs, "local's ServiceL2Status names node1 alone", || {
+        let objects = admin.list("ServiceL2Status", NS);
+        let local: Vec<&Value> = objects
+            .iter()
+            .filter(|o| o["status"]["serviceName"] == "local")
+            .collect();
+        (local.len() == 1 && local[0]["status"]["node"] == "node1").then_some(())
+    });
+    for name in ["controller", "speaker-node1", "speaker-node2", "speaker-node3"] {
+        wait(&programs, &format!("ConfigurationState {name} is Valid"), || {
+            (admin.get("ConfigurationState", NS, name)?["status"]["result"] == "Valid").then_some(())
+        });
+    }
 
     // The Secret is lost; the leader stops; the standby takes the Lease and creates a new Secret.
     admin.delete("Secret", NS, "ferrolb-memberlist").unwrap();
@@ -358,14 +395,64 @@ fn the_programs_need_exactly_the_manifest_rbac() {
         .unwrap();
     let ip = wait(&programs, "routed gets an IP", || ingress_ip(&admin, "routed"));
     assert_eq!(ip, VIP_ROUTED.to_string());
+    wait(&programs, "every node's ServiceBGPStatus of routed", || {
+        let n = admin
+            .list("ServiceBGPStatus", NS)
+            .iter()
+            .filter(|o| o["status"]["serviceName"] == "routed")
+            .count();
+        (n == 3).then_some(())
+    });
 
-    // A Service deleted; then everything stops as Kubernetes stops pods: a speaker's Pod is deleted
-    // through the API (graceful deletion, as an uninstall or a rolling update does) before its SIGTERM.
+    // Services deleted: their status objects go too. Then everything stops as Kubernetes stops pods: a
+    // speaker's Pod is deleted through the API (graceful deletion, as an uninstall or a rolling update does)
+    // before its SIGTERM.
     admin.delete("Service", "default", "web").unwrap();
+    admin.delete("Service", "default", "routed").unwrap();
+    wait(&programs, "the status objects of web and routed are gone", || {
+        let left = |kind: &str| {
+            admin
+                .list(kind, NS)
+                .iter()
+                .filter(|o| ["web", "routed"].contains(&o["status"]["serviceName"].as_str().unwrap_or("")))
+                .count()
+        };
+        (left("ServiceL2Status") + left("ServiceBGPStatus") == 0).then_some(())
+    });
+    // routed again, so that every speaker announces something when it stops (and reads its Pod)
+    admin.create(&routed).unwrap();
+    let ip = wait(&programs, "routed gets an IP again", || {
+        ingress_ip(&admin, "routed")
+    });
+    assert_eq!(ip, VIP_ROUTED.to_string());
+    wait(&programs, "every node's ServiceBGPStatus of routed again", || {
+        let n = admin
+            .list("ServiceBGPStatus", NS)
+            .iter()
+            .filter(|o| o["status"]["serviceName"] == "routed")
+            .count();
+        (n == 3).then_some(())
+    });
+    // node3 dies with its speaker and is deleted from the cluster: the leader removes what it left behind.
+    let (_, gone) = programs.speakers.iter().find(|(n, _)| n == "node3").unwrap();
+    gone.kill().unwrap();
+    admin.delete("Node", "", "node3").unwrap();
+    wait(
+        &programs,
+        "node3's status objects and ConfigurationState are removed",
+        || {
+            let left = ["ServiceL2Status", "ServiceBGPStatus"]
+                .iter()
+                .flat_map(|k| admin.list(k, NS))
+                .filter(|o| o["metadata"]["labels"]["metallb.io/node"] == "node3")
+                .count();
+            (left == 0 && admin.get("ConfigurationState", NS, "speaker-node3").is_none()).then_some(())
+        },
+    );
     for (_, p) in &programs.controllers {
         p.stop(Duration::from_secs(10)).unwrap();
     }
-    for (node, p) in &programs.speakers {
+    for (node, p) in programs.speakers.iter().filter(|(n, _)| n != "node3") {
         let name = format!("ferrolb-speaker-{node}");
         admin.delete("Pod", NS, &name).unwrap();
         let pod = admin

@@ -234,7 +234,6 @@ fn the_manifest_refuses_what_the_programs_must_not_do() {
             ),
         ),
         // only ferrolb's own objects, and only in its namespace
-        (SPEAKER_USER, req("list", "", "secrets", "ferrolb-system", "")),
         (
             SPEAKER_USER,
             req("list", "", "secrets", "kube-system", "ferrolb-memberlist"),
@@ -271,7 +270,7 @@ fn the_manifest_refuses_what_the_programs_must_not_do() {
             CONTROLLER_USER,
             req("update", "", "services/status", "default", "web"),
         ),
-        (CONTROLLER_USER, req("list", "", "nodes", "", "")),
+        (CONTROLLER_USER, req("update", "", "nodes", "", "node1")),
         (CONTROLLER_USER, req("list", "", "pods", "", "")),
         (SPEAKER_USER, req("list", "", "pods", "", "")),
     ] {
@@ -287,6 +286,9 @@ fn the_manifest_refuses_what_the_programs_must_not_do() {
             SPEAKER_USER,
             req("watch", "discovery.k8s.io", "endpointslices", "", ""),
         ),
+        // the Secrets of BGPPeer.passwordSecret, in ferrolb's namespace only (read, never written)
+        (SPEAKER_USER, req("list", "", "secrets", "ferrolb-system", "")),
+        (SPEAKER_USER, req("watch", "", "secrets", "ferrolb-system", "")),
     ] {
         let r = as_user(user, r);
         assert!(policy.allows(&r), "the manifest refuses {r}");

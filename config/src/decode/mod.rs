@@ -5,8 +5,8 @@
 //! `validate`. An object with any error yields no model value but still yields what the cross-object
 //! checks need (its name, its address ranges), so one run reports everything.
 
-mod peer;
-mod selector;
+pub(crate) mod peer;
+pub(crate) mod selector;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
@@ -62,6 +62,8 @@ pub(crate) struct LegacyPool {
     pub protocol: Protocol,
     /// bgp: the pool's `bgp-advertisements` (names and pools are filled in later); layer2: empty.
     pub bgp_advertisements: Vec<BgpAdvertisement>,
+    /// Where each of `bgp_advertisements` was written (the pool itself for the default one).
+    pub advertisement_origins: Vec<(String, Option<u64>)>,
     /// layer2: ferrolb's `interfaces` addition.
     pub interfaces: Vec<String>,
     /// layer2: ferrolb's `node-selectors` addition.
@@ -121,6 +123,7 @@ impl Draft {
                         node_selectors: legacy.node_selectors,
                         interfaces: legacy.interfaces,
                         service_selectors: Vec::new(),
+                        preferred_node_selectors: Vec::new(),
                     });
                 }
                 Protocol::Bgp => {
@@ -142,9 +145,9 @@ impl Draft {
 
 /// Community aliases: the valid ones, and every declared name (so a reference to an alias whose value
 /// is invalid is not reported a second time as unknown).
-struct Aliases {
-    valid: BTreeMap<String, Community>,
-    declared: BTreeSet<String>,
+pub(crate) struct Aliases {
+    pub(crate) valid: BTreeMap<String, Community>,
+    pub(crate) declared: BTreeSet<String>,
 }
 
 pub(crate) fn decode(ctx: &mut Ctx, root: &Node) -> Draft {
@@ -327,6 +330,7 @@ fn decode_pool(ctx: &mut Ctx, node: &Node, path: &str, aliases: &Aliases) -> Poo
 
     // Protocol-specific keys: reported when given for the other protocol, decoded otherwise.
     let mut advertisements = Vec::new();
+    let mut origins = Vec::new();
     if let Some(n) = f.get("bgp-advertisements") {
         let p = f.path("bgp-advertisements");
         if protocol == Some(Protocol::Layer2) {
@@ -343,7 +347,11 @@ fn decode_pool(ctx: &mut Ctx, node: &Node, path: &str, aliases: &Aliases) -> Poo
                 most_specific(&draft.ranges, AddressFamily::V6),
             ];
             for (i, item) in list(ctx, n, &p).iter().enumerate() {
-                let adv = decode_advertisement(ctx, item, &index(&p, i), aliases, &most_specific);
+                let path = index(&p, i);
+                let adv = decode_advertisement(ctx, item, &path, aliases, &most_specific);
+                if adv.is_some() {
+                    origins.push((path, item.line));
+                }
                 advertisements.extend(adv);
             }
         }
@@ -369,6 +377,7 @@ fn decode_pool(ctx: &mut Ctx, node: &Node, path: &str, aliases: &Aliases) -> Poo
     if protocol == Some(Protocol::Bgp) && advertisements.is_empty() {
         // MetalLB: a bgp pool without (or with an empty list of) advertisements gets one with defaults.
         advertisements.push(BgpAdvertisement::with_defaults("", Vec::new()));
+        origins.push((path.to_owned(), node.line));
     }
 
     if ctx.errors.len() == before
@@ -385,6 +394,7 @@ fn decode_pool(ctx: &mut Ctx, node: &Node, path: &str, aliases: &Aliases) -> Poo
             },
             protocol,
             bgp_advertisements: advertisements,
+            advertisement_origins: origins,
             interfaces,
             node_selectors,
         });
@@ -526,7 +536,7 @@ fn check_aggregation(
 }
 
 /// Alias first (as MetalLB), then a literal, then a well-known name.
-fn resolve_community(
+pub(crate) fn resolve_community(
     ctx: &mut Ctx,
     node: &Node,
     path: &str,
@@ -561,7 +571,7 @@ fn resolve_community(
     None
 }
 
-fn decode_interfaces(ctx: &mut Ctx, node: &Node, path: &str) -> Vec<String> {
+pub(crate) fn decode_interfaces(ctx: &mut Ctx, node: &Node, path: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut first_at: HashMap<String, String> = HashMap::new();
     for (i, item) in list(ctx, node, path).iter().enumerate() {

@@ -46,7 +46,7 @@ pub(crate) const BFD_KEYS: &[&str] = &[
     "minimum-ttl",
 ];
 
-fn decode_ip(ctx: &mut Ctx, node: &Node, path: &str) -> Option<IpAddr> {
+pub(crate) fn decode_ip(ctx: &mut Ctx, node: &Node, path: &str) -> Option<IpAddr> {
     let text = reader::string(ctx, node, path)?;
     match IpAddr::from_str(text.trim()) {
         Ok(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_some() => {
@@ -66,7 +66,7 @@ fn asn(ctx: &mut Ctx, node: &Node, path: &str) -> Option<u32> {
 }
 
 /// A BGP timer: a Go duration, used in whole seconds (rounded down with a warning, as MetalLB rounds).
-fn timer(ctx: &mut Ctx, node: &Node, path: &str) -> Option<Duration> {
+pub(crate) fn timer(ctx: &mut Ctx, node: &Node, path: &str) -> Option<Duration> {
     let text = reader::string(ctx, node, path)?;
     match duration::parse(&text) {
         Ok(d) => Some(d),
@@ -229,6 +229,9 @@ pub(super) fn decode_peer(ctx: &mut Ctx, node: &Node, path: &str, bfd_names: &BT
             ebgp_multihop,
             dual_stack_address_family: false,
             node_selectors: node_selectors.unwrap_or_default(),
+            connect_time: None,
+            // ferrolb's behaviour for the legacy format, which has no key for it.
+            graceful_restart: true,
         });
     }
     draft

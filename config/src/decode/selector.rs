@@ -1,6 +1,7 @@
-//! `node-selectors` lists (of peers and of layer2 pools).
+//! Label selector lists: the legacy schema's `node-selectors` (of peers and of layer2 pools, spelt
+//! `match-labels` / `match-expressions`) and the resources' selectors (`matchLabels` / `matchExpressions`).
 
-use crate::error::ErrorKind;
+use crate::error::{ErrorKind, WarningKind};
 use crate::reader::{self, Ctx, child, fields, index, list};
 use crate::selector::{self, LabelSelector, LabelSelectorRequirement, SelectorOperator};
 use crate::suggest;
@@ -8,23 +9,55 @@ use crate::yaml::Node;
 
 /// Keys of a node selector.
 pub(crate) const SELECTOR_KEYS: &[&str] = &["match-labels", "match-expressions"];
+/// Keys of a resource's label selector (`metav1.LabelSelector`).
+pub(crate) const RESOURCE_SELECTOR_KEYS: &[&str] = &["matchLabels", "matchExpressions"];
 /// Keys of a `match-expressions` entry.
 pub(crate) const EXPRESSION_KEYS: &[&str] = &["key", "operator", "values"];
+
 pub(super) fn decode_selectors(ctx: &mut Ctx, node: &Node, path: &str) -> Vec<LabelSelector> {
-    let items = list(ctx, node, path);
-    items
-        .iter()
-        .enumerate()
-        .filter_map(|(i, n)| decode_selector(ctx, n, &index(path, i)))
-        .collect()
+    decode_selectors_with(ctx, node, path, SELECTOR_KEYS)
 }
 
-fn decode_selector(ctx: &mut Ctx, node: &Node, path: &str) -> Option<LabelSelector> {
+/// A list of selectors spelt with `keys` (the labels key, then the expressions key); the invalid ones are
+/// reported and left out.
+pub(crate) fn decode_selectors_with(
+    ctx: &mut Ctx,
+    node: &Node,
+    path: &str,
+    keys: &'static [&'static str],
+) -> Vec<LabelSelector> {
+    let items = list(ctx, node, path);
+    let mut out: Vec<(LabelSelector, String)> = Vec::new();
+    for (i, n) in items.iter().enumerate() {
+        let p = index(path, i);
+        let Some(s) = decode_selector(ctx, n, &p, keys) else {
+            continue;
+        };
+        // Selectors are alternatives: a repetition adds nothing (kept once, as the resources do).
+        match out.iter().find(|(o, _)| *o == s) {
+            Some((_, first)) => {
+                let first = first.clone();
+                ctx.warn(&p, n, WarningKind::Repeated { first });
+            }
+            None => out.push((s, p)),
+        }
+    }
+    out.into_iter().map(|(s, _)| s).collect()
+}
+
+/// One selector spelt with `keys`; `None` (reported) when invalid.
+pub(crate) fn decode_selector(
+    ctx: &mut Ctx,
+    node: &Node,
+    path: &str,
+    keys: &'static [&'static str],
+) -> Option<LabelSelector> {
     let before = ctx.errors.len();
-    let f = fields(ctx, node, path, SELECTOR_KEYS)?;
+    let f = fields(ctx, node, path, keys)?;
+    let (labels_key, expressions_key) = (keys[0], keys[1]);
     let mut selector = LabelSelector::default();
-    if let Some(n) = f.get("match-labels") {
-        let p = f.path("match-labels");
+    if let Some(n) = f.get(labels_key) {
+        let p = f.path(labels_key);
         for (key, value) in reader::string_map(ctx, n, &p) {
             let kp = child(&p, &key);
             if let Err(reason) = selector::check_label_key(&key) {
@@ -49,8 +82,8 @@ fn decode_selector(ctx: &mut Ctx, node: &Node, path: &str) -> Option<LabelSelect
             }
         }
     }
-    if let Some(n) = f.get("match-expressions") {
-        let p = f.path("match-expressions");
+    if let Some(n) = f.get(expressions_key) {
+        let p = f.path(expressions_key);
         for (i, item) in list(ctx, n, &p).iter().enumerate() {
             selector
                 .match_expressions

@@ -15,6 +15,15 @@ pub enum AllocError {
         /// The pinned pool.
         pool: String,
     },
+    /// The Service asks for a pool (by annotation or by requested IPs) whose `serviceAllocation` does not
+    /// admit it.
+    #[error(
+        "address pool {pool:?} does not admit this Service (its serviceAllocation selects other namespaces or Services)"
+    )]
+    PoolNotAllowed {
+        /// The pool.
+        pool: String,
+    },
     /// Every pool the Service may use is out of addresses of a family.
     #[error("no free {family} address left in {}", PoolList(pools))]
     PoolExhausted {
@@ -119,6 +128,7 @@ impl AllocError {
     pub fn metric_label(&self) -> &'static str {
         match self {
             AllocError::UnknownPool { .. } => "unknown_pool",
+            AllocError::PoolNotAllowed { .. } => "pool_not_allowed",
             AllocError::PoolExhausted { .. } => "pool_exhausted",
             AllocError::NoPoolForFamily { .. } => "no_pool_for_family",
             AllocError::NotInAnyPool { .. } => "not_in_any_pool",

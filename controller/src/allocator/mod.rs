@@ -25,10 +25,13 @@
 //!    - Else, with requested IPs: only the pool holding them, whatever its `auto_assign`. They must lie in a
 //!      pool ([`AllocError::NotInAnyPool`]), in the same one ([`AllocError::SplitAcrossPools`]), and not be
 //!      an avoided address ([`AllocError::AvoidedAddress`]).
-//!    - Else: every pool with `auto_assign: true`, **in config order** — except that the pool the Service is
-//!      already in comes first (when it is one of them), then pools that already hold an IP carrying the
-//!      Service's sharing key that it may join. `auto_assign: false` pools are used only when pinned or
-//!      requested.
+//!    - Else: the restricted pools that admit the Service ([`PoolAccess::preferred`], in that order: their
+//!      priority), then every unrestricted pool, **in config order**, all with `auto_assign: true` — except
+//!      that the pool the Service is already in comes first (when it is one of them), then pools that already
+//!      hold an IP carrying the Service's sharing key that it may join. `auto_assign: false` pools are used
+//!      only when pinned or requested.
+//!    - A restricted pool that does not admit the Service ([`PoolAccess::denied`]) is never used, not even
+//!      when pinned or requested ([`AllocError::PoolNotAllowed`]); as MetalLB does.
 //! 3. **Families.** Requested IPs fix the families: the Service gets exactly those IPs. Otherwise SingleStack
 //!    wants the primary family; RequireDualStack wants both families from one pool
 //!    ([`AllocError::DualStackUnsatisfiable`] saying why when no pool can give both); PreferDualStack first
@@ -55,7 +58,8 @@
 //!
 //! # Idempotent assign
 //! `assign` keeps the Service's current assignment — same IPs, nothing else changes — when it still
-//! satisfies the request: it is in the pinned pool (if any); it equals the requested IPs (if any); otherwise
+//! satisfies the request: it is in the pinned pool (if any) and not in a pool that no longer admits the
+//! Service ([`PoolAccess::denied`]: the Service then moves, as in MetalLB); it equals the requested IPs (if any); otherwise
 //! its families match the policy (SingleStack: exactly the primary family; RequireDualStack: both;
 //! PreferDualStack: the primary family, plus the other one unless its own pool cannot give it now); and every
 //! IP still passes the sharing rules with the request's ports, key and backend. `auto_assign` only governs new
@@ -104,8 +108,8 @@ use std::net::IpAddr;
 
 pub use error::{AllocError, DualStackFailure, PoolsError, RequestProblem, SharingRule};
 pub use types::{
-    Assignment, BackendKey, FamilyStats, IpFamily, IpFamilyPolicy, PoolDef, PoolStats, Port, Protocol,
-    Revocation, RevokedIp, ServiceKey, ServiceRequest,
+    Assignment, BackendKey, FamilyStats, IpFamily, IpFamilyPolicy, PoolAccess, PoolDef, PoolStats, Port,
+    Protocol, Revocation, RevokedIp, ServiceKey, ServiceRequest,
 };
 
 use pools::{Loc, Pools};

@@ -143,11 +143,18 @@ impl Allocator {
         n: &Normalized<'_>,
         current: Option<&ServiceEntry>,
     ) -> Result<Vec<usize>, AllocError> {
+        let denied = |p: usize| n.req.access.denied.iter().any(|d| d == self.pools.name(p));
+        let not_allowed = |p: usize| AllocError::PoolNotAllowed {
+            pool: self.pools.name(p).to_owned(),
+        };
         if let Some(name) = &n.req.requested_pool {
             let pool = self
                 .pools
                 .by_name(name)
                 .ok_or_else(|| AllocError::UnknownPool { pool: name.clone() })?;
+            if denied(pool) {
+                return Err(not_allowed(pool));
+            }
             for &ip in &n.requested {
                 self.requested_location(ip, Some(pool))?;
             }
@@ -166,11 +173,30 @@ impl Allocator {
                     });
                 }
             }
+            if denied(pool) {
+                return Err(not_allowed(pool));
+            }
             return Ok(vec![pool]);
         }
-        let auto: Vec<usize> = (0..self.pools.list.len())
-            .filter(|&p| self.pools.list[p].def.auto_assign)
-            .collect();
+        // The restricted pools that admit the Service (in their priority order), then the open ones (in
+        // config order); auto-assign pools only.
+        let preferred = n
+            .req
+            .access
+            .preferred
+            .iter()
+            .filter_map(|name| self.pools.by_name(name))
+            .filter(|&p| self.pools.list[p].def.auto_assign && !denied(p));
+        let open = (0..self.pools.list.len()).filter(|&p| {
+            let def = &self.pools.list[p].def;
+            def.auto_assign && !def.restricted && !denied(p)
+        });
+        let mut auto: Vec<usize> = Vec::new();
+        for p in preferred.chain(open) {
+            if !auto.contains(&p) {
+                auto.push(p);
+            }
+        }
         // The current pool first (least disruption), then pools where the sharing key already lives, then
         // the rest, each group in config order.
         let cur = current.map(|c| c.pool).filter(|p| auto.contains(p));
@@ -331,6 +357,9 @@ impl Allocator {
             .as_ref()
             .is_some_and(|p| *p != cur.assignment.pool)
         {
+            return false;
+        }
+        if n.req.access.denied.contains(&cur.assignment.pool) {
             return false;
         }
         let ips = &cur.assignment.ips;

@@ -189,6 +189,20 @@ pub struct ServiceRequest {
     pub requested_ips: Vec<IpAddr>,
     /// The pool the Service is pinned to (`address-pool` annotation).
     pub requested_pool: Option<String>,
+    /// What the pools' `serviceAllocation` says about this Service.
+    pub access: PoolAccess,
+}
+
+/// What the pools' `serviceAllocation` says about one Service (computed by the controller from the
+/// Service's namespace and labels and its namespace's labels). Pools without `serviceAllocation` are open to
+/// every Service and appear in neither list.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PoolAccess {
+    /// Restricted pools that admit the Service, in the order to try them (priority order): tried before any
+    /// other pool.
+    pub preferred: Vec<String>,
+    /// Restricted pools that do not admit it: never used, not even when requested.
+    pub denied: Vec<String>,
 }
 
 impl ServiceRequest {
@@ -204,6 +218,7 @@ impl ServiceRequest {
             families: vec![IpFamily::V4],
             requested_ips: Vec::new(),
             requested_pool: None,
+            access: PoolAccess::default(),
         }
     }
     /// With these ports.
@@ -236,6 +251,11 @@ impl ServiceRequest {
         self.requested_ips = ips.into_iter().collect();
         self
     }
+    /// With what the pools' `serviceAllocation` says about it.
+    pub fn with_access(mut self, access: PoolAccess) -> Self {
+        self.access = access;
+        self
+    }
     /// Pinned to this pool.
     pub fn with_pool(mut self, pool: impl Into<String>) -> Self {
         self.requested_pool = Some(pool.into());
@@ -259,6 +279,9 @@ pub struct PoolDef {
     /// The pool's address ranges in config order, each inclusive and of one family. Ranges must not overlap,
     /// within this pool or with other pools.
     pub ranges: Vec<RangeInclusive<IpAddr>>,
+    /// The pool has a `serviceAllocation`: only the Services it admits use it, first (see [`PoolAccess`]);
+    /// it is not among the pools every Service may fall back to.
+    pub restricted: bool,
 }
 
 impl PoolDef {
@@ -269,6 +292,7 @@ impl PoolDef {
             auto_assign: true,
             avoid_buggy_ips: false,
             ranges: ranges.into_iter().collect(),
+            restricted: false,
         }
     }
 }

@@ -19,6 +19,7 @@ pub fn pool_defs(config: &Config) -> Vec<PoolDef> {
             auto_assign: p.auto_assign,
             avoid_buggy_ips: p.avoid_buggy_ips,
             ranges: p.addresses.iter().map(|r| r.start()..=r.end()).collect(),
+            restricted: p.service_allocation.is_some(),
         })
         .collect()
 }

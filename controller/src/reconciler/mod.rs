@@ -32,6 +32,7 @@
 //! one IP.
 
 mod config;
+mod namespaces;
 mod per_service;
 mod writes;
 
@@ -41,6 +42,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferrolb_config::{Config, ConfigState};
+use ferrolb_k8s::Cache;
 use ferrolb_k8s::config::ConfigSources;
 
 use crate::allocator::{Allocator, ServiceKey};
@@ -52,6 +54,7 @@ use crate::status::StatusPatch;
 use per_service::is_placeholder;
 
 pub use config::pool_defs;
+pub use namespaces::{NamespaceLabels, pool_access, project_namespace};
 pub use writes::{MAX_BACKOFF, MIN_BACKOFF, Writes};
 
 /// How long to wait before retrying a write refused because leadership lapsed (a new term resets anyway).
@@ -113,6 +116,8 @@ pub enum Mode {
         services_listed: bool,
         /// The configuration lists of this epoch are complete.
         config_listed: bool,
+        /// The Namespaces list of this epoch is complete (their labels decide pools' `serviceAllocation`).
+        namespaces_listed: bool,
     },
     /// Leading term `term` and serving: the allocator is built, Services are reconciled.
     Serving {
@@ -137,6 +142,8 @@ pub struct Reconciler {
     index: Index,
     sources: ConfigSources,
     config: ConfigState,
+    /// Namespaces' labels.
+    namespaces: Cache<String, NamespaceLabels>,
     /// Whether the configuration's current problem was reported in this term.
     reported_config: bool,
     epoch: u64,
@@ -148,6 +155,8 @@ pub struct Reconciler {
     pending: BTreeSet<ServiceKey>,
     retry_pending: bool,
     pools_dirty: bool,
+    /// Bumped when the pools' usage was recomputed.
+    pool_usage_version: u64,
     writes: Writes,
     notes: HashMap<ServiceKey, Notes>,
     /// IPs taken from a Service (it moved, stopped qualifying, lost them to a config change) that its status
@@ -165,6 +174,7 @@ impl Reconciler {
             index: Index::new(class),
             sources: ConfigSources::default(),
             config: ConfigState::default(),
+            namespaces: Cache::default(),
             reported_config: false,
             epoch: 0,
             mode: Mode::Standby,
@@ -173,6 +183,7 @@ impl Reconciler {
             pending: BTreeSet::new(),
             retry_pending: false,
             pools_dirty: false,
+            pool_usage_version: 0,
             writes: Writes::default(),
             notes: HashMap::new(),
             quarantine: HashMap::new(),
@@ -228,6 +239,11 @@ impl Reconciler {
         self.config.current()
     }
 
+    /// Whether the configuration objects have been listed (the configuration's state means something).
+    pub fn config_listed(&self) -> bool {
+        self.sources.synced()
+    }
+
     /// The configuration's state (in force, stale, errors).
     pub fn config_state(&self) -> &ConfigState {
         &self.config
@@ -255,6 +271,7 @@ impl Reconciler {
             term,
             services_listed: false,
             config_listed: false,
+            namespaces_listed: false,
         };
         self.sources.expect_relist();
         // A problem of the configuration in force is reported again in the new term (once its list is in).
@@ -310,6 +327,7 @@ impl Reconciler {
             term,
             services_listed: true,
             config_listed: true,
+            namespaces_listed: true,
         } = self.mode
         else {
             return;
@@ -489,7 +507,7 @@ impl Reconciler {
     }
 
     /// Finishes a batch of inputs: serves pending Services again if addresses were freed, refreshes the pool
-    /// gauges. Call after every batch.
+    /// gauges and the pending count. Call after every batch.
     pub fn flush(&mut self) {
         // A pass can free addresses again (a Service moving); a few passes settle it.
         for _ in 0..3 {
@@ -506,9 +524,44 @@ impl Reconciler {
                 self.reconcile(&key);
             }
         }
+        self.metrics
+            .services_pending
+            .set(i64::try_from(self.pending.len()).unwrap_or(i64::MAX));
         if std::mem::take(&mut self.pools_dirty) && self.serving() {
             self.metrics.set_pools(self.alloc.all_pool_stats());
+            self.pool_usage_version += 1;
         }
+    }
+
+    /// Bumped whenever pool usage may have changed (see [`Reconciler::pool_usage`]).
+    pub fn pool_usage_version(&self) -> u64 {
+        self.pool_usage_version
+    }
+
+    /// `IPAddressPool.status` of every pool that is an `IPAddressPool` object, by object name, while serving
+    /// (`None` otherwise: a standby or syncing replica knows no usage).
+    pub fn pool_usage(&self) -> Option<std::collections::BTreeMap<String, serde_json::Value>> {
+        if !self.serving() {
+            return None;
+        }
+        let gauge = |n: u128| i64::try_from(n).unwrap_or(i64::MAX);
+        Some(
+            self.sources
+                .resource_names(ferrolb_k8s::config::IP_ADDRESS_POOL)
+                .filter_map(|name| {
+                    let s = self.alloc.pool_stats(name)?;
+                    Some((
+                        name.clone(),
+                        serde_json::json!({
+                            "assignedIPv4": gauge(s.ipv4.in_use),
+                            "availableIPv4": gauge(s.ipv4.available),
+                            "assignedIPv6": gauge(s.ipv6.in_use),
+                            "availableIPv6": gauge(s.ipv6.available),
+                        }),
+                    ))
+                })
+                .collect(),
+        )
     }
 
     /// The Events decided since the last call.

@@ -105,10 +105,12 @@ impl Reconciler {
         let before = self.alloc.assignment(key).cloned();
         let result = match view.request() {
             Err(problem) => Err((problem.metric_label(), problem.to_string())),
-            Ok(req) => self
-                .alloc
-                .assign(&req)
-                .map_err(|e| (e.metric_label(), e.to_string())),
+            Ok(mut req) => {
+                req.access = self.access_for(&view);
+                self.alloc
+                    .assign(&req)
+                    .map_err(|e| (e.metric_label(), e.to_string()))
+            }
         };
         match result {
             Ok(a) => {

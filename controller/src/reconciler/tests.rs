@@ -7,7 +7,7 @@ use std::time::Instant;
 use ferrolb_config::ConfigMapSource;
 use ferrolb_config::annotations::IP_ALLOCATED_FROM_POOL;
 use ferrolb_k8s::Reason as _;
-use ferrolb_k8s::config::{ConfigEvent, ConfigNames, Kept, project_config_map};
+use ferrolb_k8s::config::{ConfigEvent, ConfigNames, Kept, empty_resource_lists, project_config_map};
 use ferrolb_k8s::watch::Projected;
 
 use super::*;
@@ -28,8 +28,24 @@ fn cm(rv: u64, text: &str) -> Projected<String, Kept<ConfigMapSource>> {
     project_config_map(cm, &ConfigNames::default())
 }
 
+/// The Secrets and every metallb.io kind listed, empty.
+fn resources_listed_empty(r: &mut Reconciler, epoch: u64) {
+    for ev in empty_resource_lists() {
+        r.on_config(epoch, ev);
+    }
+}
+
 fn config(ev: WatchEvent<Projected<String, Kept<ConfigMapSource>>>) -> ConfigEvent {
     ConfigEvent::ConfigMap(ev)
+}
+
+/// Namespace `name` labelled `labels`, as the Namespaces watch delivers it.
+fn namespace(name: &str, labels: &[(&str, &str)]) -> Projected<String, NamespaceLabels> {
+    let labels = labels
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    (name.to_owned(), Some(labels))
 }
 
 fn ip(s: &str) -> IpAddr {
@@ -55,7 +71,11 @@ impl Harness {
             h.r.on_services(epoch, WatchEvent::InitApply(s.view()));
         }
         h.r.on_services(epoch, WatchEvent::InitDone);
+        h.r.on_namespaces(epoch, WatchEvent::Init);
+        h.r.on_namespaces(epoch, WatchEvent::InitApply(namespace("ns", &[])));
+        h.r.on_namespaces(epoch, WatchEvent::InitDone);
         assert!(!h.r.serving(), "not before the config is listed");
+        resources_listed_empty(&mut h.r, epoch);
         h.r.on_config(epoch, config(WatchEvent::Init));
         h.r.on_config(epoch, config(WatchEvent::InitApply(cm(1, text))));
         h.r.on_config(epoch, config(WatchEvent::InitDone));
@@ -122,6 +142,7 @@ fn standby_keeps_caches_but_never_writes() {
     r.on_services(0, WatchEvent::Init);
     r.on_services(0, WatchEvent::InitApply(svc("ns", "a").view()));
     r.on_services(0, WatchEvent::InitDone);
+    resources_listed_empty(&mut r, 0);
     r.on_config(0, config(WatchEvent::Init));
     r.on_config(0, config(WatchEvent::InitApply(cm(1, POOLS))));
     r.on_config(0, config(WatchEvent::InitDone));
@@ -272,6 +293,7 @@ fn a_deleted_config_keeps_the_last_good_one_and_says_so() {
     // A new leader reports it again, once.
     h.r.on_term(None);
     let e = h.r.on_term(Some(2)).expect("new epoch");
+    resources_listed_empty(&mut h.r, e);
     h.r.on_config(e, config(WatchEvent::Init));
     h.r.on_config(e, config(WatchEvent::InitDone));
     h.r.on_config(e, config(WatchEvent::Init));
@@ -306,6 +328,7 @@ fn shrinking_a_pool_moves_only_the_affected_services() {
     assert_eq!(h.ips("a"), [ip("192.0.2.0")]);
     assert_eq!(h.ips("b"), [ip("192.0.2.1")]);
     assert!(h.ips("c").is_empty(), "pending: the pool is full");
+    assert_eq!(h.r.metrics.services_pending.get(), 1, "c waits for an address");
     let mut reasons = h.reasons();
     reasons.sort();
     assert_eq!(
@@ -326,6 +349,7 @@ fn shrinking_a_pool_moves_only_the_affected_services() {
     h.r.flush();
     h.write_all();
     assert_eq!(h.ips("c"), [ip("192.0.2.0")]);
+    assert_eq!(h.r.metrics.services_pending.get(), 0);
 }
 
 #[test]
@@ -423,4 +447,121 @@ fn failures_and_deprecated_keys_are_reported_once() {
         events.iter().any(|e| e.note.contains("keeping 198.51.100.0")),
         "{events:?}"
     );
+}
+
+/// An IPAddressPool as its watch delivers it.
+fn pool_resource(name: &str, addresses: &str, allocation: serde_json::Value) -> ConfigEvent {
+    use ferrolb_k8s::config::{RESOURCE_KINDS, project_resource};
+    let mut spec = serde_json::json!({"addresses": [addresses]});
+    if !allocation.is_null() {
+        spec["serviceAllocation"] = allocation;
+    }
+    let obj = serde_json::from_value(serde_json::json!({
+        "apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
+        "metadata": {"name": name, "namespace": "ferrolb-system", "uid": name, "resourceVersion": "5"},
+        "spec": spec,
+    }))
+    .expect("IPAddressPool");
+    ConfigEvent::Resource(0, WatchEvent::Apply(project_resource(obj, &RESOURCE_KINDS[0])))
+}
+
+#[test]
+fn service_allocation_follows_namespace_and_service_labels() {
+    let mut h = Harness::serving("", vec![]);
+    let e = h.r.epoch();
+    for ev in [
+        pool_resource("open", "192.0.2.0/30", serde_json::Value::Null),
+        pool_resource(
+            "team",
+            "198.51.100.0/30",
+            serde_json::json!({"priority": 10, "namespaceSelectors": [{"matchLabels": {"team": "a"}}]}),
+        ),
+        pool_resource(
+            "gold",
+            "203.0.113.0/30",
+            serde_json::json!({"priority": 5, "serviceSelectors": [{"matchLabels": {"tier": "gold"}}]}),
+        ),
+    ] {
+        h.r.on_config(e, ev);
+    }
+    h.r.flush();
+    assert_eq!(
+        h.r.config().map(|c| c.pools.len()),
+        Some(3),
+        "{:?}",
+        h.r.config_state().errors()
+    );
+    h.apply(svc("ns", "plain"));
+    h.apply(svc("ns", "golden").label("tier", "gold"));
+    h.write_all();
+    assert_eq!(
+        h.ips("plain"),
+        [ip("192.0.2.0")],
+        "team admits only namespaces labelled team=a"
+    );
+    assert_eq!(
+        h.ips("golden"),
+        [ip("203.0.113.0")],
+        "an admitting pool comes before open ones"
+    );
+    // Pinned to a pool that does not admit it: refused, said why.
+    h.apply(svc("ns", "pinned").annotation("metallb.universe.tf/address-pool", "team"));
+    h.write_all();
+    assert!(h.ips("pinned").is_empty());
+    let events = h.r.take_events();
+    let failed = events
+        .iter()
+        .find(|ev| ev.regarding.name == "pinned" && ev.reason == Reason::AllocationFailed)
+        .expect("AllocationFailed");
+    assert!(
+        failed.note.contains("address pool \"team\" does not admit"),
+        "{}",
+        failed.note
+    );
+    // The namespace gains the label: pending and new Services use the team pool, the others keep theirs.
+    h.r.on_namespaces(e, WatchEvent::Apply(namespace("ns", &[("team", "a")])));
+    h.r.flush();
+    h.apply(svc("ns", "later"));
+    h.write_all();
+    assert_eq!(h.ips("pinned"), [ip("198.51.100.0")]);
+    assert_eq!(
+        h.ips("later"),
+        [ip("198.51.100.1")],
+        "priority 10 before the open pool"
+    );
+    assert_eq!(
+        h.ips("plain"),
+        [ip("192.0.2.0")],
+        "an admitted Service is not moved"
+    );
+    assert_eq!(h.ips("golden"), [ip("203.0.113.0")], "priority 5 before 10");
+    // The label goes: the team pool no longer admits them; the unpinned one moves, the pinned one keeps its
+    // address (nothing else admits it) and is told why.
+    h.r.take_events();
+    h.r.on_namespaces(e, WatchEvent::Apply(namespace("ns", &[])));
+    h.r.flush();
+    h.write_all();
+    assert_eq!(h.ips("later"), [ip("192.0.2.1")]);
+    assert_eq!(h.ips("pinned"), [ip("198.51.100.0")]);
+    let reasons = h.reasons();
+    assert!(
+        reasons.contains(&("pinned".to_owned(), "AllocationFailed")),
+        "{reasons:?}"
+    );
+    // The IPAddressPools' status: their usage (the ConfigMap's pools have no object to write it to).
+    let usage = h.r.pool_usage().expect("serving");
+    assert_eq!(usage.keys().collect::<Vec<_>>(), ["gold", "open", "team"]);
+    assert_eq!(
+        usage["open"],
+        serde_json::json!({"assignedIPv4": 2, "availableIPv4": 2, "assignedIPv6": 0, "availableIPv6": 0})
+    );
+    assert_eq!(usage["team"]["assignedIPv4"], 1);
+    let version = h.r.pool_usage_version();
+    h.apply(svc("ns", "one-more"));
+    assert!(
+        h.r.pool_usage_version() > version,
+        "an assignment changes the usage"
+    );
+    h.r.on_term(None);
+    assert_eq!(h.r.pool_usage(), None, "a standby knows no usage");
 }

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::ops::RangeInclusive;
 
 use ferrolb_controller::allocator::{
-    Allocator, BackendKey, IpFamily, IpFamilyPolicy, PoolDef, Port, ServiceKey, ServiceRequest,
+    Allocator, BackendKey, IpFamily, IpFamilyPolicy, PoolAccess, PoolDef, Port, ServiceKey, ServiceRequest,
 };
 
 pub fn ip(s: &str) -> IpAddr {
@@ -37,6 +37,21 @@ pub fn manual(mut p: PoolDef) -> PoolDef {
 pub fn avoid_buggy(mut p: PoolDef) -> PoolDef {
     p.avoid_buggy_ips = true;
     p
+}
+
+/// A pool with a `serviceAllocation`.
+pub fn restricted(mut p: PoolDef) -> PoolDef {
+    p.restricted = true;
+    p
+}
+
+/// What the pools' `serviceAllocation` says: `preferred` in order, `denied`.
+pub fn access(preferred: &[&str], denied: &[&str]) -> PoolAccess {
+    let own = |l: &[&str]| l.iter().map(|s| (*s).to_owned()).collect();
+    PoolAccess {
+        preferred: own(preferred),
+        denied: own(denied),
+    }
 }
 
 /// A single-stack IPv4 Service `ns/<name>`.

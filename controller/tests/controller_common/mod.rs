@@ -52,6 +52,10 @@ impl Lab {
             .try_init();
         let config = ServerConfig {
             bookmark_interval: Duration::from_millis(500),
+            crds: ferrolb_apiserver::resources::crds_from_yaml(include_str!(
+                "../../../deploy/kustomize/crds.yaml"
+            ))
+            .expect("the install's CRDs"),
             ..ServerConfig::default()
         };
         let server = ApiServer::new(config).expect("server config");

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use crate::cmd::nft_script;
 use crate::error::{LabError, Result};
 use crate::lab::Lab;
-use crate::topology::{GATEWAY_V4, GATEWAY_V6, Role, switch_port};
+use crate::topology::{GATEWAY_V4, GATEWAY_V6, Role, SECOND_INTERFACE, switch_port, switch_port2};
 
 /// nft table in the switch namespace that holds the faults.
 pub const FAULT_TABLE: &str = "flb_faults";
@@ -116,7 +116,8 @@ impl Lab {
         self.set_faults(&[])
     }
 
-    /// Cuts `host` off the segment: link down on its switch port and on its `eth0`.
+    /// Cuts `host` off the segment: link down on its switch port and on its `eth0` (and the same for its
+    /// `eth1` on the second segment, if it has one).
     pub fn cut_link(&self, host: &str) -> Result<()> {
         let h = self.try_host(host)?;
         if h.role() == Role::External {
@@ -126,6 +127,10 @@ impl Lab {
         }
         self.ip("switch", &["link", "set", &switch_port(host), "down"])?;
         self.ip(host, &["link", "set", "eth0", "down"])?;
+        if h.second().is_some() {
+            self.ip("switch", &["link", "set", &switch_port2(host), "down"])?;
+            self.ip(host, &["link", "set", SECOND_INTERFACE, "down"])?;
+        }
         Ok(())
     }
 
@@ -138,6 +143,10 @@ impl Lab {
         }
         self.ip("switch", &["link", "set", &switch_port(host), "up"])?;
         self.ip(host, &["link", "set", "eth0", "up"])?;
+        if h.second().is_some() {
+            self.ip("switch", &["link", "set", &switch_port2(host), "up"])?;
+            self.ip(host, &["link", "set", SECOND_INTERFACE, "up"])?;
+        }
         // the router has no default route; its connected routes come back with the link
         if h.role() != Role::Router {
             self.ip(

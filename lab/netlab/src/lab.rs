@@ -61,6 +61,10 @@ impl Host {
     pub fn addr(&self, ipv6: bool) -> IpAddr {
         self.spec.addr(ipv6)
     }
+    /// Its IPv4 and IPv6 addresses on `eth1`, when it sits on the second segment.
+    pub fn second(&self) -> Option<(Ipv4Addr, Ipv6Addr)> {
+        self.spec.second
+    }
     /// Its network namespace.
     pub fn ns(&self) -> &Netns {
         &self.ns
@@ -251,7 +255,12 @@ impl Lab {
 
     /// The MAC address of `host`'s `eth0`.
     pub fn mac(&self, host: &str) -> Result<MacAddr> {
-        let out = self.ip(host, &["-j", "link", "show", "dev", "eth0"])?;
+        self.mac_of(host, "eth0")
+    }
+
+    /// The MAC address of `host`'s interface `iface`.
+    pub fn mac_of(&self, host: &str, iface: &str) -> Result<MacAddr> {
+        let out = self.ip(host, &["-j", "link", "show", "dev", iface])?;
         crate::probes::parse_link_mac(&out.stdout)
     }
 

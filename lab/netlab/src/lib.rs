@@ -50,4 +50,4 @@ pub use routers::{
     KernelRoute, LargeCommunity, Peer, PeerRange, Rib, RibPath, Router, RouterKind, Session,
 };
 pub use supervisor::{Process, ProcessSpec, Signal};
-pub use topology::{Role, TopologySpec, VIP_V4, VIP_V6};
+pub use topology::{Role, SECOND_INTERFACE, TopologySpec, VIP_V4, VIP_V6};

@@ -8,9 +8,18 @@
 //!    .1 ::1   .2 ::2  .11 ::11  .10+N     .50 ::50
 //!      | eth1 198.51.100.1 / 2001:db8:1::1
 //!     ext 198.51.100.10 / 2001:db8:1::10                (behind the router)
+//!
+//!              netns <p>sw: br1 (optional second segment, same settings)
+//!   p2-node1 … p2-client                                veth peers; "eth1" inside each listed host
+//!      |           |
+//!    node1  …   client                                  203.0.113.128/25, 2001:db8:2::/64
+//!   .139 ::11   .178 ::50                               (.128 + the host's number on the first)
 //! ```
 //!
-//! The `api` host (control plane: the embedded API server) is optional. Namespaces are named
+//! The `api` host (control plane: the embedded API server) is optional, and so is the second segment: hosts
+//! named in [`TopologySpec::second_segment`] (nodes, the client, the api host — not the router, whose `eth1`
+//! leads to `ext`) get an `eth1` on a second bridge, for tests of what happens on one interface and not the
+//! other (a node with two NICs). Namespaces are named
 //! `<prefix><host>`; interface names repeat across namespaces, so labs with different prefixes run
 //! side by side.
 
@@ -30,6 +39,13 @@ pub const SEGMENT_V6: Ipv6Net = ipv6net(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0,
 pub const EXTERNAL_V4: Ipv4Net = ipv4net(Ipv4Addr::new(198, 51, 100, 0), 24);
 /// The link between the router and the external host, IPv6.
 pub const EXTERNAL_V6: Ipv6Net = ipv6net(Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0), 64);
+/// The optional second L2 segment, IPv4: the upper half of TEST-NET-3 (pools of labs with a second
+/// segment must stay out of it).
+pub const SEGMENT2_V4: Ipv4Net = ipv4net(Ipv4Addr::new(203, 0, 113, 128), 25);
+/// The optional second L2 segment, IPv6.
+pub const SEGMENT2_V6: Ipv6Net = ipv6net(Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 0), 64);
+/// The name of a host's interface on the second segment.
+pub const SECOND_INTERFACE: &str = "eth1";
 /// A conventional first load-balancer IP on the segment (layer2 tests).
 pub const VIP_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
 /// A conventional first load-balancer IPv6 on the segment.
@@ -77,6 +93,8 @@ pub struct HostSpec {
     pub ipv4: Ipv4Addr,
     /// Its IPv6 address on `eth0`.
     pub ipv6: Ipv6Addr,
+    /// Its addresses on `eth1` when it sits on the second segment.
+    pub second: Option<(Ipv4Addr, Ipv6Addr)>,
 }
 
 impl HostSpec {
@@ -104,6 +122,8 @@ pub struct TopologySpec {
     pub api_host: bool,
     /// Parent directory of the lab's work directory (default `/run/ferrolb-netlab`).
     pub work_base: PathBuf,
+    /// Hosts that also sit on the second segment (interface `eth1`); empty: no second segment.
+    pub second_segment: Vec<String>,
 }
 
 impl TopologySpec {
@@ -113,12 +133,19 @@ impl TopologySpec {
             nodes,
             api_host: false,
             work_base: PathBuf::from("/run/ferrolb-netlab"),
+            second_segment: Vec::new(),
         }
     }
 
     /// Adds the control-plane host `api`.
     pub fn with_api_host(mut self) -> Self {
         self.api_host = true;
+        self
+    }
+
+    /// Puts `hosts` on the second segment too (their `eth1`; see the module docs).
+    pub fn with_second_segment(mut self, hosts: &[&str]) -> Self {
+        self.second_segment = hosts.iter().map(|h| (*h).to_owned()).collect();
         self
     }
 
@@ -136,12 +163,34 @@ impl TopologySpec {
                 self.nodes
             )));
         }
+        let hosts = self.hosts();
+        for name in &self.second_segment {
+            match hosts.iter().find(|h| h.name == *name) {
+                Some(h) if h.on_segment() && h.role != Role::Router => {}
+                Some(_) => {
+                    return Err(LabError::Invalid(format!(
+                        "{name} cannot join the second segment (only nodes, the client and the api host can)"
+                    )));
+                }
+                None => {
+                    return Err(LabError::Invalid(format!(
+                        "second segment: the lab has no host {name}"
+                    )));
+                }
+            }
+        }
         Ok(())
     }
 
     /// Every host, in a stable order: router, api (if any), nodes, client, ext.
     pub fn hosts(&self) -> Vec<HostSpec> {
         let seg = |name: String, role, id: u8| HostSpec {
+            second: self.second_segment.contains(&name).then(|| {
+                (
+                    Ipv4Addr::new(203, 0, 113, 128 + id),
+                    Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, dec_as_hex(id)),
+                )
+            }),
             name,
             role,
             ipv4: Ipv4Addr::new(192, 0, 2, id),
@@ -162,6 +211,7 @@ impl TopologySpec {
             role: Role::External,
             ipv4: Ipv4Addr::new(198, 51, 100, 10),
             ipv6: Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x10),
+            second: None,
         });
         hosts
     }
@@ -184,6 +234,11 @@ pub const GATEWAY_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
 /// The name of a switch port (in the switch namespace) for a host.
 pub fn switch_port(host: &str) -> String {
     format!("p-{host}")
+}
+
+/// The name of a host's switch port on the second segment.
+pub fn switch_port2(host: &str) -> String {
+    format!("p2-{host}")
 }
 
 /// Everything needed to build a lab, as scripts and sysctl lists.
@@ -262,6 +317,11 @@ pub fn plan(spec: &TopologySpec, prefix: &str) -> Plan {
     let mut sw_script = String::from(
         "link set lo up\nlink add br0 type bridge stp_state 0 forward_delay 0 mcast_snooping 0\nlink set br0 up\n",
     );
+    if hosts.iter().any(|h| h.second.is_some()) {
+        sw_script.push_str(
+            "link add br1 type bridge stp_state 0 forward_delay 0 mcast_snooping 0\nlink set br1 up\n",
+        );
+    }
     let mut configure = Vec::new();
     for h in &hosts {
         let mut s = String::from("link set lo up\n");
@@ -283,6 +343,18 @@ pub fn plan(spec: &TopologySpec, prefix: &str) -> Plan {
             } else {
                 let _ = writeln!(s, "route add default via {GATEWAY_V4}");
                 let _ = writeln!(s, "route add default via {GATEWAY_V6}");
+            }
+            if let Some((v4, v6)) = h.second {
+                let port = switch_port2(&h.name);
+                let _ = writeln!(
+                    links,
+                    "link add {SECOND_INTERFACE} netns {} type veth peer name {port} netns {sw}",
+                    ns(h)
+                );
+                let _ = writeln!(sw_script, "link set {port} master br1\nlink set {port} up");
+                let _ = writeln!(s, "addr add {v4}/25 dev {SECOND_INTERFACE}");
+                let _ = writeln!(s, "addr add {v6}/64 dev {SECOND_INTERFACE} nodad");
+                let _ = writeln!(s, "link set {SECOND_INTERFACE} up");
             }
         } else {
             let router = hosts
@@ -378,6 +450,54 @@ mod tests {
         assert!(node1.1.contains("route add default via 192.0.2.1"));
         let router = p.configure.iter().find(|(n, _)| n == "t-router").unwrap();
         assert!(!router.1.contains("default") && router.1.contains("198.51.100.1/24 dev eth1"));
+    }
+
+    #[test]
+    fn second_segment_wires_eth1_of_the_listed_hosts_to_br1() {
+        let spec = TopologySpec::new(3).with_second_segment(&["node1", "node2", "client"]);
+        spec.validate().unwrap();
+        let hosts = spec.hosts();
+        let second = |n: &str| hosts.iter().find(|h| h.name == n).unwrap().second;
+        let (v4, v6) = second("node1").unwrap();
+        assert_eq!(v4, Ipv4Addr::new(203, 0, 113, 139));
+        assert_eq!(v6.to_string(), "2001:db8:2::11");
+        assert_eq!(second("client").unwrap().0, Ipv4Addr::new(203, 0, 113, 178));
+        assert!(second("node3").is_none() && second("router").is_none());
+        for h in hosts.iter().filter_map(|h| h.second) {
+            assert!(SEGMENT2_V4.contains(&h.0) && SEGMENT2_V6.contains(&h.1), "{h:?}");
+        }
+        let p = plan(&spec, "t-");
+        assert!(p.configure[0].1.contains("link add br1 type bridge"));
+        assert!(p.configure[0].1.contains("link set p2-client master br1"));
+        assert!(
+            p.links
+                .contains("link add eth1 netns t-node2 type veth peer name p2-node2 netns t-sw")
+        );
+        assert!(!p.links.contains("p2-node3"));
+        let node1 = p.configure.iter().find(|(n, _)| n == "t-node1").unwrap();
+        assert!(node1.1.contains("addr add 203.0.113.139/25 dev eth1\n"));
+        assert!(node1.1.contains("link set eth1 up"));
+        // without a second segment, no second bridge
+        assert!(!plan(&TopologySpec::new(1), "t-").configure[0].1.contains("br1"));
+        // the router's eth1 leads to ext; unknown hosts are refused
+        assert!(
+            TopologySpec::new(1)
+                .with_second_segment(&["router"])
+                .validate()
+                .is_err()
+        );
+        assert!(
+            TopologySpec::new(1)
+                .with_second_segment(&["node2"])
+                .validate()
+                .is_err()
+        );
+        assert!(
+            TopologySpec::new(1)
+                .with_second_segment(&["ext"])
+                .validate()
+                .is_err()
+        );
     }
 
     #[test]

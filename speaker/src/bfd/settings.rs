@@ -140,6 +140,8 @@ mod tests {
             ebgp_multihop: multihop,
             dual_stack_address_family: false,
             node_selectors: Vec::new(),
+            connect_time: None,
+            graceful_restart: true,
         }
     }
 

@@ -12,8 +12,10 @@
 //! IPs or advertisements yield the same prefix for the peer, it is advertised once with the union of their
 //! communities (standard and large, sorted) and the highest local-pref. It adds what depends on the session
 //! (RFC 4271 §5.1): NEXT_HOP is the session's local address (the IPv6 one, in MP_REACH, on an IPv6 session);
-//! AS_PATH is empty on iBGP and `[my-asn]` on eBGP; LOCAL_PREF is sent on iBGP only. A session advertises only
-//! prefixes of its own address family, unless the peer has `dualStackAddressFamily`: then the other family's
+//! AS_PATH is empty on iBGP and `[my-asn]` on eBGP; LOCAL_PREF is sent on iBGP only, and always there (RFC 4271
+//! §5.1.5 requires it in every UPDATE to an internal peer; FRR treat-as-withdraws a route without it): the
+//! advertisement's `localPref`, else [`DEFAULT_LOCAL_PREF`]. A session advertises only prefixes of its own
+//! address family, unless the peer has `dualStackAddressFamily`: then the other family's
 //! prefixes go too, with the node's own address of that family as next hop ([`other_family_next_hop`]): IPv6
 //! prefixes over an IPv4 session in MP_REACH with the node's global IPv6 address, IPv4 prefixes over an IPv6
 //! session with the node's IPv4 address as NEXT_HOP — what BIRD 2 and FRR 8 accept and install (verified in
@@ -26,6 +28,10 @@ use std::net::IpAddr;
 use ferrolb_config::{BfdProfile, BgpAdvertisement, Peer};
 use ferrolb_proto::bgp::{Community, LargeCommunity, RouteAttributes};
 use ipnet::IpNet;
+
+/// LOCAL_PREF of a route to an iBGP peer when no advertisement of its prefix sets `localPref`: the usual
+/// default of BGP implementations (FRR, BIRD), and what MetalLB in FRR mode sends.
+pub const DEFAULT_LOCAL_PREF: u32 = 100;
 
 /// The whole desired state of BGP mode on this node.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -198,7 +204,7 @@ pub fn session_routes(
             };
             let attrs = adv.for_peer(prefix, cxt.peer)?;
             let mut route = RouteAttributes::new(as_path.clone(), next_hop);
-            route.local_pref = if cxt.ibgp { attrs.local_pref } else { None };
+            route.local_pref = cxt.ibgp.then(|| attrs.local_pref.unwrap_or(DEFAULT_LOCAL_PREF));
             route.communities = attrs.communities;
             route.large_communities = attrs.large_communities;
             Some((*prefix, route))
@@ -464,5 +470,23 @@ mod tests {
             other_family_next_hop(ip("2001:db8::11"), &[ip("2001:db8::11")]),
             None
         );
+    }
+
+    #[test]
+    fn ibgp_routes_always_carry_local_pref() {
+        // no advertisement sets localPref: iBGP still gets LOCAL_PREF (RFC 4271 §5.1.5), eBGP none
+        let t = target(&[("203.0.113.10", vec![adv(32, 128, None, &[])])]);
+        let a = Advertisements::from_target(&t);
+        let mut cxt = SessionRouteContext {
+            peer: "peer1",
+            local_address: "192.0.2.11".parse().unwrap(),
+            other_family_next_hop: None,
+            local_asn: 64512,
+            ibgp: true,
+        };
+        let ibgp = session_routes(&a, &cxt);
+        assert_eq!(ibgp[&net("203.0.113.10/32")].local_pref, Some(DEFAULT_LOCAL_PREF));
+        cxt.ibgp = false;
+        assert_eq!(session_routes(&a, &cxt)[&net("203.0.113.10/32")].local_pref, None);
     }
 }

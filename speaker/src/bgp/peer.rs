@@ -334,6 +334,8 @@ mod tests {
             ebgp_multihop: false,
             dual_stack_address_family: false,
             node_selectors: Vec::new(),
+            connect_time: None,
+            graceful_restart: true,
         }
     }
 

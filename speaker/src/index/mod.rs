@@ -34,7 +34,9 @@ use convert::SliceInfo;
 /// What the index watches, and how it filters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexSettings {
-    /// The configuration objects (ferrolb's namespace, the ConfigMap and its key).
+    /// ferrolb's own namespace: the membership Secret, the speaker's Pod and its status objects.
+    pub namespace: String,
+    /// The configuration objects (their namespace, the ConfigMap and its key).
     pub config: ConfigNames,
     /// The membership Secret's name.
     pub secret: String,
@@ -47,6 +49,7 @@ pub struct IndexSettings {
 impl Default for IndexSettings {
     fn default() -> Self {
         IndexSettings {
+            namespace: ConfigNames::default().namespace,
             config: ConfigNames::default(),
             secret: "ferrolb-memberlist".into(),
             secret_key: "secretkey".into(),

@@ -312,6 +312,9 @@ fn an_invalid_or_deleted_config_keeps_the_last_valid_one() {
     // nothing is read before the first list of the configuration objects
     assert!(!ix.handle(ev::config_map(Event::Apply(config_map(POOLS)))));
     assert!(ix.config().current().is_none());
+    for e in ferrolb_k8s::config::empty_resource_lists() {
+        ix.handle(IndexEvent::Config(e));
+    }
     for e in listed(vec![config_map(POOLS)]) {
         ix.handle(ev::config_map(e));
     }
@@ -374,6 +377,9 @@ fn synced_after_every_kind_is_listed() {
     }
     for e in listed(vec![node("node1", "192.0.2.11", false)]) {
         ix.handle(ev::node(e));
+    }
+    for e in ferrolb_k8s::config::empty_resource_lists() {
+        ix.handle(IndexEvent::Config(e));
     }
     for e in listed(vec![config_map(POOLS)]) {
         ix.handle(ev::config_map(e));

@@ -4,7 +4,9 @@
 //!   and the membership Secret in ferrolb's namespace), objects projected in the watch tasks.
 //! - [`events`]: the Events' reasons ("announcing from node X").
 //! - [`pod`]: the own Pod, read once at shutdown (is it being deleted through the API?).
+//! - [`status`]: the status objects (`ServiceL2Status`, `ServiceBGPStatus`, `ConfigurationState`).
 
 pub mod events;
 pub mod pod;
+pub mod status;
 pub mod watch;

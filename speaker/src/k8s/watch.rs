@@ -47,7 +47,7 @@ pub fn spawn(
         watch::spawn(
             WatchSpec::new(
                 "secrets",
-                Api::<Secret>::namespaced(client.clone(), &settings.config.namespace),
+                Api::<Secret>::namespaced(client.clone(), &settings.namespace),
             )
             .named(&settings.secret),
             move |s| convert::project_secret(s, &secret, &secret_key),

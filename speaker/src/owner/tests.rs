@@ -130,6 +130,9 @@ fn sync(o: &mut Owner) {
     for i in inputs.into_iter().flatten() {
         o.input(i);
     }
+    for e in ferrolb_k8s::config::empty_resource_lists() {
+        o.input(Input::Index(IndexEvent::Config(e)));
+    }
 }
 
 #[test]

@@ -30,6 +30,8 @@ pub fn peer(addr: SocketAddr, asn: u32, my_asn: u32) -> Peer {
         ebgp_multihop: false,
         dual_stack_address_family: false,
         node_selectors: Vec::new(),
+        connect_time: None,
+        graceful_restart: true,
     }
 }
 

@@ -11,6 +11,9 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// The install's CustomResourceDefinitions (metallb.io).
+const CRDS: &str = include_str!("../../../deploy/kustomize/crds.yaml");
+
 use ferrolb_apiserver::{ADMIN, ApiServer, ServerConfig, ServerHandle};
 use ferrolb_netlab::{Lab, MacAddr, Process, ProcessSpec, Tool, TopologySpec};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Secret, Service};
@@ -92,6 +95,7 @@ impl Cluster {
                 tokio::spawn(async move {
                     let config = ServerConfig {
                         bookmark_interval: Duration::from_secs(5),
+                        crds: ferrolb_apiserver::resources::crds_from_yaml(CRDS).expect("the install's CRDs"),
                         ..ServerConfig::default()
                     };
                     ApiServer::new(config).expect("server").serve_std(listener).await

@@ -98,10 +98,37 @@ pub struct SystemSpec {
     pub nodes: usize,
     /// The nodes that run a controller replica (the Deployment's two replicas by default: node1, node2).
     pub controller_nodes: Vec<String>,
-    /// The config ConfigMap's `config` text; `None` keeps the manifest's example ConfigMap as shipped.
+    /// The legacy ConfigMap's `config` text (ConfigMap `config` in ferrolb's namespace); `None`: no ConfigMap
+    /// at all (the install manifest ships none).
     pub config: Option<String>,
+    /// More objects to install before the programs start, as YAML (one or more documents, a `kind: List`
+    /// too): metallb.io resources, the Secrets their peers name, Namespaces, a ConfigMap. Namespaced objects
+    /// without a namespace go to ferrolb's. The programs are ready only once a valid configuration exists, so
+    /// a configuration made of resources alone comes here.
+    pub objects: Option<String>,
+    /// The CustomResourceDefinitions to serve instead of the install manifest's (e.g. MetalLB's own), as
+    /// YAML; `None`: the manifest's.
+    pub crds: Option<String>,
+    /// Labels of the Node objects besides the kubelet's, per node.
+    pub node_labels: BTreeMap<String, BTreeMap<String, String>>,
+    /// Hosts that also sit on the lab's second segment (their `eth1`; see `ferrolb_netlab::topology`).
+    pub second_segment: Vec<String>,
     /// Lab tools needed besides `ip` (checked by [`System::for_test`]).
     pub tools: Vec<Tool>,
+    /// Who installs ferrolb.
+    pub install: Install,
+}
+
+/// Who installs ferrolb into the system's API server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Install {
+    /// The harness: the manifest's Namespace and ConfigMap (with [`SystemSpec::config`]), then the programs.
+    #[default]
+    Manifest,
+    /// Someone else (the kubespray role): the server also serves the install kinds (Deployments,
+    /// DaemonSets, RBAC, ServiceAccounts), the harness creates only the Nodes and starts no program until
+    /// [`System::start_as_applied`].
+    External,
 }
 
 impl Default for SystemSpec {
@@ -110,7 +137,12 @@ impl Default for SystemSpec {
             nodes: 3,
             controller_nodes: vec!["node1".into(), "node2".into()],
             config: None,
+            objects: None,
+            crds: None,
+            node_labels: BTreeMap::new(),
+            second_segment: Vec::new(),
             tools: vec![Tool::Arping, Tool::Nft, Tool::Curl],
+            install: Install::Manifest,
         }
     }
 }
@@ -124,12 +156,50 @@ impl SystemSpec {
         }
     }
 
+    /// The default system configured by these objects alone (metallb.io resources and their Secrets, no
+    /// ConfigMap).
+    pub fn with_objects(objects: &str) -> Self {
+        SystemSpec {
+            objects: Some(objects.to_owned()),
+            ..SystemSpec::default()
+        }
+    }
+
+    /// Serving these CRDs instead of the manifest's.
+    pub fn crds(mut self, crds: &str) -> Self {
+        self.crds = Some(crds.to_owned());
+        self
+    }
+
+    /// With label `key: value` on Node `node`.
+    pub fn node_label(mut self, node: &str, key: &str, value: &str) -> Self {
+        self.node_labels
+            .entry(node.to_owned())
+            .or_default()
+            .insert(key.to_owned(), value.to_owned());
+        self
+    }
+
+    /// With `hosts` on the lab's second segment too.
+    pub fn second_segment(mut self, hosts: &[&str]) -> Self {
+        self.second_segment = hosts.iter().map(|h| (*h).to_owned()).collect();
+        self
+    }
+
     /// Adds tools to check for.
     pub fn tools(mut self, tools: &[Tool]) -> Self {
         self.tools.extend_from_slice(tools);
         self.tools.sort();
         self.tools.dedup();
         self
+    }
+
+    /// The lab this system needs.
+    pub fn topology(&self) -> TopologySpec {
+        let second: Vec<&str> = self.second_segment.iter().map(String::as_str).collect();
+        TopologySpec::new(self.nodes)
+            .with_api_host()
+            .with_second_segment(&second)
     }
 }
 
@@ -149,8 +219,8 @@ pub struct System {
     lab: Option<Lab>,
     spec: SystemSpec,
     manifest: Manifest,
-    controller: Container,
-    speaker: Container,
+    /// The controller's and the speaker's containers.
+    containers: Mutex<(Container, Container)>,
     api_url: String,
     kubeconfigs: Kubeconfigs,
     interrupt: Option<Arc<AtomicBool>>,
@@ -178,16 +248,18 @@ impl System {
     /// For tests: checks root and the tools (skipping outside CI, failing under `CI=true`), builds the lab and
     /// starts everything. Panics (with the programs' logs) when the system does not come up.
     pub fn for_test(spec: SystemSpec) -> Option<System> {
-        let lab = Lab::for_test(TopologySpec::new(spec.nodes).with_api_host(), &spec.tools)?;
+        let lab = Lab::for_test(spec.topology(), &spec.tools)?;
         match System::start(lab, spec, None) {
             Ok(s) => Some(s),
             Err(e) => panic!("the system did not come up: {e}"),
         }
     }
 
-    /// Starts the API server in `lab`'s `api` host, installs the namespace, the ConfigMap and the Nodes, and
-    /// starts the controllers and the speakers; returns once the Lease is held, the membership Secret has its
-    /// key and every program answers its readiness probe. `interrupt` ends waits early when raised.
+    /// Starts the API server in `lab`'s `api` host (serving the spec's CRDs, or the manifest's), installs the
+    /// namespace, the configuration (the ConfigMap, the spec's objects) and the Nodes, and starts the
+    /// controllers and the speakers; returns once the Lease is held, the membership Secret has its
+    /// key and every program answers its readiness probe. `interrupt` ends waits early when raised. With
+    /// [`Install::External`] it returns after creating the Nodes.
     pub fn start(lab: Lab, spec: SystemSpec, interrupt: Option<Arc<AtomicBool>>) -> Result<System> {
         let manifest = Manifest::parse("deploy/ferrolb.yaml", FERROLB_YAML)?;
         let controller = manifest.container("Deployment", "ferrolb-controller", "controller")?;
@@ -210,12 +282,20 @@ impl System {
             })?
             .map_err(|e| SystemError::Api(format!("runtime: {e}")))?;
         let listener = api.ns().tcp_listener(addr)?;
+        let mut crds =
+            ferrolb_apiserver::resources::crds_from_yaml(spec.crds.as_deref().unwrap_or(FERROLB_YAML))
+                .map_err(|e| SystemError::Api(format!("the CRDs: {e}")))?;
+        if spec.install == Install::External {
+            crds.extend(crate::cluster::install_kinds());
+        }
         let config = ServerConfig {
             users: vec![ADMIN.into(), CONTROLLER_USER.into(), SPEAKER_USER.into()],
             // kubectl sends no token over plain HTTP: its requests are served as system:anonymous.
             allow_anonymous: true,
             // Bookmarks keep idle watches talking, so an outage of the server breaks them within seconds.
             bookmark_interval: Duration::from_secs(5),
+            // the install's CRDs (metallb.io), or the spec's, established before the programs start
+            crds,
             ..ServerConfig::default()
         };
         let server = rt
@@ -240,30 +320,42 @@ impl System {
             lab: Some(lab),
             spec,
             manifest,
-            controller,
-            speaker,
+            containers: Mutex::new((controller, speaker)),
             api_url,
             kubeconfigs,
             interrupt,
             started: Instant::now(),
         };
         system.install()?;
-        system.start_programs()?;
+        if system.spec.install == Install::Manifest {
+            system.start_programs()?;
+        }
         Ok(system)
     }
 
     fn install(&self) -> Result<()> {
         let admin = self.admin();
-        admin
-            .create(self.manifest.get("Namespace", NS)?)
-            .map_err(SystemError::Api)?;
-        let mut config_map = self.manifest.get("ConfigMap", "config")?.clone();
-        if let Some(text) = &self.spec.config {
-            config_map["data"] = json!({ "config": text });
+        if self.spec.install == Install::Manifest {
+            admin
+                .create(self.manifest.get("Namespace", NS)?)
+                .map_err(SystemError::Api)?;
         }
-        admin.create(&config_map).map_err(SystemError::Api)?;
+        if let Some(text) = &self.spec.config {
+            let config_map = json!({
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "config", "namespace": NS},
+                "data": {"config": text}
+            });
+            admin.create(&config_map).map_err(SystemError::Api)?;
+        }
+        if let Some(yaml) = &self.spec.objects {
+            self.apply_yaml("the system's objects", yaml, NS)?;
+        }
         for node in self.node_names() {
-            let object = objects::node(self.lab(), &node);
+            let mut object = objects::node(self.lab(), &node);
+            for (key, value) in self.spec.node_labels.get(&node).into_iter().flatten() {
+                object["metadata"]["labels"][key] = json!(value);
+            }
             admin.create(&object).map_err(SystemError::Api)?;
             admin
                 .merge("Node", "", &node, &json!({"status": object["status"]}), true)
@@ -288,7 +380,56 @@ impl System {
                 .get("Secret", NS, "ferrolb-memberlist")
                 .and_then(|s| s["data"]["secretkey"].as_str().map(|_| ())))
         })?;
-        self.wait_ready(READY_TIMEOUT)
+        if self.spec.config.is_some() || self.spec.objects.is_some() {
+            self.wait_ready(READY_TIMEOUT)
+        } else {
+            self.wait_live(READY_TIMEOUT)
+        }
+    }
+
+    /// With [`Install::External`], plays the kubelets and the workload controllers: waits (up to `timeout`)
+    /// for the Deployment and the DaemonSet to be applied, starts the programs as they say (arguments,
+    /// environment, ports), waits as [`System::start`] does, then writes the Deployment's and the DaemonSet's
+    /// status as their controllers would (every replica and every node's Pod scheduled, ready and available).
+    pub fn start_as_applied(&self, timeout: Duration) -> Result<()> {
+        let admin = self.admin();
+        let (deployment, daemonset) =
+            self.wait("the Deployment and the DaemonSet to be applied", timeout, || {
+                Ok(admin.get("Deployment", NS, "ferrolb-controller").zip(admin.get(
+                    "DaemonSet",
+                    NS,
+                    "ferrolb-speaker",
+                )))
+            })?;
+        let text = format!("{deployment}\n---\n{daemonset}\n");
+        let applied = Manifest::parse("the applied workloads", &text)?;
+        *self.containers.lock().unwrap_or_else(|e| e.into_inner()) = (
+            applied.container("Deployment", "ferrolb-controller", "controller")?,
+            applied.container("DaemonSet", "ferrolb-speaker", "speaker")?,
+        );
+        self.start_programs()?;
+        // Ready (the readiness probes pass) once the role has applied the configuration too.
+        self.wait_ready(READY_TIMEOUT)?;
+        let replicas = self.spec.controller_nodes.len();
+        let nodes = self.node_names().len();
+        let generation = |o: &Value| o["metadata"]["generation"].as_i64().unwrap_or(1);
+        let deployment_status = json!({"status": {
+            "observedGeneration": generation(&deployment), "replicas": replicas, "updatedReplicas": replicas,
+            "readyReplicas": replicas, "availableReplicas": replicas,
+            "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"}]
+        }});
+        let daemonset_status = json!({"status": {
+            "observedGeneration": generation(&daemonset), "desiredNumberScheduled": nodes,
+            "currentNumberScheduled": nodes, "updatedNumberScheduled": nodes, "numberReady": nodes,
+            "numberAvailable": nodes, "numberMisscheduled": 0
+        }});
+        admin
+            .merge("Deployment", NS, "ferrolb-controller", &deployment_status, true)
+            .map_err(SystemError::Api)?;
+        admin
+            .merge("DaemonSet", NS, "ferrolb-speaker", &daemonset_status, true)
+            .map_err(SystemError::Api)?;
+        Ok(())
     }
 
     /// The lab.

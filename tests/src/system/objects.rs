@@ -43,6 +43,10 @@ pub struct ServiceSpec {
     pub pool: Option<String>,
     /// The Service port (HTTP; the pods listen on 8080).
     pub port: u16,
+    /// Labels besides `app` (none by default).
+    pub labels: Vec<(String, String)>,
+    /// The IPs it asks for (`ferrolb.io/loadBalancerIPs`), when any.
+    pub ips: Vec<IpAddr>,
 }
 
 impl ServiceSpec {
@@ -54,7 +58,27 @@ impl ServiceSpec {
             local: false,
             pool: None,
             port: 80,
+            labels: Vec::new(),
+            ips: Vec::new(),
         }
+    }
+
+    /// In namespace `namespace`.
+    pub fn namespace(mut self, namespace: &str) -> Self {
+        self.namespace = namespace.into();
+        self
+    }
+
+    /// With label `key: value`.
+    pub fn label(mut self, key: &str, value: &str) -> Self {
+        self.labels.push((key.into(), value.into()));
+        self
+    }
+
+    /// Asking for `ip`.
+    pub fn ip(mut self, ip: IpAddr) -> Self {
+        self.ips.push(ip);
+        self
     }
 
     /// With `externalTrafficPolicy: Local`.
@@ -82,7 +106,19 @@ impl ServiceSpec {
             }
         });
         if let Some(pool) = &self.pool {
-            svc["metadata"]["annotations"] = json!({ "ferrolb.io/address-pool": pool });
+            svc["metadata"]["annotations"]["ferrolb.io/address-pool"] = json!(pool);
+        }
+        if !self.ips.is_empty() {
+            let ips: Vec<String> = self.ips.iter().map(ToString::to_string).collect();
+            svc["metadata"]["annotations"]["ferrolb.io/loadBalancerIPs"] = json!(ips.join(","));
+        }
+        if !self.labels.is_empty() {
+            let mut labels = serde_json::Map::new();
+            labels.insert("app".into(), json!(self.name));
+            for (k, v) in &self.labels {
+                labels.insert(k.clone(), json!(v));
+            }
+            svc["metadata"]["labels"] = Value::Object(labels);
         }
         svc
     }
@@ -322,6 +358,46 @@ impl System {
         })
     }
 
+    /// The status objects of `kind` (`ServiceL2Status`, `ServiceBGPStatus`) that the speakers keep in ferrolb's
+    /// namespace for Service `namespace/name` (found by their `metallb.io/service-*` labels), as
+    /// `(node, status)` sorted by node.
+    pub fn service_statuses(&self, kind: &str, namespace: &str, name: &str) -> Vec<(String, Value)> {
+        let mut out: Vec<(String, Value)> = self
+            .admin()
+            .list(kind, super::NS)
+            .into_iter()
+            .filter(|o| {
+                let labels = &o["metadata"]["labels"];
+                labels["metallb.io/service-namespace"] == namespace
+                    && labels["metallb.io/service-name"] == name
+            })
+            .map(|o| {
+                let node = o["metadata"]["labels"]["metallb.io/node"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                (node, o["status"].clone())
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// The `ConfigurationState` objects in ferrolb's namespace, by name (`controller`, `speaker-<node>`), with
+    /// their `spec` and `status`.
+    pub fn configuration_states(&self) -> std::collections::BTreeMap<String, Value> {
+        self.admin()
+            .list("ConfigurationState", super::NS)
+            .into_iter()
+            .map(|o| {
+                (
+                    o["metadata"]["name"].as_str().unwrap_or_default().to_owned(),
+                    json!({"spec": o["spec"], "status": o["status"]}),
+                )
+            })
+            .collect()
+    }
+
     /// The programs' requests so far that the install manifest's RBAC would deny, each distinct request
     /// once. Every end-to-end test checks it is empty at its end, so the manifest's RBAC is proven for what
     /// the whole system does — BGP mode, outages and failovers included — not only for `tests/tests/rbac.rs`'s
@@ -406,6 +482,25 @@ mod tests {
         assert_eq!(svc["spec"]["externalTrafficPolicy"], "Local");
         assert_eq!(svc["metadata"]["annotations"]["ferrolb.io/address-pool"], "bgp");
         assert_eq!(svc["metadata"]["namespace"], "default");
+        assert!(svc["metadata"]["labels"].is_null());
+        let svc = ServiceSpec::new("shop")
+            .namespace("blue")
+            .label("tier", "premium")
+            .ip("192.0.2.7".parse().unwrap())
+            .ip("2001:db8::7".parse().unwrap())
+            .object();
+        assert_eq!(svc["metadata"]["namespace"], "blue");
+        assert_eq!(
+            svc["metadata"]["labels"],
+            json!({"app": "shop", "tier": "premium"})
+        );
+        assert_eq!(
+            svc["metadata"]["annotations"]["ferrolb.io/loadBalancerIPs"],
+            "192.0.2.7,2001:db8::7"
+        );
+        let check = crate::cluster::unknown_fields::<k8s_openapi::api::core::v1::Service>(&svc).unwrap();
+        assert!(check.is_empty(), "{check:?}");
+        let svc = ServiceSpec::new("web").local().pool("bgp").object();
         let check = crate::cluster::unknown_fields::<k8s_openapi::api::core::v1::Service>(&svc).unwrap();
         assert!(check.is_empty(), "{check:?}");
         let slice = endpoint_slice("default", "web", &["node1", "node3"]);

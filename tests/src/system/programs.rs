@@ -7,7 +7,7 @@ use std::time::Duration;
 use ferrolb_netlab::{Process, Signal};
 
 use super::{Result, System, SystemError};
-use crate::manifest::PodFacts;
+use crate::manifest::{Container, PodFacts};
 use crate::pods::{http_get, process_spec};
 
 /// Which program.
@@ -76,9 +76,10 @@ impl System {
                 old.process.pid()
             )));
         }
-        let (container, kubeconfig) = match kind {
-            Kind::Controller => (&self.controller, &self.kubeconfigs.controller),
-            Kind::Speaker => (&self.speaker, &self.kubeconfigs.speaker),
+        let container = self.container(kind);
+        let kubeconfig = match kind {
+            Kind::Controller => &self.kubeconfigs.controller,
+            Kind::Speaker => &self.kubeconfigs.speaker,
         };
         let ip = self.lab().try_host(node)?.ipv4().to_string();
         let facts = PodFacts {
@@ -88,7 +89,7 @@ impl System {
             host_ip: ip.clone(),
             pod_ip: ip,
         };
-        let spec = process_spec(&pod, container, &facts, kubeconfig)?;
+        let spec = process_spec(&pod, &container, &facts, kubeconfig)?;
         let process = self.lab().spawn(node, &spec)?;
         programs.insert(
             key,
@@ -100,6 +101,15 @@ impl System {
             },
         );
         Ok(())
+    }
+
+    /// The container a program runs as (the manifest's, or the one applied to the API server).
+    fn container(&self, kind: Kind) -> Container {
+        let containers = self.containers.lock().unwrap_or_else(|e| e.into_inner());
+        match kind {
+            Kind::Controller => containers.0.clone(),
+            Kind::Speaker => containers.1.clone(),
+        }
     }
 
     /// How many times the program `key` has been started, counting the one about to start.
@@ -203,11 +213,13 @@ impl System {
 
     /// The manifest's readiness probe of a program answers 200 (from inside its node, as the kubelet probes).
     pub fn is_ready(&self, kind: Kind, node: &str) -> bool {
-        let container = match kind {
-            Kind::Controller => &self.controller,
-            Kind::Speaker => &self.speaker,
-        };
-        let Some((path, port)) = container.http_probe("readinessProbe") else {
+        self.probe_ok(kind, node, "readinessProbe")
+    }
+
+    /// The manifest's probe `probe` (`readinessProbe`, `livenessProbe`) of a program answers 200.
+    fn probe_ok(&self, kind: Kind, node: &str, probe: &str) -> bool {
+        let container = self.container(kind);
+        let Some((path, port)) = container.http_probe(probe) else {
             return false;
         };
         let Ok(host) = self.lab().try_host(node) else {
@@ -221,6 +233,16 @@ impl System {
 
     /// Waits until every running program answers its readiness probe; fails at once if one has exited.
     pub fn wait_ready(&self, timeout: Duration) -> Result<()> {
+        self.wait_probe("readinessProbe", "ready", timeout)
+    }
+
+    /// Waits until every running program answers its liveness probe (ready or not: without a configuration
+    /// nothing is ready); fails at once if one has exited.
+    pub fn wait_live(&self, timeout: Duration) -> Result<()> {
+        self.wait_probe("livenessProbe", "live", timeout)
+    }
+
+    fn wait_probe(&self, probe: &str, state: &str, timeout: Duration) -> Result<()> {
         let running: Vec<(Kind, String)> = {
             let programs = self.programs.lock().unwrap_or_else(|e| e.into_inner());
             programs
@@ -230,10 +252,10 @@ impl System {
                 .collect()
         };
         for (kind, node) in running {
-            let what = format!("{} on {node} to be ready", kind.prefix());
+            let what = format!("{} on {node} to be {state}", kind.prefix());
             self.wait(&what, timeout, || {
                 self.with_program(kind, &node, |r| r.process.ensure_running(&what))??;
-                Ok(self.is_ready(kind, &node).then_some(()))
+                Ok(self.probe_ok(kind, &node, probe).then_some(()))
             })?;
         }
         Ok(())
@@ -241,10 +263,7 @@ impl System {
 
     /// `/metrics` of a program, as text.
     pub fn metrics_text(&self, kind: Kind, node: &str) -> Result<String> {
-        let container = match kind {
-            Kind::Controller => &self.controller,
-            Kind::Speaker => &self.speaker,
-        };
+        let container = self.container(kind);
         let port = container
             .port("metrics")
             .ok_or_else(|| SystemError::Program(format!("{}: no metrics port", container.object)))?;

@@ -242,7 +242,7 @@ fn story_in_lab(story: &mut Story, sys: &System) -> Result<String, DemoError> {
         "each with the manifest's arguments, environment, user and capabilities, and its ServiceAccount's token",
     );
     say(format!(
-        "leader: {} (Lease ferrolb-system/ferrolb-controller); all ready after {:.1} s",
+        "leader: {} (Lease ferrolb-system/ferrolb-controller); all running after {:.1} s, waiting for a configuration",
         sys.leader().unwrap_or_default(),
         sys.uptime().as_secs_f64()
     ));
@@ -254,6 +254,11 @@ fn story_in_lab(story: &mut Story, sys: &System) -> Result<String, DemoError> {
             say(format!("{file}: {kind} {ns}/{name}"));
         }
     }
+    sys.wait_ready(WAIT)?;
+    say(format!(
+        "every controller and speaker ready {:.1} s after the apply (/readyz: a valid configuration)",
+        applied_at.elapsed().as_secs_f64()
+    ));
     // What the endpoint controller would write for backend.yaml's three pods.
     for svc in ["web", "web-bgp"] {
         sys.set_endpoints("default", svc, &["node1", "node2", "node3"])?;

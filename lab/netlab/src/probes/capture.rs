@@ -62,8 +62,13 @@ impl Lab {
     /// Starts `tcpdump -l -nn -e -i eth0 <filter>` on `host` (log `<dir>/<name>.log`) and waits
     /// until the capture is live.
     pub fn capture(&self, host: &str, name: &str, filter: &str) -> Result<Capture> {
+        self.capture_on(host, "eth0", name, filter)
+    }
+
+    /// [`Lab::capture`] on `host`'s interface `iface`.
+    pub fn capture_on(&self, host: &str, iface: &str, name: &str, filter: &str) -> Result<Capture> {
         let spec = ProcessSpec::new(name, tool_path("tcpdump"))
-            .args(["-l", "-nn", "-e", "-i", "eth0"])
+            .args(["-l", "-nn", "-e", "-i", iface])
             .args(filter.split_whitespace());
         let process = self.spawn(host, &spec)?;
         process.wait_for_log("listening on", Duration::from_secs(5))?;

@@ -80,9 +80,20 @@ impl Lab {
     /// `arping` from `from` for `ip` with `count` requests 50 ms apart: every distinct MAC that
     /// answered (empty: none; more than one: split brain).
     pub fn arping_macs(&self, from: &str, ip: Ipv4Addr, count: u32) -> Result<BTreeSet<MacAddr>> {
+        self.arping_macs_on(from, "eth0", ip, count)
+    }
+
+    /// [`Lab::arping_macs`] out of `from`'s interface `iface` (e.g. `eth1` on the second segment).
+    pub fn arping_macs_on(
+        &self,
+        from: &str,
+        iface: &str,
+        ip: Ipv4Addr,
+        count: u32,
+    ) -> Result<BTreeSet<MacAddr>> {
         let out = self
             .cmd(from, "arping")?
-            .args(["-i", "eth0", "-c", &count.max(1).to_string(), "-W", "0.05"])
+            .args(["-i", iface, "-c", &count.max(1).to_string(), "-W", "0.05"])
             .arg(ip.to_string())
             .output()?;
         Ok(parse_arping_macs(&out.stdout).into_iter().collect())

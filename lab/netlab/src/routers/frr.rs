@@ -282,6 +282,7 @@ pub fn parse_frr_rib(json: &str) -> Result<Rib> {
 #[derive(Debug)]
 pub struct Frr {
     host: String,
+    asn: u32,
     dir: PathBuf,
     bgpd: Process,
     bfdd: Option<Process>,
@@ -333,6 +334,7 @@ impl Frr {
         let bgpd = lab.spawn(host, &daemon("bgpd").args(["-p", &port]))?;
         let frr = Frr {
             host: host.to_string(),
+            asn: cfg.asn,
             dir,
             bgpd,
             bfdd,
@@ -366,6 +368,53 @@ impl Frr {
         };
         bfdd.ensure_running("FRR BFD sessions")?;
         parse_frr_bfd_peers(&self.vtysh_daemon("bfdd", "show bfd peers json")?.ok()?.stdout)
+    }
+
+    /// Changes bgpd's running configuration: `configure terminal`, then `lines` in order (e.g.
+    /// `router bgp 64512`, `neighbor 192.0.2.11 password s3cret`). Fails with vtysh's output when a line
+    /// is refused.
+    pub fn configure(&self, lines: &[&str]) -> Result<()> {
+        let mut cmd = Cmd::new(tool_path("vtysh"))
+            .arg("--vty_socket")
+            .arg(&self.dir)
+            .args(["-d", "bgpd", "-c", "configure terminal"]);
+        for line in lines {
+            cmd = cmd.args(["-c", line]);
+        }
+        let out = cmd.output()?;
+        // vtysh exits 0 even when a line is refused; it says so on its output
+        let text = format!("{}{}", out.stdout, out.stderr);
+        if !out.success() || text.contains('%') {
+            return Err(LabError::Invalid(format!(
+                "vtysh configure {lines:?}: {}",
+                text.trim()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Sets (or, with `None`, removes) the TCP MD5 password of neighbour `peer` at run time. FRR resets
+    /// the session; its listening socket takes the new key at once.
+    pub fn set_password(&self, peer: IpAddr, password: Option<&str>) -> Result<()> {
+        let router = format!("router bgp {}", self.asn);
+        let line = match password {
+            Some(pw) => format!("neighbor {peer} password {}", check_password(pw)?),
+            None => format!("no neighbor {peer} password"),
+        };
+        self.configure(&[&router, &line])
+    }
+
+    /// How many times the session with `peer` has been established since bgpd started
+    /// (`connectionsEstablished` of `show bgp neighbors <peer> json`): a session that went down and came
+    /// back counts once more, however briefly it was down.
+    pub fn connections_established(&self, peer: IpAddr) -> Result<u64> {
+        let tool = "vtysh show bgp neighbors <peer> json";
+        let out = self.vtysh(&format!("show bgp neighbors {peer} json"))?.ok()?;
+        let v: Value = serde_json::from_str(&out.stdout).map_err(|e| LabError::parse(tool, e.to_string()))?;
+        v.get(peer.to_string())
+            .and_then(|n| n.get("connectionsEstablished"))
+            .and_then(Value::as_u64)
+            .ok_or_else(|| LabError::parse(tool, format!("no connectionsEstablished for {peer}")))
     }
 
     /// The host it runs on.
