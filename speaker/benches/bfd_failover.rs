@@ -227,7 +227,8 @@ fn failover(kind: RouterKind, case: Case, trials: usize) -> Option<(Vec<f64>, Ve
             // new connections all work again from the first of STREAK answered ones in a row (with both
             // next hops, half the connections go to the dead node: 20 in a row by chance is one in 10^6)
             const STREAK: usize = 20;
-            let after: Vec<&ferrolb_netlab::probes::Sample> = r.samples.iter().filter(|s| s.at >= at).collect();
+            let after: Vec<&ferrolb_netlab::probes::Sample> =
+                r.samples.iter().filter(|s| s.at >= at).collect();
             let outage = after
                 .windows(STREAK)
                 .find(|w| w.iter().all(|s| s.ok()))

@@ -32,6 +32,12 @@ pub trait BgpAnnouncer: Send {
         false
     }
 
+    /// Every configured peer's session in short, for this node's `ConfigurationState`; `None` when the
+    /// announcer has no sessions to report.
+    fn sessions(&self) -> Option<Vec<crate::status::sessions::SessionReport>> {
+        None
+    }
+
     /// Ends every session as `mode` says (routers withdraw at once, or keep the routes through a restart),
     /// bounded in time; called once when the speaker stops.
     fn shutdown(

@@ -5,12 +5,15 @@
 //!   `metallb.io/service-name`, as MetalLB's speakers write them);
 //! - `ServiceBGPStatus` per Service this node advertises over BGP: the node and the peers that receive it
 //!   (`bgp-…`, the same labels);
-//! - `ConfigurationState` `speaker-<node>`: whether the configuration in force is valid, and why not.
+//! - `ConfigurationState` `speaker-<node>`: whether the configuration in force is valid, and why not; in BGP
+//!   mode also a condition per BGP session ([`sessions`]).
 //!
 //! The shared object sync ([`ferrolb_k8s::objects`]) makes the cluster match these sets after the fact; the
 //! decisions never wait for it. When this node takes a layer2 IP over, the other nodes' `ServiceL2Status`
 //! objects of its Services are stale: [`StatusReport::takeovers`] names those Services, and the layer removes
 //! them at once (their own speakers may be dead).
+
+pub mod sessions;
 
 use std::collections::BTreeMap;
 

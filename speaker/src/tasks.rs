@@ -45,6 +45,7 @@ use crate::metrics::Metrics;
 use crate::netlink::{self, LinkMonitorError};
 use crate::owner::{Input, Owner, OwnerSettings};
 use crate::protocols::{BgpAnnouncer, Protocols};
+use crate::status::sessions::SessionConditions;
 
 /// Everything the speaker is configured with (from the command line).
 #[derive(Debug, Clone)]
@@ -84,6 +85,8 @@ pub enum RunError {
 const BATCH: usize = 1024;
 /// How long a leaving speaker waits for its goodbye datagrams to go out.
 const LEAVE_GRACE: Duration = Duration::from_millis(300);
+/// How often BGP mode's sessions are looked at for the `ConfigurationState` (written only when they change).
+const SESSIONS_EVERY: Duration = Duration::from_secs(2);
 /// At most this many index events still queued at shutdown are applied before the BGP decision.
 const SHUTDOWN_DRAIN: usize = 10_000;
 
@@ -115,6 +118,9 @@ struct Speaker {
     /// Events BGP mode emits on its own (BFD failures on this Node).
     bgp_events: Option<mpsc::Receiver<k8s::events::SpeakerEvent>>,
     status: k8s::status::StatusObjects,
+    /// BGP mode's sessions as conditions of the `ConfigurationState`.
+    sessions: SessionConditions,
+    sessions_sent: bool,
     ready_tx: watch::Sender<Readiness>,
     ipvs_checked: bool,
     _tasks: Vec<TaskHandle>,
@@ -204,6 +210,8 @@ impl Speaker {
             events,
             bgp_events,
             status,
+            sessions: SessionConditions::default(),
+            sessions_sent: false,
             ready_tx,
             ipvs_checked: false,
             _tasks: tasks,
@@ -213,6 +221,8 @@ impl Speaker {
     /// The owner loop, until `shutdown` completes (or an input task stops).
     async fn serve(&mut self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
+        let mut sessions_tick = tokio::time::interval(SESSIONS_EVERY);
+        sessions_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 ev = self.index_rx.recv() => {
@@ -242,6 +252,10 @@ impl Speaker {
                     self.check_ipvs(&links);
                     self.owner.input(Input::Links(links));
                 }
+                _ = sessions_tick.tick() => {
+                    self.report_sessions();
+                    continue;
+                }
                 ev = async { match self.bgp_events.as_mut() { Some(rx) => rx.recv().await, None => std::future::pending().await } } => {
                     match ev {
                         Some(ev) => self.events.publish(ev),
@@ -252,6 +266,20 @@ impl Speaker {
                 () = &mut shutdown => break,
             }
             self.step();
+        }
+    }
+
+    /// Hands BGP mode's sessions to the `ConfigurationState` when a condition changed.
+    fn report_sessions(&mut self) {
+        let Some(reports) = self.protocols.bgp.as_ref().and_then(|b| b.sessions()) else {
+            return;
+        };
+        let now = k8s_openapi::jiff::Timestamp::from_second(k8s_openapi::jiff::Timestamp::now().as_second())
+            .unwrap_or(k8s_openapi::jiff::Timestamp::UNIX_EPOCH)
+            .to_string();
+        if self.sessions.update(reports, &now) || !self.sessions_sent {
+            self.sessions_sent = true;
+            self.status.set_sessions(self.sessions.to_json());
         }
     }
 

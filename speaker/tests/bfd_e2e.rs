@@ -122,8 +122,17 @@ fn bird() {
         ])
         .unwrap();
     assert_eq!(next_hops(&c, 1), [node1].into());
-    let notes = wait_until("node2's BFD Event", WAIT, || Ok(bfd_events(&c, "node2")), |n| !n.is_empty()).unwrap();
-    assert!(notes[0].contains("BFD session with router 192.0.2.1"), "{notes:?}");
+    let notes = wait_until(
+        "node2's BFD Event",
+        WAIT,
+        || Ok(bfd_events(&c, "node2")),
+        |n| !n.is_empty(),
+    )
+    .unwrap();
+    assert!(
+        notes[0].contains("BFD session with router 192.0.2.1"),
+        "{notes:?}"
+    );
     assert!(c.metric("node2", "ferrolb_speaker_bfd_session_down_total") >= 1.0);
     c.lab.clear_faults().unwrap();
     assert_eq!(next_hops(&c, 2), [node1, node2].into());
@@ -132,7 +141,11 @@ fn bird() {
     let t0 = Instant::now();
     c.lab.cut_link("node1").unwrap();
     c.kill_speaker("node1");
-    assert_eq!(next_hops(&c, 1), [node2].into(), "exactly node1's next hop is gone");
+    assert_eq!(
+        next_hops(&c, 1),
+        [node2].into(),
+        "exactly node1's next hop is gone"
+    );
     println!(
         "TIMING: link cut + kill -9 to node1's next hop gone: {:.3} s",
         t0.elapsed().as_secs_f64()

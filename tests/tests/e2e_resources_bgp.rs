@@ -354,6 +354,31 @@ fn peer_selector_change(sys: &System, bird: &Bird, started: Instant) {
             ("node3", &["bird", "frr"]),
         ],
     );
+    // each speaker's ConfigurationState has a condition per session it has (what `ferrolb status` reads)
+    for (node, want) in [
+        ("node2", vec!["BGPPeer/frr"]),
+        ("node3", vec!["BGPPeer/bird", "BGPPeer/frr"]),
+    ] {
+        let name = format!("speaker-{node}");
+        sys.wait_until(
+            &format!("{name}: its sessions Established in its conditions"),
+            WAIT,
+            || {
+                let state = sys.admin().get("ConfigurationState", NS, &name);
+                let conditions = state.and_then(|s| s["status"]["conditions"].as_array().cloned());
+                Ok(conditions.unwrap_or_default())
+            },
+            |c| {
+                c.iter()
+                    .map(|c| c["type"].as_str().unwrap_or(""))
+                    .collect::<Vec<_>>()
+                    == want
+                    && c.iter()
+                        .all(|c| c["status"] == "True" && c["reason"] == "Established" && c["message"] == "")
+            },
+        )
+        .unwrap();
+    }
 }
 
 /// The speaker's `bgp_session_up` for FRR's session on `node` (0 or 1), from its /metrics.
@@ -492,15 +517,11 @@ fn md5_from_a_secret(sys: &System, frr: &Frr, started: Instant) {
     });
 }
 
-/// GAP, kept failing on purpose (run with `--ignored`): with a wrong TCP MD5 password the router drops the
-/// speaker's SYNs silently, so every connection attempt times out; the speaker says nothing about it above
-/// `debug` (`speaker/src/bgp/session.rs` logs "BGP connect failed" at debug level), emits no Event, and its
-/// metrics only show `bgp_session_up 0` / `bgp_session_state 2` (Connect) with no reason. An operator cannot
-/// tell a wrong password from a router that is down. Owned by the BGP session work (`speaker/src/bgp/session*`);
-/// this test passes once the speaker reports the failing connections (a warning naming the peer and the
-/// timeout, ideally hinting at a TCP MD5 mismatch when a password is configured).
+/// A wrong TCP MD5 password: the router drops the speaker's SYNs silently, so every connection attempt
+/// times out. The speaker says so: a warning naming the peer, the timeout and the usual cause (a password
+/// that differs), and the condition `BGPPeer/frr` of its `ConfigurationState` (False, `Active`, the same
+/// message) that `ferrolb status` shows.
 #[test]
-#[ignore = "gap in speaker/src/bgp/session.rs: failed connections (a wrong MD5 password) are logged at debug only"]
 fn md5_mismatch_is_explained_by_the_speaker() {
     let _serial = exclusive();
     let objects = format!(
@@ -537,7 +558,33 @@ fn md5_mismatch_is_explained_by_the_speaker() {
             })
         },
     );
+    let condition = sys.wait_until(
+        "the BGPPeer/frr condition of speaker-node2",
+        Duration::from_secs(10),
+        || {
+            let state = sys.admin().get("ConfigurationState", NS, "speaker-node2");
+            let conditions = state.and_then(|s| s["status"]["conditions"].as_array().cloned());
+            Ok(conditions
+                .unwrap_or_default()
+                .into_iter()
+                .find(|c| c["type"] == "BGPPeer/frr"))
+        },
+        |c| {
+            c.as_ref()
+                .is_some_and(|c| c["message"].as_str().unwrap_or("").contains("MD5"))
+        },
+    );
     assert!(frr.sessions().unwrap().iter().all(|s| !s.established));
     Router::Frr(frr).stop().unwrap();
     said.unwrap_or_else(|e| panic!("{e}"));
+    let condition = condition.unwrap_or_else(|e| panic!("{e}")).unwrap();
+    assert_eq!(condition["status"], "False", "{condition}");
+    assert_eq!(condition["reason"], "Active", "{condition}");
+    assert!(
+        condition["message"]
+            .as_str()
+            .unwrap()
+            .contains("192.0.2.1:1179: no answer within 10 s"),
+        "{condition}"
+    );
 }

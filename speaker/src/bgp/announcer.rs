@@ -14,6 +14,7 @@ use super::shutdown::ShutdownMode;
 use super::speaker::BgpSpeaker;
 use crate::election::BgpDesired;
 use crate::protocols::BgpAnnouncer;
+use crate::status::sessions::SessionReport;
 
 impl BgpTarget {
     /// What this node advertises according to the election.
@@ -49,6 +50,10 @@ impl BgpAnnouncer for BgpSpeaker {
 
     fn announcing(&self) -> bool {
         BgpSpeaker::announcing(self)
+    }
+
+    fn sessions(&self) -> Option<Vec<SessionReport>> {
+        Some(self.session_reports())
     }
 
     fn shutdown(self: Box<Self>, mode: ShutdownMode) -> Pin<Box<dyn Future<Output = ()> + Send>> {

@@ -232,7 +232,8 @@ pub fn resolve(
     // and with N negotiated a router would also keep them after a hold timer expiry — a node that lost power
     // would stay a next hop for the restart time on top of the hold time.
     session.graceful_notification = false;
-    session.graceful_restart = Some(GracefulRestartConfig {
+    // Graceful restart as the peer asks (a `BGPPeer`'s `enableGracefulRestart`; ConfigMap peers always).
+    session.graceful_restart = peer.graceful_restart.then(|| GracefulRestartConfig {
         restart_time: options.graceful_restart_time.min(0x0fff),
         restarting: false,
         forwarding_preserved: true,
@@ -240,6 +241,14 @@ pub fn resolve(
     session.connect_timeout = options.connect_timeout;
     session.open_hold_time = options.open_hold_time;
     session.backoff = options.backoff;
+    // `connectTime` (FRR's `timers connect`): a fixed time between attempts, which also bounds each attempt
+    if let Some(every) = peer.connect_time {
+        session.connect_timeout = every;
+        session.backoff = Backoff {
+            initial: every,
+            max: every,
+        };
+    }
     session.jitter_seed = jitter_seed(node, remote);
     // the state machine refuses what it cannot run with; report it now rather than at start
     Session::new(session.clone()).map_err(|source| PeerError::Session { peer: remote, source })?;
@@ -402,6 +411,30 @@ mod tests {
         p.ebgp_multihop = true;
         let s = resolve_bgp(&p, "node1", &node(), &SessionOptions::default()).unwrap();
         assert_eq!(s.transport.ttl, Some(255));
+    }
+
+    #[test]
+    fn graceful_restart_and_connect_time_follow_the_peer() {
+        let opts = SessionOptions::default();
+        let mut p = peer("192.0.2.1", 64512, 64513);
+        let s = resolve_bgp(&p, "node1", &node(), &opts).unwrap();
+        assert!(s.session.graceful_restart.is_some(), "ConfigMap peers: on");
+        assert_eq!(s.session.connect_timeout, opts.connect_timeout);
+        assert_eq!(s.session.backoff, opts.backoff);
+        // a BGPPeer without enableGracefulRestart, with connectTime: 5s
+        p.graceful_restart = false;
+        p.connect_time = Some(Duration::from_secs(5));
+        let s = resolve_bgp(&p, "node1", &node(), &opts).unwrap();
+        assert_eq!(s.session.graceful_restart, None, "no capability announced");
+        assert_eq!(s.session.connect_timeout, Duration::from_secs(5));
+        let every = Duration::from_secs(5);
+        assert_eq!(
+            s.session.backoff,
+            Backoff {
+                initial: every,
+                max: every
+            }
+        );
     }
 
     #[test]

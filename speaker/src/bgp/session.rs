@@ -55,6 +55,8 @@ const READ_CHUNK: usize = 64 << 10;
 const MAX_DROPPED_ROUTES: usize = 64;
 /// At most one log line per peer about ignored UPDATEs within this time.
 pub(crate) const IGNORED_LOG_INTERVAL: Duration = Duration::from_secs(60);
+/// Failed connection attempts to a peer are logged as a warning at most once per this interval.
+pub(crate) const CONNECT_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
 /// What the owner asks of a session task.
 #[derive(Debug, Clone)]
@@ -188,6 +190,8 @@ pub(crate) struct SessionTask {
     rib: Option<AdjRibOut>,
     buf: Vec<u8>,
     ignored_log: LogLimiter,
+    /// Failed connection attempts: a warning at the first and then at most one per [`CONNECT_LOG_INTERVAL`].
+    connect_log: LogLimiter,
     /// The BFD session the BGP session depends on.
     bfd: Option<watch::Receiver<BfdStatus>>,
     /// BFD failures already acted on.
@@ -237,6 +241,24 @@ fn timer_index(t: Timer) -> usize {
 
 const TIMERS: [Timer; 3] = [Timer::ConnectRetry, Timer::Hold, Timer::Keepalive];
 
+/// What usually makes a connection attempt fail this way. A router with a TCP MD5 password silently drops
+/// segments without the right signature (RFC 2385), so a wrong or missing password looks like a router
+/// that does not answer.
+pub(crate) fn connect_hint(kind: &str, refused: bool, has_password: bool) -> &'static str {
+    match (kind, refused, has_password) {
+        ("timeout", _, true) => {
+            "the router is down or unreachable, or drops our segments because the TCP MD5 password differs"
+        }
+        ("timeout", _, false) => {
+            "the router is down or unreachable, or expects a TCP MD5 password (peers with a password drop \
+             unsigned segments)"
+        }
+        ("connect", true, _) => "nothing listens on the router's BGP port, or it does not accept this node",
+        ("bind", _, _) => "the source address is not an address of this node",
+        _ => "see the error",
+    }
+}
+
 /// The (code, subcode) of a NOTIFICATION if `bytes` starts with one.
 fn notification_in(bytes: &[u8]) -> Option<(u8, u8)> {
     match bytes.get(18..21) {
@@ -273,6 +295,7 @@ impl SessionTask {
             rib: None,
             buf: vec![0; READ_CHUNK],
             ignored_log: LogLimiter::new(IGNORED_LOG_INTERVAL),
+            connect_log: LogLimiter::new(CONNECT_LOG_INTERVAL),
         }
     }
 
@@ -305,12 +328,8 @@ impl SessionTask {
                 Wake::Abandoned => return,
                 Wake::Connected(Ok(stream)) => self.connected(stream).await,
                 Wake::Connected(Err(err)) => {
-                    tracing::debug!(%peer, error = %err, "BGP connect failed");
-                    let error = SessionError::Connect {
-                        kind: err.metric_label(),
-                        message: err.to_string(),
-                    };
-                    self.status.send_modify(|s| s.last_error = Some(error));
+                    let refused = err.is_refused();
+                    self.connect_failed(err.metric_label(), err.to_string(), refused);
                     self.feed(Event::TcpConnectFailed).await;
                 }
                 Wake::Read(Ok(0)) | Wake::Read(Err(_)) | Wake::Wrote(Err(_)) => {
@@ -510,6 +529,14 @@ impl SessionTask {
             let i = timer_index(timer);
             if self.timers[i].is_some_and(|d| d <= now) {
                 self.timers[i] = None;
+                if timer == Timer::ConnectRetry && self.connecting.is_some() {
+                    let after = self.settings.session.connect_timeout.as_secs();
+                    let message = format!(
+                        "connecting to {}: no answer within {after} s",
+                        self.settings.key()
+                    );
+                    self.connect_failed("timeout", message, false);
+                }
                 self.feed(Event::TimerExpired(timer)).await;
             }
         }
@@ -592,6 +619,28 @@ impl SessionTask {
             }
         }
         self.publish_state();
+    }
+
+    /// A connection attempt failed: the status says why, and a warning (at the first failure, then at most
+    /// one per [`CONNECT_LOG_INTERVAL`]) names the peer, the cause and what usually makes it.
+    fn connect_failed(&mut self, kind: &'static str, message: String, refused: bool) {
+        let hint = connect_hint(kind, refused, self.settings.transport.md5_password.is_some());
+        if let Some(held_back) = self.connect_log.allow(std::time::Instant::now()) {
+            tracing::warn!(
+                peer = %self.settings.key(),
+                error = %message,
+                failed_before = held_back,
+                hint,
+                "BGP connect failed"
+            );
+        } else {
+            tracing::debug!(peer = %self.settings.key(), error = %message, "BGP connect failed");
+        }
+        let error = SessionError::Connect {
+            kind,
+            message: format!("{message} ({hint})"),
+        };
+        self.status.send_modify(|s| s.last_error = Some(error));
     }
 
     fn publish_state(&self) {
@@ -735,6 +784,21 @@ fn describe(reason: &DownReason) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connect_failures_hint_at_their_usual_cause() {
+        let cases = [
+            ("timeout", false, true, "TCP MD5 password differs"),
+            ("timeout", false, false, "expects a TCP MD5 password"),
+            ("connect", true, false, "nothing listens"),
+            ("bind", false, false, "not an address of this node"),
+            ("connect", false, false, "see the error"),
+        ];
+        for (kind, refused, password, says) in cases {
+            let hint = connect_hint(kind, refused, password);
+            assert!(hint.contains(says), "{kind} {refused} {password}: {hint}");
+        }
+    }
 
     #[test]
     fn ignored_update_logs_are_limited_to_one_per_interval() {

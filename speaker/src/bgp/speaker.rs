@@ -24,11 +24,13 @@ use tokio::task::JoinHandle;
 use super::desired::{Advertisements, BgpTarget};
 use super::metrics::BgpMetrics;
 use super::peer::{PeerError, PeerSettings, SessionOptions, resolve};
-use super::session::{Control, PeerStatus, SessionTask};
+use super::session::{Control, PeerStatus, SessionError, SessionTask};
 use super::shutdown::ShutdownMode;
 use super::transport::SocketFactory;
 use crate::bfd::{BfdEngine, BfdEngineOptions, BfdKey, BfdSettings, BfdStatus};
 use crate::k8s::events::SpeakerEvent;
+use crate::status::sessions::SessionReport;
+use ferrolb_proto::bgp::State;
 
 /// How long [`BgpSpeaker::shutdown`] waits for the NOTIFICATIONs to go out and the connections to close.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(1200);
@@ -84,6 +86,8 @@ pub struct BgpSpeaker {
     /// Sessions of removed peers, sending their Cease; dropped once finished.
     retiring: Vec<SessionHandle>,
     errors: BTreeMap<SocketAddr, PeerError>,
+    /// The configured name of each peer of the last target, by address (the first one per address).
+    names: BTreeMap<SocketAddr, String>,
     /// The BFD sessions, once a peer has a profile.
     bfd: Option<BfdEngine>,
     /// Why the BFD engine could not start, if it could not.
@@ -104,6 +108,7 @@ impl BgpSpeaker {
             sessions: BTreeMap::new(),
             retiring: Vec::new(),
             errors: BTreeMap::new(),
+            names: BTreeMap::new(),
             bfd: None,
             bfd_unavailable: None,
             events,
@@ -129,6 +134,11 @@ impl BgpSpeaker {
             true
         });
 
+        self.names.clear();
+        for p in &target.peers {
+            let key = SocketAddr::new(p.address, p.port);
+            self.names.entry(key).or_insert_with(|| p.name.clone());
+        }
         let (mut desired, mut errors, bfd) = self.resolve_peers(target);
         self.converge_bfd(bfd, &mut desired, &mut errors);
         self.report_errors(errors);
@@ -304,6 +314,46 @@ impl BgpSpeaker {
             .iter()
             .map(|(k, h)| (*k, h.status.borrow().clone()))
             .collect()
+    }
+
+    /// Every configured peer's session in short, for the status objects ([`SessionReport`]): the
+    /// sessions, then the peers that got none.
+    pub fn session_reports(&self) -> Vec<SessionReport> {
+        let mut out: Vec<SessionReport> = self
+            .sessions
+            .values()
+            .map(|h| {
+                let st = h.status.borrow();
+                let established = st.state == State::Established;
+                let reason = match (&st.last_error, established) {
+                    (_, true) => "Established",
+                    (Some(SessionError::WaitingForBfd), false) => "WaitingForBFD",
+                    (_, false) => "Active",
+                };
+                let message = match (&st.last_error, established) {
+                    (Some(e), false) => e.to_string(),
+                    _ => String::new(),
+                };
+                SessionReport {
+                    peer: h.settings.name.clone(),
+                    established,
+                    reason,
+                    message,
+                }
+            })
+            .collect();
+        for (key, err) in &self.errors {
+            let peer = self.names.get(key).cloned().unwrap_or_else(|| key.to_string());
+            if !out.iter().any(|r| r.peer == peer) {
+                out.push(SessionReport {
+                    peer,
+                    established: false,
+                    reason: "Invalid",
+                    message: err.to_string(),
+                });
+            }
+        }
+        out
     }
 
     /// The status of every BFD session, by router address and encapsulation.

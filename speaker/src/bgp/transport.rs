@@ -92,6 +92,11 @@ pub enum ConnectError {
 }
 
 impl ConnectError {
+    /// The router answered with a reset (connection refused).
+    pub fn is_refused(&self) -> bool {
+        matches!(self, ConnectError::Connect { source, .. } if source.kind() == io::ErrorKind::ConnectionRefused)
+    }
+
     /// A short, stable label.
     pub fn metric_label(&self) -> &'static str {
         match self {

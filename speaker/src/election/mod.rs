@@ -238,7 +238,7 @@ fn elect_layer2(
     cx: &IpContext<'_, '_>,
     advs: &[&L2Advertisement],
     layer2: &mut Layer2Desired,
-    ) -> (Option<NodeName>, Option<NodeName>, Decision) {
+) -> (Option<NodeName>, Option<NodeName>, Decision) {
     let selected = |labels: &BTreeMap<String, String>| advs.iter().any(|a| a.selects_node(labels));
     let eligible = input
         .members

@@ -30,6 +30,10 @@ pub struct StatusObjects {
     l2: watch::Sender<DesiredHandle>,
     bgp: watch::Sender<DesiredHandle>,
     state: watch::Sender<DesiredHandle>,
+    /// The last `ConfigurationState` handed over, without the sessions' conditions.
+    state_base: Option<DesiredSet>,
+    /// The BGP sessions' conditions (`None` outside BGP mode: the object has none).
+    sessions: Option<serde_json::Value>,
     takeovers: mpsc::Sender<ServiceKey>,
     _tasks: Vec<TaskHandle>,
 }
@@ -86,6 +90,8 @@ impl StatusObjects {
             l2,
             bgp,
             state,
+            state_base: None,
+            sessions: None,
             takeovers,
             _tasks: tasks,
         }
@@ -93,17 +99,34 @@ impl StatusObjects {
 
     /// Hands over what the objects should say (never waits). The layer2 and BGP sets are handed over once
     /// the speaker decides (`services`), the ConfigurationState as soon as the index has synced.
-    pub fn set(&self, report: StatusReport, services: bool) {
-        let mut sets = vec![(&self.state, report.state)];
+    pub fn set(&mut self, report: StatusReport, services: bool) {
+        self.state_base = Some(report.state);
+        self.set_state();
         if services {
-            sets.extend([(&self.l2, report.l2), (&self.bgp, report.bgp)]);
-        }
-        for (tx, set) in sets {
-            set_if_changed(tx, set);
+            set_if_changed(&self.l2, report.l2);
+            set_if_changed(&self.bgp, report.bgp);
         }
         for key in report.takeovers {
             let _ = self.takeovers.try_send(key);
         }
+    }
+
+    /// Hands over the BGP sessions' conditions of the `ConfigurationState` (a `status.conditions` list).
+    pub fn set_sessions(&mut self, conditions: serde_json::Value) {
+        self.sessions = Some(conditions);
+        self.set_state();
+    }
+
+    fn set_state(&self) {
+        let Some(mut set) = self.state_base.clone() else {
+            return;
+        };
+        if let Some(conditions) = &self.sessions {
+            for d in set.values_mut() {
+                d.status["conditions"] = conditions.clone();
+            }
+        }
+        set_if_changed(&self.state, set);
     }
 }
 

@@ -29,7 +29,7 @@
 //! Heartbeats share the membership socket and authentication; their payload starts with a zero byte, which no
 //! foca datagram does (it starts with the sender's name length), so an older speaker rejects them as malformed.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -127,9 +127,9 @@ pub struct Watch {
     targets: BTreeMap<String, Target>,
     unreachable: BTreeMap<String, Verdict>,
     /// Verdict withdrawn: judged by SWIM alone until heard from.
-    quarantined: HashSet<String>,
+    quarantined: BTreeSet<String>,
     /// Who wants heartbeats from this node, until when.
-    subscribers: HashMap<String, (SocketAddr, Duration)>,
+    subscribers: BTreeMap<String, (SocketAddr, Duration)>,
     last_tick: Option<Duration>,
     ticks: u32,
 }
@@ -141,8 +141,8 @@ impl Watch {
             settings,
             targets: BTreeMap::new(),
             unreachable: BTreeMap::new(),
-            quarantined: HashSet::new(),
-            subscribers: HashMap::new(),
+            quarantined: BTreeSet::new(),
+            subscribers: BTreeMap::new(),
             last_tick: None,
             ticks: 0,
         }

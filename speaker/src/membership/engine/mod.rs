@@ -107,7 +107,7 @@ pub struct Engine {
     next_round: Option<Duration>,
     round_cursor: usize,
     /// Active members not counted live yet, with when they were first seen active.
-    maturing: HashMap<String, Duration>,
+    maturing: BTreeMap<String, Duration>,
     maturity_queue: BinaryHeap<Reverse<(Duration, String)>>,
     watch: Watch,
     /// Other nodes in the live set.
@@ -157,7 +157,7 @@ impl Engine {
             all_asked_at: None,
             next_round: None,
             round_cursor: 0,
-            maturing: HashMap::new(),
+            maturing: BTreeMap::new(),
             maturity_queue: BinaryHeap::new(),
             live_count: 0,
             transmissions: timings.max_transmissions,
@@ -633,7 +633,6 @@ impl Engine {
             self.mature(&n);
         }
         self.maturity_queue.clear();
-        self.maturing.shrink_to_fit();
         self.maturity_queue.shrink_to_fit();
     }
 
