@@ -96,7 +96,8 @@ mod tests {
             "2026-12-05T01:00:04Z",
         ];
         // (step, reports, changed, expected (type, status, reason, time))
-        let table: [(Vec<SessionReport>, bool, Vec<(&str, &str, &str, &str)>); 3] = [
+        type Row = (&'static str, &'static str, &'static str, &'static str);
+        let table: [(Vec<SessionReport>, bool, Vec<Row>); 3] = [
             (
                 vec![
                     r("router", false, "Active", "connecting: refused"),
