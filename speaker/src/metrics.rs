@@ -31,6 +31,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+pub use crate::layer2::metrics::Layer2Metrics;
+pub use crate::membership::metrics::MembershipMetrics;
+
 /// `protocol` label.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct ProtocolLabel {
@@ -77,47 +80,26 @@ pub struct DirectionLabel {
     pub direction: &'static str,
 }
 
-/// Every metric of the speaker. Cloning shares the underlying values.
+/// The owner loop's metrics (`ferrolb_speaker_*`), and each subsystem's own: [`Layer2Metrics`],
+/// [`MembershipMetrics`] (BGP mode registers its `BgpMetrics` itself). Cloning shares the values.
 #[derive(Debug, Clone, Default)]
 pub struct Metrics {
-    /// `speaker_announced{ip,protocol}`.
+    /// 1 per announced IP.
     pub announced: Family<IpLabels, Gauge>,
-    /// `speaker_announced_ips{protocol}`.
+    /// Announced IPs per protocol.
     pub announced_ips: Family<ProtocolLabel, Gauge>,
-    /// `speaker_skipped_ips{reason}`.
+    /// IPs in use not announced here, per reason.
     pub skipped_ips: Family<ReasonLabel, Gauge>,
-    /// `speaker_ownership_gained_total`.
+    /// IPs this node took over.
     pub ownership_gained: Counter,
-    /// `speaker_config_loaded`.
+    /// 1 when a valid config is in use.
     pub config_loaded: Gauge,
-    /// `speaker_config_stale`.
+    /// 1 when the configuration is invalid or deleted and the last valid one is kept.
     pub config_stale: Gauge,
-    /// `layer2_requests_received_total{protocol}`.
-    pub requests_received: Family<ProtocolLabel, Counter>,
-    /// `layer2_responses_sent_total{protocol}`.
-    pub responses_sent: Family<ProtocolLabel, Counter>,
-    /// `layer2_requests_ignored_total{protocol,reason}`.
-    pub requests_ignored: Family<DropLabels, Counter>,
-    /// `layer2_gratuitous_sent_total{protocol}`.
-    pub gratuitous_sent: Family<ProtocolLabel, Counter>,
-    /// `layer2_fast_path_enabled`.
-    pub fast_path_enabled: Gauge,
-    /// `layer2_fast_path_responses_total`.
-    pub fast_path_responses: Counter,
-    /// `memberlist_members`.
-    pub members: Gauge,
-    /// `memberlist_member_changes_total{change}`.
-    pub member_changes: Family<ChangeLabel, Counter>,
-    /// `memberlist_watched`.
-    pub watched: Gauge,
-    /// `memberlist_watchers`.
-    pub watchers: Gauge,
-    /// `memberlist_suspicions_total`.
-    pub suspicions: Counter,
-    /// `memberlist_auth_failures_total{reason}`.
-    pub auth_failures: Family<ReasonLabel, Counter>,
-    /// `memberlist_datagrams_total{direction}`.
-    pub datagrams: Family<DirectionLabel, Counter>,
+    /// The ARP/NDP responders' metrics.
+    pub layer2: Layer2Metrics,
+    /// The membership's metrics.
+    pub membership: MembershipMetrics,
 }
 
 impl Metrics {
@@ -158,87 +140,8 @@ impl Metrics {
                 m.config_stale.clone(),
             );
         }
-        {
-            let l = r.sub_registry_with_prefix("layer2");
-            l.register(
-                "requests_received",
-                "ARP requests and Neighbor Solicitations read",
-                m.requests_received.clone(),
-            );
-            l.register(
-                "responses_sent",
-                "ARP replies and Neighbor Advertisements sent",
-                m.responses_sent.clone(),
-            );
-            l.register(
-                "requests_ignored",
-                "ARP/NDP requests not answered, by reason",
-                m.requests_ignored.clone(),
-            );
-            l.register(
-                "fast_path_enabled",
-                "1 when ARP is answered in the kernel (eBPF) for owned IPv4 addresses",
-                m.fast_path_enabled.clone(),
-            );
-            l.register(
-                "fast_path_responses",
-                "ARP replies sent by the in-kernel fast path (also counted in responses_sent)",
-                m.fast_path_responses.clone(),
-            );
-            l.register(
-                "gratuitous_sent",
-                "Gratuitous ARPs and unsolicited Neighbor Advertisements sent",
-                m.gratuitous_sent.clone(),
-            );
-        }
-        {
-            let ml = r.sub_registry_with_prefix("memberlist");
-            ml.register(
-                "members",
-                "Live members of the speaker cluster, this node included",
-                m.members.clone(),
-            );
-            ml.register(
-                "member_changes",
-                "Membership changes seen",
-                m.member_changes.clone(),
-            );
-            ml.register(
-                "watched",
-                "Nodes this speaker watches (it would take their IPs over) whose heartbeats arrive",
-                m.watched.clone(),
-            );
-            ml.register(
-                "watchers",
-                "Nodes this speaker sends heartbeats to",
-                m.watchers.clone(),
-            );
-            ml.register(
-                "suspicions",
-                "Probes of other members that failed here",
-                m.suspicions.clone(),
-            );
-            ml.register(
-                "auth_failures",
-                "Membership datagrams dropped by authentication, by reason",
-                m.auth_failures.clone(),
-            );
-            ml.register(
-                "datagrams",
-                "Membership datagrams sent and accepted",
-                m.datagrams.clone(),
-            );
-        }
+        m.layer2.register(r.sub_registry_with_prefix("layer2"));
+        m.membership.register(r.sub_registry_with_prefix("memberlist"));
         m
-    }
-
-    /// Counts one rejected membership datagram.
-    pub fn auth_failure(&self, reason: &'static str) {
-        self.auth_failures.get_or_create(&ReasonLabel { reason }).inc();
-    }
-
-    /// Counts a membership datagram sent or accepted.
-    pub fn datagram(&self, direction: &'static str) {
-        self.datagrams.get_or_create(&DirectionLabel { direction }).inc();
     }
 }

@@ -152,8 +152,11 @@ impl Speaker {
 
         let (links_rx, link_tasks) = netlink::spawn()?;
         tasks.extend(link_tasks);
-        let (layer2, layer2_task) =
-            layer2::spawn(settings.interfaces.clone(), links_rx.clone(), metrics.clone());
+        let (layer2, layer2_task) = layer2::spawn(
+            settings.interfaces.clone(),
+            links_rx.clone(),
+            metrics.layer2.clone(),
+        );
         tasks.push(layer2_task);
         let (ml_ctl, ml_view, ml_task) = membership::spawn(
             MembershipSettings {
@@ -162,7 +165,7 @@ impl Speaker {
                 bind: None,
                 timings: settings.timings,
             },
-            metrics.clone(),
+            metrics.membership.clone(),
         );
         let (index_tx, index_rx) = mpsc::channel::<IndexEvent>(BATCH);
         tasks.extend(k8s::watch::spawn(

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use ferrolb_speaker::membership::{self, Control, MembershipSettings, Timings, View};
-use ferrolb_speaker::metrics::Metrics;
+use ferrolb_speaker::metrics::MembershipMetrics;
 use ferrolb_speaker::task::TaskHandle;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -16,7 +16,7 @@ struct Member {
     name: String,
     ctl: mpsc::Sender<Control>,
     view: watch::Receiver<View>,
-    metrics: Metrics,
+    metrics: MembershipMetrics,
     task: Option<TaskHandle>,
 }
 
@@ -30,7 +30,7 @@ fn addr(port: u16) -> SocketAddr {
 }
 
 async fn start(name: &str, port: u16, key: &[u8], seeds: &[(String, u16)]) -> Member {
-    let metrics = Metrics::default();
+    let metrics = MembershipMetrics::default();
     let (ctl, view, task) = membership::spawn(
         MembershipSettings {
             node: name.into(),
@@ -136,7 +136,7 @@ async fn members_join_detect_losses_and_reject_strangers() {
 }
 
 /// Waits until `what(m)` holds.
-async fn wait_metric(m: &Member, what: &str, within: Duration, ok: impl Fn(&Metrics) -> bool) {
+async fn wait_metric(m: &Member, what: &str, within: Duration, ok: impl Fn(&MembershipMetrics) -> bool) {
     let t0 = Instant::now();
     while !ok(&m.metrics) {
         assert!(t0.elapsed() < within, "{}: {what}", m.name);

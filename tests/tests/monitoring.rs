@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use ferrolb_e2e::manifest::{Manifest, repo_root};
 use ferrolb_e2e::system::objects::ServiceSpec;
-use ferrolb_e2e::system::{Kind, System, SystemSpec, exclusive};
+use ferrolb_e2e::system::{Kind, System, SystemSpec, exclusive, router_config};
 use ferrolb_netlab::{BgpRouter, RouterKind, Tool};
 use promql_parser::label::Matchers;
 use promql_parser::parser::{self, Expr, LabelModifier, VectorMatchCardinality};
@@ -311,11 +311,14 @@ fn label_names_are_read_from_series_lines() {
     assert_eq!(s.labels_of("ferrolb_nothing"), None);
 }
 
-const CONFIG: &str = "peers:
+const CONFIG: &str = "bfd-profiles:
+- name: lab
+peers:
 - peer-address: 192.0.2.1
   peer-asn: 64512
   my-asn: 64513
   hold-time: 9s
+  bfd-profile: lab
 address-pools:
 - name: lab-l2
   protocol: layer2
@@ -354,7 +357,12 @@ fn every_metric_and_label_the_monitoring_uses_is_exported() {
     let bgp_ip = sys.wait_ingress("default", "web-bgp", WAIT).unwrap();
     sys.wait_event("default", "lost", "AllocationFailed", WAIT)
         .unwrap();
-    let bird = sys.start_router(RouterKind::Bird, WAIT).unwrap();
+    // BIRD with BFD for every node (the speakers' BGP sessions wait for it: the BFD series exist)
+    let mut router = router_config(sys.lab());
+    for p in &mut router.peers {
+        p.bfd = true;
+    }
+    let bird = sys.start_router_with(RouterKind::Bird, WAIT, router).unwrap();
     bird.wait_route(ipnet::IpNet::from(bgp_ip), WAIT, |paths| paths.len() == 3)
         .unwrap_or_else(|e| panic!("{e}\n{}", sys.logs(20)));
 

@@ -19,9 +19,10 @@ use tokio::time::{Instant, sleep_until};
 
 use super::fastpath::{FastPath, FastPathInterface};
 use super::garp::GarpSchedule;
+use super::metrics::Layer2Metrics;
 use super::responder::{DropReason, OwnedSet, answer_arp, answer_ndp};
 use crate::interfaces::Interface;
-use crate::metrics::{DropLabels, Metrics, ProtocolLabel};
+use crate::metrics::{DropLabels, ProtocolLabel};
 use crate::socket::{PacketSocket, PacketType, arp_request_filter, neighbor_solicitation_filter};
 
 /// Frames read per wake-up before other work gets a turn.
@@ -45,7 +46,7 @@ fn open(ifindex: u32) -> io::Result<Sockets> {
 pub async fn run(
     iface: Interface,
     mut owned: watch::Receiver<Arc<OwnedSet>>,
-    metrics: Metrics,
+    metrics: Layer2Metrics,
     fast: Option<Arc<FastPath>>,
 ) {
     let Some(mac) = iface.mac else { return };
@@ -111,7 +112,7 @@ async fn sleep_opt(at: Option<Instant>) {
 struct Responder {
     name: String,
     mac: MacAddr,
-    metrics: Metrics,
+    metrics: Layer2Metrics,
     /// The in-kernel ARP responder on this interface, when available.
     fast: Option<FastPathInterface>,
     garp: GarpSchedule,

@@ -22,6 +22,7 @@
 pub mod fastpath;
 pub mod garp;
 mod io;
+pub mod metrics;
 pub mod responder;
 
 use std::collections::HashMap;
@@ -32,11 +33,12 @@ use tokio::sync::watch;
 
 use crate::election::Layer2Desired;
 use crate::interfaces::{Interface, InterfaceFilter, Interfaces};
-use crate::metrics::{Metrics, ProtocolLabel};
+use crate::metrics::ProtocolLabel;
 use crate::netlink::Links;
 use crate::protocols::Layer2Announcer;
 use crate::task::{DedicatedRuntime, TaskHandle};
 use fastpath::FastPath;
+use metrics::Layer2Metrics;
 use responder::OwnedSet;
 
 /// The owner loop's handle on layer2 mode.
@@ -62,7 +64,7 @@ impl Layer2Announcer for Layer2 {
 pub fn spawn(
     filter: InterfaceFilter,
     interfaces: watch::Receiver<Arc<Links>>,
-    metrics: Metrics,
+    metrics: Layer2Metrics,
 ) -> (Layer2, TaskHandle) {
     let (tx, rx) = watch::channel(Arc::new(Layer2Desired::default()));
     let task = TaskHandle::spawn("layer2", run(filter, rx, interfaces, metrics));
@@ -107,7 +109,7 @@ async fn run(
     filter: InterfaceFilter,
     mut desired: watch::Receiver<Arc<Layer2Desired>>,
     mut interfaces: watch::Receiver<Arc<Links>>,
-    metrics: Metrics,
+    metrics: Layer2Metrics,
 ) {
     let mut responders = Responders::start(metrics);
     let mut poll = tokio::time::interval(std::time::Duration::from_secs(1));
@@ -127,7 +129,7 @@ async fn run(
 
 /// The responders of every interface, their thread and the eBPF fast path.
 struct Responders {
-    metrics: Metrics,
+    metrics: Layer2Metrics,
     /// The responders run on their own thread: an ARP reply never waits behind watch events or elections.
     io_runtime: Option<DedicatedRuntime>,
     fast: Option<Arc<FastPath>>,
@@ -137,7 +139,7 @@ struct Responders {
 }
 
 impl Responders {
-    fn start(metrics: Metrics) -> Responders {
+    fn start(metrics: Layer2Metrics) -> Responders {
         let io_runtime = match DedicatedRuntime::start("ferrolb-l2-io") {
             Ok(rt) => Some(rt),
             Err(e) => {

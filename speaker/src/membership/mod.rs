@@ -26,6 +26,7 @@
 pub mod auth;
 pub mod engine;
 pub mod identity;
+pub mod metrics;
 mod runner;
 pub mod sim;
 pub mod timing;

@@ -13,10 +13,11 @@ use tokio::time::{Instant, sleep_until};
 
 use super::auth::{Key, Keys, Opener, Sealer};
 use super::engine::{Engine, Note};
+use super::metrics::MembershipMetrics;
 use super::timing::Timings;
 use super::watch::WatchEvent;
 use super::{Control, View};
-use crate::metrics::{ChangeLabel, Metrics};
+use crate::metrics::ChangeLabel;
 use crate::task::TaskHandle;
 
 /// Receive buffer: larger than any valid datagram, so oversized ones are seen whole and rejected.
@@ -40,7 +41,7 @@ pub struct MembershipSettings {
 /// Starts the membership task.
 pub fn spawn(
     settings: MembershipSettings,
-    metrics: Metrics,
+    metrics: MembershipMetrics,
 ) -> (mpsc::Sender<Control>, watch::Receiver<View>, TaskHandle) {
     let (ctl_tx, ctl_rx) = mpsc::channel(64);
     let (view_tx, view_rx) = watch::channel(View::default());
@@ -57,7 +58,7 @@ fn now_ms() -> u64 {
 
 struct Runner {
     settings: MembershipSettings,
-    metrics: Metrics,
+    metrics: MembershipMetrics,
     origin: Instant,
     engine: Engine,
     keys: Keys,
@@ -70,7 +71,7 @@ struct Runner {
 
 async fn run(
     settings: MembershipSettings,
-    metrics: Metrics,
+    metrics: MembershipMetrics,
     mut ctl: mpsc::Receiver<Control>,
     view_tx: watch::Sender<View>,
 ) {

@@ -69,7 +69,12 @@ impl System {
     /// Starts a BGP router of `kind` on the router host ([`router_config`]) and waits until every node's
     /// speaker has a session with it.
     pub fn start_router(&self, kind: RouterKind, timeout: Duration) -> Result<Router> {
-        let router = Router::start(kind, self.lab(), "router", &router_config(self.lab()))?;
+        self.start_router_with(kind, timeout, router_config(self.lab()))
+    }
+
+    /// [`System::start_router`] with a configuration of the test's own (e.g. [`router_config`] with BFD).
+    pub fn start_router_with(&self, kind: RouterKind, timeout: Duration, cfg: BgpConfig) -> Result<Router> {
+        let router = Router::start(kind, self.lab(), "router", &cfg)?;
         let nodes = self.node_names().len();
         self.wait_until(
             &format!("{kind:?}: a session with each of the {nodes} speakers"),
