@@ -70,4 +70,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test (unit, property, API-server, lab and end-to-end tests)"
 cargo test --workspace --locked --no-fail-fast
 
+step "benches, smoke form (each bench binary's short pass; the full runs are by hand: docs/performance.md)"
+cargo test --workspace --locked --benches
+
 step "all tests passed"
