@@ -15,7 +15,9 @@
 //!   timeout) through the VIP: the client's outage is from the loss to the first answer after the last failed
 //!   connection: from the loss to the first of 20 answered connections in a row (ECMP sends about half of
 //!   the new connections to the dead node until the route changes). `FERROLB_BENCH_TRIALS` trials per case
-//!   (default 30); `FERROLB_BENCH_CASES=100,50` runs the cases whose name contains one of the words.
+//!   (default 30); `FERROLB_BENCH_CASES=100,50` runs the cases whose name contains one of the words, and
+//!   `FERROLB_BENCH_ROUTERS=bird` (or `frr`) one router (separate processes can run the cases side by side:
+//!   each has its own lab).
 //! - **loss**: 10 % of the BFD and BGP packets of both nodes dropped on the switch, both ways, for
 //!   `FERROLB_BENCH_LOSS_SECS` (default 60) per router and profile (100 ms × 3, 4, 5): BFD failures and BGP
 //!   sessions lost (false drops).
@@ -518,11 +520,13 @@ fn main() {
     let only = std::env::var("FERROLB_BENCH_ONLY").unwrap_or_default();
     let run = |section: &str| only.is_empty() || only.split(',').any(|s| s.trim() == section);
     let trials = usize::try_from(env_u64("FERROLB_BENCH_TRIALS", if full { 30 } else { 2 })).unwrap_or(30);
-    let routers: &[RouterKind] = if full {
-        &[RouterKind::Bird, RouterKind::Frr]
-    } else {
-        &[RouterKind::Bird]
-    };
+    let chosen = std::env::var("FERROLB_BENCH_ROUTERS").unwrap_or_default();
+    let routers: Vec<RouterKind> = [RouterKind::Bird, RouterKind::Frr]
+        .into_iter()
+        .filter(|k| full || *k == RouterKind::Bird)
+        .filter(|k| chosen.is_empty() || chosen.to_lowercase().contains(&format!("{k:?}").to_lowercase()))
+        .collect();
+    let routers = routers.as_slice();
     if run("failover") {
         println!("\n## node hard loss → the router's kernel route without its next hop ({trials} trials)");
         for &kind in routers {
