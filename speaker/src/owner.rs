@@ -246,6 +246,42 @@ impl Owner {
         out
     }
 
+    /// Another host claims an IP this node announces: a warning, and a Warning Event `IPConflict` on each
+    /// Service using the IP (this node keeps the IP and keeps announcing it, RFC 5227 §2.4 (b)).
+    pub fn conflict_events(&self, r: &crate::layer2::ConflictReport) -> Vec<SpeakerEvent> {
+        let ip = r.conflict.ip;
+        let mac = r.conflict.mac;
+        let services = self
+            .last
+            .as_ref()
+            .and_then(|d| d.layer2.ips.get(&ip))
+            .map(|a| a.services.clone())
+            .unwrap_or_default();
+        tracing::warn!(
+            %ip,
+            %mac,
+            interface = %r.interface,
+            protocol = r.protocol,
+            frames_since_last_report = r.unreported,
+            services = services.len(),
+            "IP conflict: another host claims an IP this node announces; it was defended and stays announced"
+        );
+        let note = format!(
+            "IP conflict: {ip} is also claimed by MAC {mac} on node {} interface {} ({}); this node keeps \
+             announcing it and defended it — remove the address from that host or from the pool",
+            self.settings.node,
+            r.interface,
+            if r.protocol == "arp" { "ARP" } else { "NDP" },
+        );
+        services
+            .iter()
+            .map(|key| {
+                let uid = self.index.services().get(key).and_then(|s| s.uid.clone());
+                service_event(key, uid, Reason::IpConflict, note.clone())
+            })
+            .collect()
+    }
+
     /// Turns what changed into actions.
     pub fn step(&mut self) -> Step {
         let mut step = Step {

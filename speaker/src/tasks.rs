@@ -10,6 +10,7 @@
 //!                                              │        └──mpsc<Control>──▶ membership
 //!  layer2 task ──watch<OwnedSet> per interface──▶ responder ×interface (AF_PACKET ARP + NDP, GARP/NA)
 //!  BGP mode's BFD task ──mpsc<SpeakerEvent> (a BFD session failed)──▶ owner loop ──▶ events task
+//!  responder ──mpsc<ConflictReport> (another host claims an owned IP)──▶ owner loop ──▶ events task
 //! ```
 //!
 //! The owner loop is the only writer of the index, the election result and the membership commands. It drains
@@ -85,6 +86,8 @@ pub enum RunError {
 const BATCH: usize = 1024;
 /// How long a leaving speaker waits for its goodbye datagrams to go out.
 const LEAVE_GRACE: Duration = Duration::from_millis(300);
+/// IP conflict reports queued from the responders at most (they are rate-limited per IP at the source).
+const CONFLICTS: usize = 64;
 /// How often BGP mode's sessions are looked at for the `ConfigurationState` (written only when they change).
 const SESSIONS_EVERY: Duration = Duration::from_secs(2);
 /// At most this many index events still queued at shutdown are applied before the BGP decision.
@@ -117,6 +120,8 @@ struct Speaker {
     events: EventPublisher<k8s::events::Reason>,
     /// Events BGP mode emits on its own (BFD failures on this Node).
     bgp_events: Option<mpsc::Receiver<k8s::events::SpeakerEvent>>,
+    /// IP conflicts the layer2 responders saw.
+    conflicts: mpsc::Receiver<layer2::ConflictReport>,
     status: k8s::status::StatusObjects,
     /// BGP mode's sessions as conditions of the `ConfigurationState`.
     sessions: SessionConditions,
@@ -152,10 +157,12 @@ impl Speaker {
 
         let (links_rx, link_tasks) = netlink::spawn()?;
         tasks.extend(link_tasks);
+        let (conflicts_tx, conflicts_rx) = mpsc::channel(CONFLICTS);
         let (layer2, layer2_task) = layer2::spawn(
             settings.interfaces.clone(),
             links_rx.clone(),
             metrics.layer2.clone(),
+            conflicts_tx,
         );
         tasks.push(layer2_task);
         let (ml_ctl, ml_view, ml_task) = membership::spawn(
@@ -212,6 +219,7 @@ impl Speaker {
             ml_task,
             events,
             bgp_events,
+            conflicts: conflicts_rx,
             status,
             sessions: SessionConditions::default(),
             sessions_sent: false,
@@ -254,6 +262,12 @@ impl Speaker {
                     let links = self.links_rx.borrow_and_update().clone();
                     self.check_ipvs(&links);
                     self.owner.input(Input::Links(links));
+                }
+                Some(report) = self.conflicts.recv() => {
+                    for ev in self.owner.conflict_events(&report) {
+                        self.events.publish(ev);
+                    }
+                    continue;
                 }
                 _ = sessions_tick.tick() => {
                     self.report_sessions();

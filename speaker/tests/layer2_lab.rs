@@ -100,6 +100,80 @@ fn the_owner_alone_answers_arp_and_ndp() {
     }
 }
 
+/// Another host claims the VIP (the client sends gratuitous ARPs for it, as a host configured with the same
+/// address does at boot): the owner counts the conflict, defends the IP once with its own gratuitous ARP,
+/// keeps answering alone, and reports it — a warning naming the MAC and a Warning Event `IPConflict` on the
+/// Service. A second claim within the report interval is counted but not reported again.
+#[test]
+fn a_foreign_host_claiming_the_vip_is_defended_and_reported() {
+    let _serial = common::exclusive();
+    let Some(c) = Cluster::new(2, TOOLS, LAYER2_CONFIG) else {
+        return;
+    };
+    c.add_service("web", &[IpAddr::V4(VIP4)], false, &["node1", "node2"]);
+    c.start_all();
+    let owner = Cluster::expected_owner(IpAddr::V4(VIP4), &c.node_names());
+    c.wait_arp_owner(VIP4, &owner, Duration::from_secs(5));
+    let conflicts = "ferrolb_layer2_conflicts_total{protocol=\"arp\"}";
+    assert_eq!(
+        c.metric(&owner, conflicts),
+        0.0,
+        "the series exists before any conflict"
+    );
+    let garps = c.metric(&owner, "ferrolb_layer2_gratuitous_sent_total{protocol=\"arp\"}");
+
+    c.lab.send_garp("client", VIP4).unwrap();
+    let client_mac = c.mac("client").to_string();
+    let start = std::time::Instant::now();
+    let event = loop {
+        let events = c.service_events("web");
+        if let Some(e) = events.into_iter().find(|e| e.contains("IP conflict")) {
+            break e;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "no IPConflict Event");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        event.contains(&format!(
+            "192.0.2.100 is also claimed by MAC {client_mac} on node {owner} interface eth0 (ARP)"
+        )),
+        "{event}"
+    );
+    assert!(c.metric(&owner, conflicts) >= 1.0);
+    assert!(
+        c.metric(&owner, "ferrolb_layer2_gratuitous_sent_total{protocol=\"arp\"}") > garps,
+        "the IP was defended"
+    );
+    let other = c.node_names().into_iter().find(|n| *n != owner).unwrap();
+    assert_eq!(c.metric(&other, conflicts), 0.0, "only the owner owns the IP");
+    assert!(
+        c.speaker_log(&owner)
+            .lines()
+            .any(|l| l.contains("IP conflict") && l.contains(&client_mac)),
+        "a warning names the MAC"
+    );
+    // the owner keeps the IP and answers alone
+    assert_eq!(c.arp_macs(VIP4), BTreeSet::from([c.mac(&owner)]));
+
+    // claimed again at once: counted, not reported again (one Event per IP per minute)
+    c.lab.send_garp("client", VIP4).unwrap();
+    let start = std::time::Instant::now();
+    while c.metric(&owner, conflicts) < 2.0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the second claim is counted"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let reported = c
+        .service_events("web")
+        .into_iter()
+        .filter(|e| e.contains("IP conflict"))
+        .count();
+    assert_eq!(reported, 1);
+}
+
 #[test]
 fn local_policy_follows_the_endpoints() {
     let _serial = common::exclusive();

@@ -179,6 +179,8 @@ fn every_alert_and_panel_parses_and_says_what_it_is() {
     assert_eq!(names.len(), rules.len(), "alert names are unique");
     for want in [
         "FerrolbBGPSessionDown",
+        "FerrolbBFDSessionDown",
+        "FerrolbIPConflict",
         "FerrolbConfigStale",
         "FerrolbPoolAlmostFull",
         "FerrolbPoolExhausted",

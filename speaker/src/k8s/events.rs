@@ -20,6 +20,8 @@ pub enum Reason {
     /// The BFD session with a router went down because the path failed; its BGP sessions were closed (an Event
     /// on the Node).
     BfdSessionDown,
+    /// Another host claims a Service's IP that this node announces (ARP/NDP from another MAC).
+    IpConflict,
 }
 
 impl ferrolb_k8s::Reason for Reason {
@@ -27,13 +29,14 @@ impl ferrolb_k8s::Reason for Reason {
         match self {
             Reason::NodeAssigned => "nodeAssigned",
             Reason::BfdSessionDown => "bfdSessionDown",
+            Reason::IpConflict => "IPConflict",
         }
     }
 
     fn is_warning(self) -> bool {
         match self {
             Reason::NodeAssigned => false,
-            Reason::BfdSessionDown => true,
+            Reason::BfdSessionDown | Reason::IpConflict => true,
         }
     }
 
@@ -41,6 +44,7 @@ impl ferrolb_k8s::Reason for Reason {
         match self {
             Reason::NodeAssigned => "Announce",
             Reason::BfdSessionDown => "DetectPathFailure",
+            Reason::IpConflict => "DefendAddress",
         }
     }
 }

@@ -3,6 +3,11 @@
 //!
 //! It reads the owned set from a watch channel on every frame, so an IP lost a moment ago is not answered
 //! even if the frame was queued before the change was noticed.
+//!
+//! A frame showing another host claiming an owned IP ([`super::responder::Conflict`]) is counted, defended
+//! once per [`DEFEND_INTERVAL`] with a gratuitous ARP / unsolicited NA (RFC 5227 §2.4 (b): this node keeps
+//! the address and keeps announcing it), and reported to the owner loop (at most once per IP per
+//! [`REPORT_INTERVAL`], which turns it into a warning and an Event on the Services).
 
 use std::collections::HashMap;
 use std::io;
@@ -14,13 +19,13 @@ use ferrolb_proto::MacAddr;
 use ferrolb_proto::arp::{ArpFrame, ETHERTYPE_ARP};
 use ferrolb_proto::ndp::{ETHERTYPE_IPV6, NeighborAdvertisement, multicast_mac, solicited_node};
 use tokio::io::unix::AsyncFd;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 
 use super::fastpath::{FastPath, FastPathInterface};
 use super::garp::GarpSchedule;
 use super::metrics::Layer2Metrics;
-use super::responder::{DropReason, OwnedSet, answer_arp, answer_ndp};
+use super::responder::{Conflict, DropReason, OwnedSet, answer_arp, answer_ndp, arp_conflict, ndp_conflict};
 use crate::interfaces::Interface;
 use crate::metrics::{DropLabels, ProtocolLabel};
 use crate::socket::{PacketSocket, PacketType, arp_request_filter, neighbor_solicitation_filter};
@@ -29,6 +34,30 @@ use crate::socket::{PacketSocket, PacketType, arp_request_filter, neighbor_solic
 const BATCH: usize = 64;
 /// How long to wait before retrying sockets that could not be opened.
 const REOPEN_DELAY: Duration = Duration::from_secs(1);
+/// At most one defence of an IP per this interval (RFC 5227's DEFEND_INTERVAL).
+pub const DEFEND_INTERVAL: Duration = Duration::from_secs(10);
+/// At most one report of a conflicting IP per this interval.
+pub const REPORT_INTERVAL: Duration = Duration::from_secs(60);
+
+/// A conflict seen on an interface, for the owner loop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConflictReport {
+    /// The interface it was seen on.
+    pub interface: String,
+    /// The IP and the other host's MAC.
+    pub conflict: Conflict,
+    /// `arp` or `ndp`.
+    pub protocol: &'static str,
+    /// Frames of this conflict not reported since the last report.
+    pub unreported: u64,
+}
+
+/// When each conflicting IP was last defended and reported.
+#[derive(Debug, Default)]
+struct ConflictLog {
+    defended: HashMap<IpAddr, Instant>,
+    reported: HashMap<IpAddr, (Instant, u64)>,
+}
 
 struct Sockets {
     arp: AsyncFd<PacketSocket>,
@@ -48,6 +77,7 @@ pub async fn run(
     mut owned: watch::Receiver<Arc<OwnedSet>>,
     metrics: Layer2Metrics,
     fast: Option<Arc<FastPath>>,
+    conflicts: mpsc::Sender<ConflictReport>,
 ) {
     let Some(mac) = iface.mac else { return };
     let sockets = loop {
@@ -76,6 +106,8 @@ pub async fn run(
         current: Arc::new(OwnedSet::default()),
         groups: HashMap::new(),
         buf: vec![0u8; 2048],
+        conflicts,
+        conflict_log: ConflictLog::default(),
     };
     r.apply(&sockets, owned.borrow_and_update().clone());
     loop {
@@ -120,6 +152,8 @@ struct Responder {
     /// Solicited-node multicast MACs joined, with how many owned IPv6 addresses need each.
     groups: HashMap<MacAddr, usize>,
     buf: Vec<u8>,
+    conflicts: mpsc::Sender<ConflictReport>,
+    conflict_log: ConflictLog,
 }
 
 impl Responder {
@@ -219,14 +253,23 @@ impl Responder {
                 .inc();
             let frame = self.buf.get(..n).unwrap_or_default();
             // the latest owned set, not the one last applied: a loss takes effect on the very next frame
-            let result = {
+            let (result, conflict) = {
                 let set = owned.borrow();
                 if arp {
-                    answer_arp(frame, self.mac, &set)
+                    (
+                        answer_arp(frame, self.mac, &set),
+                        arp_conflict(frame, self.mac, &set),
+                    )
                 } else {
-                    answer_ndp(frame, self.mac, &set)
+                    (
+                        answer_ndp(frame, self.mac, &set),
+                        ndp_conflict(frame, self.mac, &set),
+                    )
                 }
             };
+            if let Some(c) = conflict {
+                self.conflict(guard.get_inner(), c, protocol);
+            }
             match result {
                 Ok(reply) => match guard.get_inner().send(&reply) {
                     Ok(_) => {
@@ -239,6 +282,59 @@ impl Responder {
                 },
                 Err(reason) => self.ignored(protocol, reason),
             }
+        }
+    }
+
+    /// Another host claims an owned IP: count it, defend the IP (at most once per [`DEFEND_INTERVAL`]) and
+    /// report it (at most once per [`REPORT_INTERVAL`]).
+    fn conflict(&mut self, socket: &PacketSocket, c: Conflict, protocol: &'static str) {
+        self.metrics
+            .conflicts
+            .get_or_create(&ProtocolLabel { protocol })
+            .inc();
+        let now = Instant::now();
+        let log = &mut self.conflict_log;
+        if log
+            .defended
+            .get(&c.ip)
+            .is_none_or(|t| now.saturating_duration_since(*t) >= DEFEND_INTERVAL)
+        {
+            log.defended.insert(c.ip, now);
+            let frame = match c.ip {
+                IpAddr::V4(v4) => ArpFrame::gratuitous(self.mac, v4).encode(),
+                IpAddr::V6(v6) => NeighborAdvertisement::unsolicited(self.mac, v6).encode(),
+            };
+            match socket.send(&frame) {
+                Ok(_) => {
+                    self.metrics
+                        .gratuitous_sent
+                        .get_or_create(&ProtocolLabel { protocol })
+                        .inc();
+                }
+                Err(e) => tracing::debug!(interface = %self.name, ip = %c.ip, error = %e, "defending an IP"),
+            }
+        }
+        let entry = log.reported.entry(c.ip).or_insert((now, u64::MAX));
+        if entry.1 == u64::MAX || now.saturating_duration_since(entry.0) >= REPORT_INTERVAL {
+            let unreported = if entry.1 == u64::MAX { 0 } else { entry.1 };
+            *entry = (now, 0);
+            let report = ConflictReport {
+                interface: self.name.clone(),
+                conflict: c,
+                protocol,
+                unreported,
+            };
+            // the owner loop drains its queue continuously; a full queue drops the report, not the frame
+            let _ = self.conflicts.try_send(report);
+        } else {
+            entry.1 += 1;
+        }
+        // forget old conflicts: a busy segment must not grow these maps without bound
+        if log.reported.len() > 4096 {
+            log.reported
+                .retain(|_, (t, _)| now.saturating_duration_since(*t) < REPORT_INTERVAL);
+            log.defended
+                .retain(|_, t| now.saturating_duration_since(*t) < DEFEND_INTERVAL);
         }
     }
 

@@ -22,6 +22,8 @@ pub struct Layer2Metrics {
     pub fast_path_enabled: Gauge,
     /// ARP replies sent by the in-kernel fast path.
     pub fast_path_responses: Counter,
+    /// Frames of other hosts claiming an owned IP, per protocol.
+    pub conflicts: Family<ProtocolLabel, Counter>,
 }
 
 impl Layer2Metrics {
@@ -51,6 +53,17 @@ impl Layer2Metrics {
             "fast_path_responses",
             "ARP replies sent by the in-kernel fast path (also counted in responses_sent)",
             self.fast_path_responses.clone(),
+        );
+        // both series exist from the start (an alert on them must not depend on a first conflict)
+        for protocol in ["arp", "ndp"] {
+            self.conflicts
+                .get_or_create(&ProtocolLabel { protocol })
+                .inc_by(0);
+        }
+        r.register(
+            "conflicts",
+            "ARP/NDP frames of another host claiming an IP this node announces (an IP conflict)",
+            self.conflicts.clone(),
         );
         r.register(
             "gratuitous_sent",

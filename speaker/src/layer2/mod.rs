@@ -14,7 +14,8 @@
 //! when the interface disappears, becomes ineligible or changes its MAC. The VIPs are never assigned to an
 //! interface, so the kernel never answers for them; traffic to them is taken by kube-proxy's rules.
 //!
-//! - [`responder`]: the pure decision for one frame.
+//! - [`responder`]: the pure decision for one frame, and whether it shows an IP conflict (reported back to
+//!   the owner loop as [`ConflictReport`]s).
 //! - [`garp`]: the pure takeover announcement schedule.
 //! - [`fastpath`]: the in-kernel ARP responder (eBPF on tcx ingress) that answers owned IPv4 addresses at
 //!   kernel speed; the `AF_PACKET` responder handles everything it leaves alone.
@@ -29,7 +30,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::election::Layer2Desired;
 use crate::interfaces::{Interface, InterfaceFilter, Interfaces};
@@ -38,6 +39,7 @@ use crate::netlink::Links;
 use crate::protocols::Layer2Announcer;
 use crate::task::{DedicatedRuntime, TaskHandle};
 use fastpath::FastPath;
+pub use io::ConflictReport;
 use metrics::Layer2Metrics;
 use responder::OwnedSet;
 
@@ -65,9 +67,10 @@ pub fn spawn(
     filter: InterfaceFilter,
     interfaces: watch::Receiver<Arc<Links>>,
     metrics: Layer2Metrics,
+    conflicts: mpsc::Sender<ConflictReport>,
 ) -> (Layer2, TaskHandle) {
     let (tx, rx) = watch::channel(Arc::new(Layer2Desired::default()));
-    let task = TaskHandle::spawn("layer2", run(filter, rx, interfaces, metrics));
+    let task = TaskHandle::spawn("layer2", run(filter, rx, interfaces, metrics, conflicts));
     (Layer2 { desired: tx }, task)
 }
 
@@ -110,8 +113,9 @@ async fn run(
     mut desired: watch::Receiver<Arc<Layer2Desired>>,
     mut interfaces: watch::Receiver<Arc<Links>>,
     metrics: Layer2Metrics,
+    conflicts: mpsc::Sender<ConflictReport>,
 ) {
-    let mut responders = Responders::start(metrics);
+    let mut responders = Responders::start(metrics, conflicts);
     let mut poll = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         let d = desired.borrow_and_update().clone();
@@ -130,6 +134,7 @@ async fn run(
 /// The responders of every interface, their thread and the eBPF fast path.
 struct Responders {
     metrics: Layer2Metrics,
+    conflicts: mpsc::Sender<ConflictReport>,
     /// The responders run on their own thread: an ARP reply never waits behind watch events or elections.
     io_runtime: Option<DedicatedRuntime>,
     fast: Option<Arc<FastPath>>,
@@ -139,7 +144,7 @@ struct Responders {
 }
 
 impl Responders {
-    fn start(metrics: Layer2Metrics) -> Responders {
+    fn start(metrics: Layer2Metrics, conflicts: mpsc::Sender<ConflictReport>) -> Responders {
         let io_runtime = match DedicatedRuntime::start("ferrolb-l2-io") {
             Ok(rt) => Some(rt),
             Err(e) => {
@@ -160,6 +165,7 @@ impl Responders {
         };
         Responders {
             metrics,
+            conflicts,
             io_runtime,
             fast,
             fast_counted: 0,
@@ -191,7 +197,13 @@ impl Responders {
                 }
                 None => {
                     let (tx, rx) = watch::channel(set);
-                    let fut = io::run(iface.clone(), rx, self.metrics.clone(), self.fast.clone());
+                    let fut = io::run(
+                        iface.clone(),
+                        rx,
+                        self.metrics.clone(),
+                        self.fast.clone(),
+                        self.conflicts.clone(),
+                    );
                     let task = match &self.io_runtime {
                         Some(rt) => TaskHandle::spawn_on(rt.handle(), "responder", fut),
                         None => TaskHandle::spawn("responder", fut),

@@ -9,9 +9,13 @@
 //! - NDP: solicitations for address resolution (to the target's solicited-node group), unreachability
 //!   detection (unicast to the target, to our MAC) and duplicate address detection (from `::`; answered to
 //!   all-nodes so the prober sees the address is taken), as RFC 4861 §7.2.4 describes.
+//!
+//! Every request is also checked for a [`Conflict`] ([`arp_conflict`], [`ndp_conflict`]): another host claiming
+//! an IP this node owns — an ARP request whose sender is that IP, a Neighbor Solicitation from it, or a
+//! duplicate address detection probe for it — from a MAC that is not this interface's.
 
 use std::collections::HashSet;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ferrolb_proto::MacAddr;
 use ferrolb_proto::arp::{ArpFrame, Operation};
@@ -77,6 +81,48 @@ impl DropReason {
             DropReason::NotOwned => "not_owned",
         }
     }
+}
+
+/// Another host claiming an owned IP (RFC 5227 §2.4 for IPv4; a Neighbor Solicitation from, or a duplicate
+/// address detection probe for, the address for IPv6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Conflict {
+    /// The owned IP.
+    pub ip: IpAddr,
+    /// The other host's MAC (its ARP sender hardware address, or the NS's source link-layer address).
+    pub mac: MacAddr,
+}
+
+/// The conflict `frame` (an ARP request) shows on an interface with MAC `mac` owning `owned`, if any. A probe
+/// (sender `0.0.0.0`) is not one: it asks, and is answered.
+pub fn arp_conflict(frame: &[u8], mac: MacAddr, owned: &OwnedSet) -> Option<Conflict> {
+    let req = ArpFrame::decode(frame).ok()?;
+    if req.eth_src == mac || req.sender_mac == mac || !owned.v4.contains(&req.sender_ip) {
+        return None;
+    }
+    Some(Conflict {
+        ip: IpAddr::V4(req.sender_ip),
+        mac: req.sender_mac,
+    })
+}
+
+/// The conflict `frame` (a Neighbor Solicitation) shows on an interface with MAC `mac` owning `owned`, if any:
+/// one sent from an owned address, or a duplicate address detection probe (from `::`) for one.
+pub fn ndp_conflict(frame: &[u8], mac: MacAddr, owned: &OwnedSet) -> Option<Conflict> {
+    let ns = NeighborSolicitation::decode(frame).ok()?;
+    let other = ns.source_ll.unwrap_or(ns.eth_src);
+    if ns.eth_src == mac || other == mac {
+        return None;
+    }
+    let ip = if ns.ip_src.is_unspecified() {
+        ns.target
+    } else {
+        ns.ip_src
+    };
+    owned.v6.contains(&ip).then_some(Conflict {
+        ip: IpAddr::V6(ip),
+        mac: other,
+    })
 }
 
 /// The ARP reply to send for `frame` on an interface with MAC `mac` owning `owned`, or why not.
@@ -277,5 +323,56 @@ mod tests {
         let mut own = ns("2001:db8::100", "2001:db8::50", None, None);
         own[6..12].copy_from_slice(&US.0);
         assert_eq!(answer_ndp(&own, US, &o), Err(DropReason::FromSelf));
+    }
+
+    #[test]
+    fn conflicts_are_other_hosts_claiming_owned_ips() {
+        let o = owned();
+        let v4 = |s: &str| IpAddr::V4(s.parse().unwrap());
+        let v6 = |s: &str| IpAddr::V6(s.parse().unwrap());
+        let conflict = |ip, mac| Some(Conflict { ip, mac });
+        // (frame, expected)
+        let arp = [
+            // a host using 192.0.2.100 asks for its gateway, and announces it (gratuitous)
+            (
+                who_has("192.0.2.1", "192.0.2.100", MacAddr::BROADCAST),
+                conflict(v4("192.0.2.100"), CLIENT),
+            ),
+            (
+                who_has("192.0.2.100", "192.0.2.100", MacAddr::BROADCAST),
+                conflict(v4("192.0.2.100"), CLIENT),
+            ),
+            // a probe asks, an ordinary request is from an address we do not own, our own GARP is ours
+            (who_has("192.0.2.100", "0.0.0.0", MacAddr::BROADCAST), None),
+            (who_has("192.0.2.100", "192.0.2.50", MacAddr::BROADCAST), None),
+            (
+                ArpFrame::gratuitous(US, "192.0.2.100".parse().unwrap()).encode(),
+                None,
+            ),
+            (vec![0u8; 20], None),
+        ];
+        for (frame, want) in arp {
+            assert_eq!(arp_conflict(&frame, US, &o), want);
+        }
+        let ndp = [
+            // from the owned address, or a DAD probe for it
+            (
+                ns("2001:db8::1", "2001:db8::100", None, None),
+                conflict(v6("2001:db8::100"), CLIENT),
+            ),
+            (
+                ns("2001:db8::100", "::", None, None),
+                conflict(v6("2001:db8::100"), CLIENT),
+            ),
+            // resolving our address from another one, a DAD probe for another address
+            (ns("2001:db8::100", "2001:db8::50", None, None), None),
+            (ns("2001:db8::101", "::", None, None), None),
+        ];
+        for (frame, want) in ndp {
+            assert_eq!(ndp_conflict(&frame, US, &o), want);
+        }
+        let mut own = ns("2001:db8::1", "2001:db8::100", None, None);
+        own[6..12].copy_from_slice(&US.0);
+        assert_eq!(ndp_conflict(&own, US, &o), None, "from this interface");
     }
 }
