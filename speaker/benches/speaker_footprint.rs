@@ -4,8 +4,9 @@
 //! `cargo bench -p ferrolb-speaker --bench speaker_footprint` (root; the lab's Debian packages): a one-node lab
 //! with the embedded API server holding all of it before the speaker starts. The speaker lists and watches
 //! everything (it cannot ask the API server for LoadBalancer Services only), keeps what the election needs, and
-//! announces the 1,000 IPs. Printed: the time to all announced, the peak RSS (`VmHWM`), and the CPU the speaker
-//! used per minute at steady state, idle and with 10 EndpointSlice updates per second (a rolling update
+//! announces the 1,000 IPs. Printed: the time to all announced, then to its 1,000 `ServiceL2Status` objects
+//! written, the peak RSS (`VmHWM`), and the CPU the speaker used per minute at steady state (after that), idle
+//! and with 10 EndpointSlice updates per second (a rolling update
 //! somewhere in the cluster). `FERROLB_FOOTPRINT_SERVICES` / `_LB` / `_SLICES_PER_SERVICE` change the counts.
 //! Without `--bench` it runs a smoke pass with 200 Services (20 LoadBalancers) and 2 slices each.
 
@@ -190,6 +191,24 @@ fn main() {
         assert_eq!(c.arp_macs(v4).len(), 1, "{v4} answers");
     }
     let startup_cpu = cpu_seconds(pid);
+    // the status objects (one ServiceL2Status per Service, written at a bounded rate) before the idle sample
+    let client = c.client.clone();
+    let statuses = c.block(async move {
+        let api: Api<kube::api::DynamicObject> = Api::namespaced_with(
+            client,
+            common::NS,
+            &ferrolb_k8s::announcements::l2_status_resource(),
+        );
+        let t = tokio::time::Instant::now();
+        loop {
+            let n = api.list(&Default::default()).await.map_or(0, |l| l.items.len());
+            if n >= lbs || t.elapsed() > Duration::from_secs(120) {
+                break (n, t.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+    let settled_cpu = cpu_seconds(pid);
     let hwm_start = status_kib(pid, "VmHWM:").unwrap_or(0);
 
     // steady state, idle
@@ -234,6 +253,12 @@ fn main() {
     println!(
         "  all announced {:.2} s after start, {startup_cpu:.2} s of CPU until then",
         announced.as_secs_f64()
+    );
+    println!(
+        "  {} ServiceL2Status objects written {:.1} s after that, {:.2} s of CPU meanwhile",
+        statuses.0,
+        statuses.1.as_secs_f64(),
+        settled_cpu - startup_cpu
     );
     println!(
         "  peak RSS (VmHWM) {:.1} MiB after the start, {:.1} MiB at the end; RSS now {:.1} MiB (anonymous {:.1})",

@@ -238,12 +238,18 @@ impl Speaker {
             tokio::select! {
                 ev = self.index_rx.recv() => {
                     let Some(ev) = ev else { break };
-                    self.owner.input(Input::Index(ev));
+                    let unsynced = self.owner.index().unsynced().len();
+                    let mut changed = self.owner.input(Input::Index(ev));
                     for _ in 0..BATCH {
                         match self.index_rx.try_recv() {
-                            Ok(ev) => { self.owner.input(Input::Index(ev)); }
+                            Ok(ev) => changed |= self.owner.input(Input::Index(ev)),
                             Err(_) => break,
                         }
+                    }
+                    // nothing the decisions read changed (a slice of another Service's pods, a relist that
+                    // brought nothing new): no election
+                    if !changed && self.owner.index().unsynced().len() == unsynced {
+                        continue;
                     }
                 }
                 r = self.ml_view.changed() => {
@@ -252,7 +258,9 @@ impl Speaker {
                         break;
                     }
                     let view = self.ml_view.borrow_and_update().clone();
-                    self.owner.input(Input::Membership(view));
+                    if !self.owner.input(Input::Membership(view)) {
+                        continue;
+                    }
                 }
                 r = self.links_rx.changed() => {
                     if r.is_err() {
@@ -261,7 +269,9 @@ impl Speaker {
                     }
                     let links = self.links_rx.borrow_and_update().clone();
                     self.check_ipvs(&links);
-                    self.owner.input(Input::Links(links));
+                    if !self.owner.input(Input::Links(links)) {
+                        continue;
+                    }
                 }
                 Some(report) = self.conflicts.recv() => {
                     for ev in self.owner.conflict_events(&report) {
