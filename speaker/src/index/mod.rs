@@ -178,7 +178,14 @@ impl Index {
     /// Applies one watch event. Returns whether anything the election or the membership reads changed.
     pub fn handle(&mut self, ev: IndexEvent) -> bool {
         match ev {
-            IndexEvent::Service(e) => !self.services.handle(e).is_empty(),
+            IndexEvent::Service(e) => {
+                let changes = self.services.handle(e);
+                // a Service that became (or stopped being) one of ferrolb's gets (or drops) its endpoints
+                for c in &changes {
+                    self.recompute_endpoints(&c.key);
+                }
+                !changes.is_empty()
+            }
             IndexEvent::Slice(e) => {
                 let changes = self.slices.handle(e);
                 self.slices_changed(&changes)
@@ -314,7 +321,13 @@ impl Index {
         changed
     }
 
+    /// The merged endpoints of `svc`, kept only while it is one of ferrolb's Services (the election reads no
+    /// other): most Services of a cluster are not LoadBalancers, and their merged sets would cost more memory
+    /// than everything else together.
     fn recompute_endpoints(&mut self, svc: &ServiceKey) -> bool {
+        if self.services.get(svc).is_none() {
+            return self.endpoints.remove(svc).is_some();
+        }
         let mut e = Endpoints::default();
         for key in self.slices_of.get(svc).into_iter().flatten() {
             if let Some(s) = self.slices.get(key) {

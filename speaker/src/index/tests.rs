@@ -225,6 +225,25 @@ fn a_relist_replaces_the_kind_atomically() {
 fn endpoints_merge_slices_and_count_ready_or_serving() {
     let mut ix = Index::new(IndexSettings::default());
     let key = ServiceKey::new("default", "web");
+    // slices before their Service: kept, but merged only once it is one of ferrolb's Services
+    ix.handle(ev::slice(Event::Apply(slice(
+        "web-0",
+        "web",
+        &[(None, None, "node4")],
+    ))));
+    assert!(ix.endpoints().is_empty(), "not a LoadBalancer (yet)");
+    ix.handle(ev::service(Event::Apply(svc(
+        "web",
+        &["192.0.2.100"],
+        None,
+        false,
+    ))));
+    assert_eq!(
+        ix.endpoints()[&key].ready_nodes.len(),
+        1,
+        "merged when it arrives"
+    );
+    ix.handle(ev::slice(Event::Delete(slice("web-0", "web", &[]))));
     ix.handle(ev::slice(Event::Apply(slice(
         "web-1",
         "web",
@@ -254,6 +273,16 @@ fn endpoints_merge_slices_and_count_ready_or_serving() {
     let mut unlabeled = slice("x", "web", &[(None, None, "node9")]);
     unlabeled.metadata.labels = None;
     assert!(!ix.handle(ev::slice(Event::Apply(unlabeled))));
+    // the slices of a Service that is not ferrolb's change nothing the election reads
+    assert!(!ix.handle(ev::slice(Event::Apply(slice(
+        "db-1",
+        "db",
+        &[(None, None, "node1")]
+    )))));
+    assert!(!ix.endpoints().contains_key(&ServiceKey::new("default", "db")));
+    // and a Service that stops being ferrolb's drops its endpoints
+    assert!(ix.handle(ev::service(Event::Delete(svc("web", &[], None, false)))));
+    assert!(ix.endpoints().is_empty());
 }
 
 #[test]
