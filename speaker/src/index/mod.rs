@@ -175,7 +175,8 @@ impl Index {
         &self.settings
     }
 
-    /// Applies one watch event. Returns whether anything the election or the membership reads changed.
+    /// Applies one watch event. Returns whether anything the election, the membership or the status objects
+    /// read changed (the configuration's status included: invalid, deleted, valid again).
     pub fn handle(&mut self, ev: IndexEvent) -> bool {
         match ev {
             IndexEvent::Service(e) => {
@@ -278,16 +279,18 @@ impl Index {
                 );
                 true
             }
+            // the configuration in force is the same, but its status (stale, the errors) is not: the metrics and
+            // the ConfigurationState say so
             Update::Restored => {
                 tracing::info!("the configuration is valid again; the configuration in force is unchanged");
-                false
+                true
             }
             Update::Invalid | Update::Deleted => {
                 for e in self.config.errors() {
                     tracing::error!("configuration: {e}");
                 }
                 tracing::error!("the configuration is {}", self.config.summary());
-                false
+                true
             }
             Update::Unchanged => false,
         }
