@@ -18,7 +18,7 @@
 
 pub mod convert;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use ferrolb_config::{ConfigState, Update};
 use ferrolb_k8s::config::{ConfigEvent, ConfigNames, ConfigSources, project_config_map};
@@ -151,7 +151,9 @@ impl IndexEvent {
 pub struct Index {
     settings: IndexSettings,
     services: Cache<ServiceKey, ServiceInfo>,
-    slices: Cache<(String, String), SliceInfo>,
+    slices: Cache<(String, String), StoredSlice>,
+    /// The node names the slices name, each kept once.
+    node_names: NodeNames,
     /// The slices of each Service (so one slice's change touches its Service only).
     slices_of: BTreeMap<ServiceKey, BTreeSet<(String, String)>>,
     endpoints: BTreeMap<ServiceKey, Endpoints>,
@@ -188,6 +190,8 @@ impl Index {
                 !changes.is_empty()
             }
             IndexEvent::Slice(e) => {
+                let names = &mut self.node_names;
+                let e = e.map(|(key, info)| (key, info.map(|i| StoredSlice::new(i, names))));
                 let changes = self.slices.handle(e);
                 self.slices_changed(&changes)
             }
@@ -297,7 +301,7 @@ impl Index {
     }
 
     /// Recomputes the endpoints of the Services whose slices changed.
-    fn slices_changed(&mut self, changes: &[Change<(String, String), SliceInfo>]) -> bool {
+    fn slices_changed(&mut self, changes: &[Change<(String, String), StoredSlice>]) -> bool {
         let mut affected: BTreeSet<ServiceKey> = BTreeSet::new();
         for c in changes {
             if let Some(old) = &c.old {
@@ -334,7 +338,7 @@ impl Index {
         let mut e = Endpoints::default();
         for key in self.slices_of.get(svc).into_iter().flatten() {
             if let Some(s) = self.slices.get(key) {
-                merge(&mut e, s);
+                merge(&mut e, s, &self.node_names);
             }
         }
         if e == Endpoints::default() {
@@ -344,9 +348,54 @@ impl Index {
     }
 }
 
-fn merge(e: &mut Endpoints, s: &SliceInfo) {
+fn merge(e: &mut Endpoints, s: &StoredSlice, names: &NodeNames) {
     e.any_ready |= s.any_ready;
-    e.ready_nodes.extend(s.ready_nodes.iter().cloned());
+    e.ready_nodes
+        .extend(s.nodes.iter().map(|id| names.name(*id).to_owned()));
+}
+
+/// An EndpointSlice as the index keeps it: its Service, whether an endpoint is ready, and the nodes with a
+/// ready endpoint as [`NodeNames`] ids (a cluster's slices name the same few node names again and again: 50,000
+/// slices of 20 endpoints kept as `String`s cost more than the rest of the speaker together).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct StoredSlice {
+    service: ServiceKey,
+    any_ready: bool,
+    nodes: Box<[u32]>,
+}
+
+impl StoredSlice {
+    fn new(info: SliceInfo, names: &mut NodeNames) -> StoredSlice {
+        StoredSlice {
+            service: info.service,
+            any_ready: info.any_ready,
+            nodes: info.ready_nodes.iter().map(|n| names.id(n)).collect(),
+        }
+    }
+}
+
+/// Node names, each kept once and named by a `u32`. Names are never forgotten: a cluster's node names are few
+/// (one per node it ever had while this speaker ran).
+#[derive(Debug, Default)]
+struct NodeNames {
+    names: Vec<String>,
+    ids: HashMap<String, u32>,
+}
+
+impl NodeNames {
+    fn id(&mut self, name: &str) -> u32 {
+        if let Some(id) = self.ids.get(name) {
+            return *id;
+        }
+        let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        self.names.push(name.to_owned());
+        self.ids.insert(name.to_owned(), id);
+        id
+    }
+
+    fn name(&self, id: u32) -> &str {
+        self.names.get(id as usize).map_or("", String::as_str)
+    }
 }
 
 #[cfg(test)]
